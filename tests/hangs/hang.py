@@ -1,0 +1,814 @@
+#!/usr/bin/env python3
+"""Create real hung processes for whystuck's integration tests.
+
+Usage:
+    python3 tests/hangs/hang.py SCENARIO     # set up, print one JSON line, hold
+    python3 tests/hangs/hang.py --list       # print the scenario names
+
+The controller (this process) starts the scenario's processes in its own
+process group, polls /proc until the hang is really in place (10 s limit,
+exit 1 with a message on stderr otherwise), prints exactly one line of JSON on
+stdout, then holds everything until its stdin reaches EOF (or forever if stdin
+is /dev/null or closed). On EOF, SIGTERM, SIGINT or SIGHUP it SIGKILLs every
+descendant, reaps them and exits 0. See README.md in this directory.
+
+Standard library only. Works on x86_64 and aarch64: syscall numbers are only
+ever looked up by name in SYSCALLS.
+"""
+
+import json
+import os
+import platform
+import select
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+import ctypes
+
+TIMEOUT = 10.0  # seconds for the whole setup, readiness included
+POLL = 0.005    # seconds between /proc polls
+
+# --------------------------------------------------------------------------
+# syscall numbers, by arch (only for recognising what a thread is blocked in)
+# --------------------------------------------------------------------------
+
+SYSCALLS = {
+    "x86_64": dict(
+        read=0, write=1, poll=7, readv=19, writev=20, select=23, pause=34,
+        nanosleep=35, accept=43, sendto=44, recvfrom=45, sendmsg=46,
+        recvmsg=47, wait4=61, rt_sigsuspend=130, futex=202,
+        restart_syscall=219, clock_nanosleep=230, epoll_wait=232,
+        waitid=247, pselect6=270, ppoll=271, epoll_pwait=281, accept4=288,
+        epoll_pwait2=441, futex_waitv=449,
+    ),
+    "aarch64": dict(
+        epoll_pwait=22, read=63, write=64, readv=65, writev=66, pselect6=72,
+        ppoll=73, waitid=95, futex=98, nanosleep=101, clock_nanosleep=115,
+        restart_syscall=128, rt_sigsuspend=133, accept=202, sendto=206,
+        recvfrom=207, sendmsg=211, recvmsg=212, accept4=242, wait4=260,
+        epoll_pwait2=441, futex_waitv=449,
+    ),
+}
+ARCH = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine(), platform.machine())
+
+# Families of syscalls a thread may legitimately be parked in (names missing
+# on this arch, e.g. epoll_wait on aarch64, are simply skipped).
+READ = ("read", "readv")
+WRITE = ("write", "writev")
+SEND = ("sendto", "sendmsg", "write", "writev")
+RECV = ("recvfrom", "recvmsg", "read", "readv")
+ACCEPT = ("accept", "accept4")
+EPOLL = ("epoll_wait", "epoll_pwait", "epoll_pwait2")
+FUTEX = ("futex", "futex_waitv")
+WAIT = ("wait4", "waitid")
+SLEEP = ("clock_nanosleep", "nanosleep")
+
+
+def syscall_nrs(names):
+    """Numbers of the named syscalls that exist on this arch."""
+    table = SYSCALLS.get(ARCH)
+    if table is None:
+        fail(f"unsupported architecture {ARCH!r} (known: {', '.join(SYSCALLS)})")
+    nrs = {table[n] for n in names if n in table}
+    if not nrs:
+        fail(f"none of {names} exists on {ARCH}")
+    return nrs
+
+
+def syscall_name(nr):
+    for name, n in SYSCALLS.get(ARCH, {}).items():
+        if n == nr:
+            return name
+    return str(nr)
+
+
+# --------------------------------------------------------------------------
+# /proc readers
+# --------------------------------------------------------------------------
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def stat_fields(pid, tid=None):
+    """Fields of /proc/PID[/task/TID]/stat after the comm, [0] is the state."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    data = read_bytes(path)
+    return data[data.rindex(b")") + 2:].split()
+
+
+def state(pid, tid=None):
+    return stat_fields(pid, tid)[0].decode()
+
+
+def cpu_ticks(pid):
+    f = stat_fields(pid)
+    return int(f[11]) + int(f[12])  # utime + stime
+
+
+def task_syscall(pid, tid):
+    """(nr, args) from /proc/PID/task/TID/syscall; nr is None when running."""
+    parts = read_bytes(f"/proc/{pid}/task/{tid}/syscall").split()
+    if parts[0] == b"running":
+        return None, []
+    return int(parts[0]), [int(a, 16) for a in parts[1:7]]
+
+
+def tids(pid):
+    return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+
+
+def status_field(pid, key):
+    for line in read_bytes(f"/proc/{pid}/status").decode("utf-8", "replace").splitlines():
+        k, _, v = line.partition(":")
+        if k == key:
+            return v.strip()
+    return None
+
+
+def describe(pid, tid=None):
+    """Short human description of a thread, for error messages."""
+    tid = pid if tid is None else tid
+    try:
+        nr, args = task_syscall(pid, tid)
+        sc = "running" if nr is None else f"{syscall_name(nr)}({', '.join(hex(a) for a in args[:3])})"
+        wchan = read_bytes(f"/proc/{pid}/task/{tid}/wchan").decode(errors="replace")
+        return f"{pid}/{tid}: state={state(pid, tid)} syscall={sc} wchan={wchan or '-'}"
+    except OSError as e:
+        return f"{pid}/{tid}: gone ({e.strerror})"
+
+
+def descendants(root):
+    """All live or zombie descendants of root (scan of /proc/*/stat)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(stat_fields(d)[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+# --------------------------------------------------------------------------
+# readiness conditions: callables returning None when satisfied, else a
+# string saying what is observed instead
+# --------------------------------------------------------------------------
+
+def blocked_in(pid, names, tid=None, fd=None, states="S"):
+    """Thread tid (default: main thread) is in one of the syscalls `names`,
+    optionally with first argument == fd, and its state is in `states`."""
+    nrs = syscall_nrs(names)
+    tid = pid if tid is None else tid
+
+    def check():
+        nr, args = task_syscall(pid, tid)
+        st = state(pid, tid)
+        if st in states and nr in nrs and (fd is None or args[0] == fd):
+            return None
+        want = "/".join(n for n in names if n in SYSCALLS[ARCH])
+        return f"want {want}{'' if fd is None else f' on fd {fd}'} in state {states}; have {describe(pid, tid)}"
+    return check
+
+
+def all_threads_blocked(pid, count, main_names, other_names):
+    """Process has exactly `count` threads; main thread is blocked in
+    main_names, every other thread in other_names."""
+    def check():
+        ts = tids(pid)
+        if len(ts) != count:
+            return f"want {count} threads in {pid}, have {len(ts)}"
+        for t in ts:
+            why = blocked_in(pid, main_names if t == pid else other_names, tid=t)()
+            if why:
+                return why
+        return None
+    return check
+
+
+def state_is(pid, letters):
+    def check():
+        st = state(pid)
+        return None if st in letters else f"want state {letters}; have {describe(pid)}"
+    return check
+
+
+def cpu_at_least(pid, ticks):
+    def check():
+        have = cpu_ticks(pid)
+        return None if have >= ticks else f"want >= {ticks} ticks of CPU for {pid}; have {have} ({describe(pid)})"
+    return check
+
+
+class NotReady(Exception):
+    pass
+
+
+DEADLINE = None
+
+
+def remaining():
+    return max(0.0, DEADLINE - time.monotonic())
+
+
+def wait_for(*conds):
+    """Poll until every condition holds on two consecutive polls (so that a
+    transient sleep is not mistaken for the hang), or fail at the deadline."""
+    streak, last = 0, "not checked"
+    while True:
+        try:
+            last = next((why for why in (c() for c in conds) if why), None)
+        except (OSError, ValueError, IndexError) as e:
+            last = f"/proc read failed: {e}"
+        if last is None:
+            streak += 1
+            if streak >= 2:
+                return
+        else:
+            streak = 0
+        if time.monotonic() >= DEADLINE:
+            raise NotReady(last)
+        time.sleep(POLL)
+
+
+def fail(msg):
+    raise NotReady(msg)
+
+
+# --------------------------------------------------------------------------
+# starting python children
+# --------------------------------------------------------------------------
+
+# Prepended to every child's code. PR_SET_PDEATHSIG makes a child die if its
+# parent dies even when nobody kills the process group; report() sends one
+# JSON object to the controller over a private pipe, then closes it so the
+# target keeps no extra fd.
+PRELUDE = """\
+import ctypes as _ct, os as _os
+_ct.CDLL(None).prctl(1, 9)
+_REPORT_FD = _os.environ.pop("WHYSTUCK_REPORT_FD", None)
+def report(**kw):
+    import json
+    _os.write(int(_REPORT_FD), json.dumps(kw).encode())
+    _os.close(int(_REPORT_FD))
+"""
+
+
+def pycode(body):
+    return PRELUDE + textwrap.dedent(body)
+
+
+class Py:
+    """A python child: [sys.executable, "-c", PRELUDE + code, *args].
+    stdout defaults to /dev/null (never the controller's stdout), stdin too;
+    stderr is inherited so failures are visible."""
+
+    def __init__(self, code, *args, stdin=subprocess.DEVNULL,
+                 stdout=subprocess.DEVNULL, pass_fds=(), report=False):
+        env = dict(os.environ)
+        self._report_r = None
+        pass_fds = tuple(pass_fds)
+        if report:
+            self._report_r, w = os.pipe()
+            env["WHYSTUCK_REPORT_FD"] = str(w)
+            pass_fds += (w,)
+        self.popen = subprocess.Popen(
+            [sys.executable, "-c", pycode(code), *args],
+            stdin=stdin, stdout=stdout, pass_fds=pass_fds, env=env)
+        self.pid = self.popen.pid
+        if report:
+            os.close(w)
+
+    def report(self):
+        """Block (until the deadline) for the child's report() object."""
+        data = b""
+        while True:
+            r, _, _ = select.select([self._report_r], [], [], remaining())
+            if not r:
+                fail(f"no report from pid {self.pid} before the deadline; {describe(self.pid)}")
+            chunk = os.read(self._report_r, 4096)
+            if not chunk:
+                break
+            data += chunk
+        os.close(self._report_r)
+        if not data:
+            fail(f"pid {self.pid} exited or closed its report pipe without reporting")
+        return json.loads(data)
+
+
+HELD = []  # objects (fds, sockets) the controller must keep open
+
+
+def close(*fds):
+    for fd in fds:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------
+# scenarios: each sets everything up, waits for readiness, returns the JSON
+# --------------------------------------------------------------------------
+
+ME = os.getpid()
+
+
+def stdin_pipe_child(code, *args, report=False):
+    """Child whose stdin is an empty pipe; the controller keeps the write end."""
+    r, w = os.pipe()
+    child = Py(code, *args, stdin=r, report=report)
+    os.close(r)
+    HELD.append(w)
+    return child
+
+
+def pipe_full():
+    r, w = os.pipe()
+    W = Py("""
+        import os
+        chunk = b"x" * 4096
+        while True:
+            os.write(1, chunk)
+    """, stdout=w)
+    os.close(w)
+    HELD.append(r)  # read end: only the controller has it, and never reads
+    wait_for(blocked_in(W.pid, WRITE, fd=1))
+    return {"target": W.pid, "fd": 1, "reader": ME, "reader_fd": r}
+
+
+def parent_waits_undrained():
+    child = """
+        for i in range(10**9):
+            print(f"line {i}: output that nobody is reading")
+    """
+    P = Py("""
+        import subprocess, sys
+        p = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE)
+        report(child=p.pid)
+        p.wait()  # never reads p.stdout: the classic Popen deadlock
+    """, pycode(child), report=True)
+    C = P.report()["child"]
+    wait_for(blocked_in(C, WRITE, fd=1), blocked_in(P.pid, WAIT))
+    return {"parent": P.pid, "child": C}
+
+
+def abba():
+    T = Py("""
+        import threading
+        a, b = threading.Lock(), threading.Lock()
+        both = threading.Barrier(2)
+        def take(first, second):
+            with first:
+                both.wait()
+                with second:
+                    pass
+        ts = [threading.Thread(target=take, args=(a, b), name="ab"),
+              threading.Thread(target=take, args=(b, a), name="ba")]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    """)
+    wait_for(all_threads_blocked(T.pid, 3, FUTEX, FUTEX))
+    return {"target": T.pid, "tids": tids(T.pid)}
+
+
+def epoll_idle():
+    T = stdin_pipe_child("""
+        import select, threading
+        for i in range(2):
+            threading.Thread(target=threading.Event().wait, name=f"helper{i}", daemon=True).start()
+        ep = select.epoll()
+        ep.register(0, select.EPOLLIN)
+        while True:
+            ep.poll()
+    """)
+    wait_for(all_threads_blocked(T.pid, 3, EPOLL, FUTEX))
+    ts = tids(T.pid)
+    return {"target": T.pid, "stdin_writer": ME, "helper_tids": [t for t in ts if t != T.pid], "tids": ts}
+
+
+def asyncio_idle():
+    T = stdin_pipe_child("""
+        import asyncio, sys
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(loop.connect_read_pipe(asyncio.Protocol, sys.stdin))
+        loop.run_forever()
+    """)
+    wait_for(all_threads_blocked(T.pid, 1, EPOLL, ()))
+    return {"target": T.pid, "stdin_writer": ME}
+
+
+def wakeup_full(kind):
+    T = stdin_pipe_child("""
+        import os, select, signal, socket, sys
+        if sys.argv[1] == "socketpair":
+            r, w = socket.socketpair()
+            r.setblocking(False)
+            w.setblocking(False)
+            rfd, wfd = r.fileno(), w.fileno()
+            put, chunks = w.send, [b"\\0"]
+        else:
+            rfd, wfd = os.pipe()
+            os.set_blocking(rfd, False)
+            os.set_blocking(wfd, False)
+            put, chunks = (lambda b: os.write(wfd, b)), [b"\\0" * 4096, b"\\0"]
+        signal.set_wakeup_fd(wfd)
+        signal.signal(signal.SIGINT, lambda *a: None)
+        filled = 0
+        for chunk in chunks:
+            try:
+                while True:
+                    filled += put(chunk)
+            except BlockingIOError:
+                pass
+        report(wakeup_fd=wfd, read_fd=rfd, filled_bytes=filled)
+        # an "event loop" that no longer drains the wakeup fd
+        ep = select.epoll()
+        ep.register(0, select.EPOLLIN)
+        while True:
+            ep.poll()
+    """, kind, report=True)
+    info = T.report()
+    wait_for(all_threads_blocked(T.pid, 1, EPOLL, ()))
+    return {"target": T.pid, **info, "stdin_writer": ME}
+
+
+def blocked_read_pipe():
+    T = stdin_pipe_child("""
+        import os
+        while os.read(0, 4096):
+            pass
+    """)
+    wait_for(blocked_in(T.pid, READ, fd=0))
+    return {"target": T.pid, "fd": 0, "writer": ME}
+
+
+def blocked_read_tcp():
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    HELD.append(ls)
+    port = ls.getsockname()[1]
+    T = Py("""
+        import socket, sys
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        report(fd=s.fileno(), local_port=s.getsockname()[1])
+        while s.recv(4096):
+            pass
+    """, str(port), report=True)
+    info = T.report()
+    ls.settimeout(remaining())
+    conn, addr = ls.accept()
+    HELD.append(conn)  # accepted, never sends
+    if addr[1] != info["local_port"]:
+        fail(f"accepted {addr}, but the target said its port is {info['local_port']}")
+    wait_for(blocked_in(T.pid, RECV, fd=info["fd"]))
+    return {"target": T.pid, "fd": info["fd"], "local_port": info["local_port"],
+            "remote_port": port, "server": ME}
+
+
+def tcp_listen():
+    T = Py("""
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        report(fd=s.fileno(), port=s.getsockname()[1])
+        conns = []
+        while True:
+            conns.append(s.accept())
+    """, report=True)
+    info = T.report()
+    wait_for(blocked_in(T.pid, ACCEPT, fd=info["fd"]))
+    return {"target": T.pid, **info}
+
+
+def unix_full():
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    fd = theirs.fileno()
+    T = Py("""
+        import socket, sys
+        s = socket.socket(fileno=int(sys.argv[1]))
+        chunk = b"x" * 65536
+        while True:
+            s.sendall(chunk)
+    """, str(fd), pass_fds=[fd])
+    theirs.close()
+    HELD.append(mine)  # peer: held open, never read
+    wait_for(blocked_in(T.pid, SEND, fd=fd))
+    return {"target": T.pid, "fd": fd, "peer": ME, "peer_fd": mine.fileno()}
+
+
+def wait_child(child_code, child_cond):
+    P = Py("""
+        import os, subprocess, sys
+        c = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
+        report(child=c.pid)
+        os.waitpid(c.pid, 0)
+    """, pycode(child_code), report=True)
+    C = P.report()["child"]
+    wait_for(blocked_in(P.pid, WAIT), child_cond(C))
+    return {"parent": P.pid, "child": C}
+
+
+def two_pipes():
+    p1r, p1w = os.pipe()
+    p2r, p2w = os.pipe()
+    relay = """
+        import os
+        while True:
+            data = os.read(0, 65536)
+            if not data:
+                break
+            os.write(1, data)
+    """
+    A = Py(relay, stdin=p1r, stdout=p2w)  # reads pipe1, holds pipe2's write end
+    B = Py(relay, stdin=p2r, stdout=p1w)  # reads pipe2, holds pipe1's write end
+    close(p1r, p1w, p2r, p2w)
+    wait_for(blocked_in(A.pid, READ, fd=0), blocked_in(B.pid, READ, fd=0))
+    return {"a": A.pid, "b": B.pid, "fd": 0}
+
+
+def supervisor_idle_child():
+    child = """
+        import json, os, select
+        ep = select.epoll()
+        ep.register(0, select.EPOLLIN)
+        buf = b""
+        while True:
+            ep.poll()
+            data = os.read(0, 65536)
+            if not data:
+                break
+            buf += data
+            while b"\\n" in buf:
+                line, buf = buf.split(b"\\n", 1)
+                req = json.loads(line)
+                os.write(1, json.dumps({"id": req["id"], "result": "pong"}).encode() + b"\\n")
+    """
+    S = Py("""
+        import json, subprocess, sys, threading
+        c = subprocess.Popen([sys.executable, "-c", sys.argv[1]],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        c.stdin.write(json.dumps({"id": 1, "method": "ping"}).encode() + b"\\n")
+        c.stdin.flush()
+        c.stdout.readline()          # one request/response round trip
+        report(child=c.pid)
+        threading.Event().wait()     # keeps c.stdin open, never writes again
+    """, pycode(child), report=True)
+    C = S.report()["child"]
+    wait_for(blocked_in(S.pid, FUTEX), all_threads_blocked(C, 1, EPOLL, ()))
+    return {"supervisor": S.pid, "child": C}
+
+
+def zombie():
+    P = Py("""
+        import os, time
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        report(zombie=pid)
+        while True:
+            time.sleep(100000)
+    """, report=True)
+    C = P.report()["zombie"]
+    wait_for(state_is(C, "Z"), blocked_in(P.pid, SLEEP))
+    return {"zombie": C, "parent": P.pid}
+
+
+def stopped():
+    T = Py("""
+        import os, signal, time
+        os.kill(os.getpid(), signal.SIGSTOP)
+        time.sleep(100000)
+    """)
+    wait_for(state_is(T.pid, "T"))
+    return {"target": T.pid}
+
+
+def traced():
+    # PR_SET_PTRACER(ANY) so that Yama ptrace_scope=1 lets a sibling attach;
+    # it fails harmlessly (EINVAL) when Yama is absent.
+    T = Py("""
+        import ctypes, time
+        ctypes.CDLL(None).prctl(0x59616d61, ctypes.c_ulong(-1))
+        time.sleep(100000)
+    """)
+    wait_for(blocked_in(T.pid, SLEEP))
+    tracer = Py("""
+        import ctypes, os, sys, time
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.ptrace.restype = ctypes.c_long
+        libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        PTRACE_ATTACH = 16
+        if libc.ptrace(PTRACE_ATTACH, int(sys.argv[1]), None, None) != 0:
+            sys.stderr.write(f"hang.py tracer: PTRACE_ATTACH failed: {os.strerror(ctypes.get_errno())}\\n")
+            sys.exit(1)
+        while True:
+            time.sleep(100000)   # never waitpid()s, never PTRACE_CONTs
+    """, str(T.pid))
+
+    def traced_by_tracer():
+        if tracer.popen.poll() is not None:
+            fail(f"tracer exited with status {tracer.popen.returncode}")
+        tp = status_field(T.pid, "TracerPid")
+        return None if tp == str(tracer.pid) else f"want TracerPid {tracer.pid}; have {tp}"
+    wait_for(state_is(T.pid, "t"), traced_by_tracer, blocked_in(tracer.pid, SLEEP))
+    return {"target": T.pid, "tracer": tracer.pid}
+
+
+def sleeping():
+    T = Py("""
+        import time
+        time.sleep(100000)
+    """)
+    wait_for(blocked_in(T.pid, SLEEP))
+    return {"target": T.pid}
+
+
+BUSY = """
+    while True:
+        pass
+"""
+
+
+def busy():
+    T = Py(BUSY)
+    wait_for(cpu_at_least(T.pid, 10))
+    return {"target": T.pid}
+
+
+def running():
+    T = Py("""
+        import time
+        while True:
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 0.020:
+                pass
+            time.sleep(0.080)
+    """)
+    # In the loop (seen asleep once), then >= 2 more ticks of CPU since then.
+    asleep, base = blocked_in(T.pid, SLEEP), []
+
+    def progressing():
+        if not base:
+            if asleep():
+                return f"want {T.pid} asleep once; have {describe(T.pid)}"
+            base.append(cpu_ticks(T.pid))
+        return cpu_at_least(T.pid, base[0] + 2)()
+    wait_for(progressing)
+    return {"target": T.pid}
+
+
+HOSTILE_COMM = b"\x1b[31mX) (\n\xff"   # ESC sequence, ") (", newline, invalid UTF-8
+HOSTILE_ARGS = ["\x1b]0;pwned\x07", b"\xff\xfe", "a) (b", ""]
+
+
+def hostile_names():
+    assert len(HOSTILE_COMM) <= 15
+    T = Py(f"""
+        import ctypes, time
+        ctypes.CDLL(None).prctl(15, {HOSTILE_COMM!r})  # PR_SET_NAME
+        time.sleep(100000)
+    """, *HOSTILE_ARGS)
+
+    def comm_set():
+        comm = read_bytes(f"/proc/{T.pid}/comm")[:-1]  # strip the one added "\n"
+        return None if comm == HOSTILE_COMM else f"want comm {HOSTILE_COMM!r}; have {comm!r}"
+    wait_for(comm_set, blocked_in(T.pid, SLEEP))
+    argv = read_bytes(f"/proc/{T.pid}/cmdline")[:-1].split(b"\0")
+    want = [os.fsencode(a) for a in HOSTILE_ARGS]
+    if argv[-len(want):] != want:
+        fail(f"cmdline tail {argv[-len(want):]!r} != {want!r}")
+    return {"target": T.pid, "comm_hex": HOSTILE_COMM.hex(), "argv_hex": [a.hex() for a in argv]}
+
+
+SCENARIOS = {
+    "pipe-full": pipe_full,
+    "parent-waits-undrained": parent_waits_undrained,
+    "abba": abba,
+    "epoll-idle": epoll_idle,
+    "asyncio-idle": asyncio_idle,
+    "wakeup-socketpair-full": lambda: wakeup_full("socketpair"),
+    "wakeup-pipe-full": lambda: wakeup_full("pipe"),
+    "blocked-read-pipe": blocked_read_pipe,
+    "blocked-read-tcp": blocked_read_tcp,
+    "tcp-listen": tcp_listen,
+    "unix-full": unix_full,
+    "wait-child-busy": lambda: wait_child(BUSY, lambda c: cpu_at_least(c, 10)),
+    "wait-child-sleeping": lambda: wait_child("import time\ntime.sleep(10000)\n",
+                                              lambda c: blocked_in(c, SLEEP)),
+    "two-pipes": two_pipes,
+    "supervisor-idle-child": supervisor_idle_child,
+    "zombie": zombie,
+    "stopped": stopped,
+    "traced": traced,
+    "sleeping": sleeping,
+    "busy": busy,
+    "running": running,
+    "hostile-names": hostile_names,
+}
+
+
+# --------------------------------------------------------------------------
+# controller lifecycle
+# --------------------------------------------------------------------------
+
+def cleanup():
+    """SIGKILL every descendant (repeatedly, in case one was mid-fork) and
+    reap. As a child subreaper the controller inherits orphaned grandchildren,
+    so it reaps those too and leaves no zombies behind."""
+    for _ in range(200):
+        alive = [p for p in descendants(ME) if not _is_zombie(p)]
+        if not alive:
+            break
+        for p in alive:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _reap(block=False)
+        time.sleep(0.005)
+    _reap(block=True)
+
+
+def _is_zombie(pid):
+    try:
+        return state(pid) in "ZX"
+    except OSError:
+        return True
+
+
+def _reap(block):
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def hold():
+    """Stay alive until stdin reaches EOF; forever if stdin is /dev/null or closed."""
+    try:
+        st = os.fstat(0)
+        null = stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat("/dev/null").st_rdev
+    except OSError:
+        null = True
+    if null:
+        while True:
+            signal.pause()
+    while os.read(0, 65536):
+        pass
+
+
+def on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def main(argv):
+    global DEADLINE
+    if len(argv) == 2 and argv[1] == "--list":
+        print("\n".join(SCENARIOS))
+        return 0
+    if len(argv) != 2 or argv[1] not in SCENARIOS:
+        sys.stderr.write(f"usage: {argv[0]} SCENARIO|--list\nscenarios: {' '.join(SCENARIOS)}\n")
+        return 2
+    name = argv[1]
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+    start = time.monotonic()
+    DEADLINE = start + TIMEOUT
+    try:
+        try:
+            info = SCENARIOS[name]()
+        except NotReady as e:
+            sys.stderr.write(f"hang.py {name}: not ready after {time.monotonic() - start:.2f}s: {e}\n")
+            return 1
+        info.update(scenario=name, controller=ME, arch=ARCH,
+                    ready_ms=round((time.monotonic() - start) * 1000))
+        try:
+            sys.stdout.write(json.dumps(info) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return 1
+        hold()
+        return 0
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
