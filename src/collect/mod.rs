@@ -1,1 +1,375 @@
+//! collect: the only code that touches /proc, netlink or a target's fds.
+//!
+//! It turns pids into a [`Snapshot`] of raw facts and judges nothing. It is
+//! read-only by construction: files are opened read-only and non-blocking
+//! and closed at once, fd links are read with readlink and never followed,
+//! and the one open of a target's fd is the pipe probe in [`probe_pipe`].
+
+mod deadline;
+mod dir;
+mod net;
+pub mod parse;
 pub mod sockdiag;
+
+use crate::snapshot::*;
+use crate::text::TargetString;
+use deadline::SlowReads;
+use dir::ProcDir;
+use net::NetCache;
+use std::collections::{BTreeSet, HashMap};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub struct Options {
+    /// `/proc`, or a fake tree laid out like it.
+    pub proc_root: PathBuf,
+    /// Time between the two samples; zero takes one sample.
+    pub interval: Duration,
+    /// Deadline for each read that can block (cmdline, netlink).
+    pub read_timeout: Duration,
+}
+
+/// Sample every pid (twice, `interval` apart, unless the interval is zero).
+pub fn collect(pids: &[i32], options: &Options) -> anyhow::Result<Snapshot> {
+    let root = ProcDir::open(&options.proc_root)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", options.proc_root.display()))?;
+    let live = options.proc_root == std::path::Path::new("/proc");
+    let mut collector = Collector {
+        net: NetCache::new(live, options.read_timeout),
+        slow: SlowReads::default(),
+        read_timeout: options.read_timeout,
+        buf: Vec::with_capacity(4096),
+        ppid_index: None,
+        root,
+    };
+    let host = collector.host();
+    // Each pid's directory is opened once, before the first sample, and held.
+    let targets: Vec<(i32, io::Result<ProcDir>)> = pids
+        .iter()
+        .map(|&pid| (pid, collector.root.open_dir(&pid.to_string())))
+        .collect();
+    let mut records: Vec<ProcessRecord> = pids.iter().map(|&pid| ProcessRecord { pid, samples: Vec::new() }).collect();
+    let start = Instant::now();
+    let rounds = if options.interval.is_zero() { 1 } else { 2 };
+    for round in 0..rounds {
+        if round > 0 {
+            std::thread::sleep(options.interval);
+        }
+        collector.net.start_round();
+        collector.ppid_index = None;
+        for ((pid, dir), record) in targets.iter().zip(&mut records) {
+            let elapsed_ms = start.elapsed().as_millis() as u64;
+            let sample = match dir {
+                Ok(dir) => collector.sample(*pid, dir, elapsed_ms),
+                Err(e) => Sample::absent(elapsed_ms, Presence::NotFound, absent_reason(e)),
+            };
+            record.samples.push(sample);
+        }
+    }
+    Ok(Snapshot {
+        schema_version: SNAPSHOT_SCHEMA_VERSION,
+        host,
+        processes: records,
+    })
+}
+
+struct Collector {
+    root: ProcDir,
+    net: NetCache,
+    slow: SlowReads,
+    read_timeout: Duration,
+    /// One reused read buffer.
+    buf: Vec<u8>,
+    /// pid → children, built only on kernels without `task/TID/children`.
+    ppid_index: Option<HashMap<i32, Vec<i32>>>,
+}
+
+/// Maps an I/O error to the reason a fact is unavailable.
+pub(crate) fn reason_for(err: &io::Error) -> Reason {
+    let (kind, detail) = match err.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EPERM) => (ReasonKind::Permission, "permission denied".to_string()),
+        Some(libc::ESRCH) => (ReasonKind::Gone, "the process exited".to_string()),
+        Some(libc::ENOENT) => (ReasonKind::NotSupported, "not provided by this kernel".to_string()),
+        _ if err.kind() == io::ErrorKind::TimedOut => (ReasonKind::TimedOut, err.to_string()),
+        _ => (ReasonKind::Error, err.to_string()),
+    };
+    Reason::new(kind, detail)
+}
+
+/// Why a pid's directory could not be opened.
+fn absent_reason(err: &io::Error) -> Reason {
+    match err.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ESRCH) => Reason::new(ReasonKind::Gone, "no such process"),
+        _ => reason_for(err),
+    }
+}
+
+fn is_gone(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::ESRCH)
+}
+
+fn is_vanished(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::ESRCH) | Some(libc::ENOENT))
+}
+
+impl Sample {
+    fn absent(elapsed_ms: u64, presence: Presence, reason: Reason) -> Sample {
+        Sample {
+            elapsed_ms,
+            presence,
+            stat: Fact::Unavailable(reason.clone()),
+            status: Fact::Unavailable(reason.clone()),
+            cmdline: Fact::Unavailable(reason.clone()),
+            io: Fact::Unavailable(reason.clone()),
+            threads: Fact::Unavailable(reason.clone()),
+            fds: Fact::Unavailable(reason.clone()),
+            sockets: Fact::Unavailable(reason.clone()),
+            children: Fact::Unavailable(reason),
+            parent: None,
+            tracer: None,
+        }
+    }
+}
+
+/// Read and parse one file under `dir` into the reused `buf`; ESRCH marks the
+/// process gone.
+fn read_fact<T>(
+    dir: &ProcDir,
+    buf: &mut Vec<u8>,
+    rel: &str,
+    gone: &mut bool,
+    parse: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Fact<T> {
+    match dir.read(rel, buf) {
+        Ok(()) => match parse(buf) {
+            Ok(value) => Fact::Ok(value),
+            Err(e) => Fact::Unavailable(Reason::new(ReasonKind::Unparsable, format!("{rel}: {e}"))),
+        },
+        Err(e) => {
+            *gone |= is_gone(&e);
+            Fact::Unavailable(reason_for(&e))
+        }
+    }
+}
+
+impl Collector {
+    fn host(&mut self) -> Host {
+        let kernel_release = match self.root.read("sys/kernel/osrelease", &mut self.buf) {
+            Ok(()) => Fact::Ok(String::from_utf8_lossy(&self.buf).trim().to_string()),
+            Err(e) => Fact::Unavailable(reason_for(&e)),
+        };
+        let sysconf = |var| nix::unistd::sysconf(var).ok().flatten().map(|v| v as u64);
+        Host {
+            kernel_release,
+            arch: std::env::consts::ARCH.to_string(),
+            clock_ticks_per_second: sysconf(nix::unistd::SysconfVar::CLK_TCK).unwrap_or(100),
+            page_size: sysconf(nix::unistd::SysconfVar::PAGE_SIZE).unwrap_or(4096),
+            captured_at_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        }
+    }
+
+    fn sample(&mut self, pid: i32, dir: &ProcDir, elapsed_ms: u64) -> Sample {
+        let mut gone = false;
+        let stat = read_fact(dir, &mut self.buf, "stat", &mut gone, parse::stat);
+        if gone {
+            return Sample::absent(elapsed_ms, Presence::Exited, Reason::new(ReasonKind::Gone, "the process exited"));
+        }
+        let status = read_fact(dir, &mut self.buf, "status", &mut gone, |b| Ok(parse::status(b)));
+        let cmdline = match self.slow.read(dir, "cmdline", self.read_timeout) {
+            Ok(bytes) => Fact::Ok(parse::cmdline(&bytes)),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Fact::Unavailable(Reason::new(
+                ReasonKind::TimedOut,
+                format!("unreadable for {}: its memory-map lock is probably held", humantime::format_duration(self.read_timeout)),
+            )),
+            Err(e) => {
+                gone |= is_gone(&e);
+                Fact::Unavailable(reason_for(&e))
+            }
+        };
+        let io = read_fact(dir, &mut self.buf, "io", &mut gone, |b| Ok(parse::io(b)));
+        let threads = self.threads(dir, &mut gone);
+        let fds = self.fds(dir, &mut gone);
+        let sockets = match &fds {
+            Fact::Ok(fds) => self.sockets(dir, pid, fds),
+            Fact::Unavailable(reason) => Fact::Unavailable(reason.clone()),
+        };
+        let children = self.children(pid, dir, &threads, &mut gone);
+        let ppid = stat.ok().and_then(|s| s.ppid).filter(|&p| p > 0);
+        let parent = ppid.map(|p| self.relative(p));
+        let tracer_pid = status.ok().and_then(|s| s.tracer_pid).filter(|&p| p > 0);
+        let tracer = tracer_pid.map(|p| self.relative(p));
+        Sample {
+            elapsed_ms,
+            presence: if gone { Presence::Exited } else { Presence::Present },
+            stat,
+            status,
+            cmdline,
+            io,
+            threads,
+            fds,
+            sockets,
+            children,
+            parent,
+            tracer,
+        }
+    }
+
+    fn threads(&mut self, dir: &ProcDir, gone: &mut bool) -> Fact<Vec<Thread>> {
+        let tids = match dir.numeric_entries("task") {
+            Ok(tids) => tids,
+            Err(e) => {
+                *gone |= is_gone(&e);
+                return Fact::Unavailable(reason_for(&e));
+            }
+        };
+        let mut threads = Vec::with_capacity(tids.len());
+        for tid in tids {
+            let mut thread_gone = false;
+            let stat = read_fact(dir, &mut self.buf, &format!("task/{tid}/stat"), &mut thread_gone, parse::stat);
+            if matches!(&stat, Fact::Unavailable(r) if r.kind == ReasonKind::NotSupported) || thread_gone {
+                continue; // the thread exited after the listing
+            }
+            let status = read_fact(dir, &mut self.buf, &format!("task/{tid}/status"), &mut thread_gone, |b| Ok(parse::status(b)));
+            let syscall = read_fact(dir, &mut self.buf, &format!("task/{tid}/syscall"), &mut thread_gone, parse::syscall);
+            let wchan = read_fact(dir, &mut self.buf, &format!("task/{tid}/wchan"), &mut thread_gone, |b| {
+                Ok(String::from_utf8_lossy(b).trim().to_string())
+            });
+            threads.push(Thread {
+                tid,
+                stat,
+                status,
+                wchan: normalise_wchan(wchan, &syscall),
+                syscall,
+            });
+        }
+        Fact::Ok(threads)
+    }
+
+    fn fds(&mut self, dir: &ProcDir, gone: &mut bool) -> Fact<Vec<Fd>> {
+        let numbers = match dir.numeric_entries("fd") {
+            Ok(numbers) => numbers,
+            Err(e) => {
+                *gone |= is_gone(&e);
+                return Fact::Unavailable(reason_for(&e));
+            }
+        };
+        let mut fds = Vec::with_capacity(numbers.len());
+        let mut pipe_fill: HashMap<u64, Fact<PipeFill>> = HashMap::new();
+        for fd in numbers {
+            let target = match dir.readlink(&format!("fd/{fd}")) {
+                Ok(target) => target,
+                Err(e) if is_vanished(&e) => continue, // closed after the listing
+                Err(e) => return Fact::Unavailable(reason_for(&e)),
+            };
+            let mut fd_gone = false;
+            let info = read_fact(dir, &mut self.buf, &format!("fdinfo/{fd}"), &mut fd_gone, |b| Ok(parse::fdinfo(b)));
+            if matches!(&info, Fact::Unavailable(r) if r.kind == ReasonKind::NotSupported) {
+                continue; // closed after the listing
+            }
+            let pipe = parse::link_inode(&target, "pipe").map(|inode| {
+                pipe_fill
+                    .entry(inode)
+                    .or_insert_with(|| match probe_pipe(dir, fd) {
+                        Ok(fill) => Fact::Ok(fill),
+                        Err(e) => Fact::Unavailable(reason_for(&e)),
+                    })
+                    .clone()
+            });
+            fds.push(Fd {
+                fd,
+                target: TargetString::new(target),
+                info,
+                pipe,
+            });
+        }
+        Fact::Ok(fds)
+    }
+
+    fn sockets(&mut self, dir: &ProcDir, pid: i32, fds: &[Fd]) -> Fact<Sockets> {
+        let inodes: Vec<u64> = fds.iter().filter_map(|fd| parse::link_inode(fd.target.as_bytes(), "socket")).collect();
+        if inodes.is_empty() {
+            return Fact::Ok(Sockets::default());
+        }
+        match self.net.tables_for(dir, pid) {
+            Ok(tables) => Fact::Ok(tables.select(&inodes)),
+            Err(reason) => Fact::Unavailable(reason),
+        }
+    }
+
+    /// Children from every thread's `children` file; on kernels without it,
+    /// from the ppid of every process (one scan per round).
+    fn children(&mut self, pid: i32, dir: &ProcDir, threads: &Fact<Vec<Thread>>, gone: &mut bool) -> Fact<Vec<Relative>> {
+        let tids: Vec<i32> = threads.ok().map(|t| t.iter().map(|t| t.tid).collect()).unwrap_or_else(|| vec![pid]);
+        let mut pids = BTreeSet::new();
+        let mut supported = false;
+        for tid in tids {
+            match dir.read(&format!("task/{tid}/children"), &mut self.buf) {
+                Ok(()) => {
+                    supported = true;
+                    pids.extend(parse::pids(&self.buf));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) => {
+                    *gone |= is_gone(&e);
+                    return Fact::Unavailable(reason_for(&e));
+                }
+            }
+        }
+        if !supported {
+            pids.extend(self.children_by_ppid(pid));
+        }
+        Fact::Ok(pids.into_iter().map(|child| self.relative(child)).collect())
+    }
+
+    fn children_by_ppid(&mut self, pid: i32) -> Vec<i32> {
+        if self.ppid_index.is_none() {
+            let mut index: HashMap<i32, Vec<i32>> = HashMap::new();
+            for other in self.root.numeric_entries(".").unwrap_or_default() {
+                if let Ok(()) = self.root.read(&format!("{other}/stat"), &mut self.buf) {
+                    if let Some(ppid) = parse::stat(&self.buf).ok().and_then(|s| s.ppid) {
+                        index.entry(ppid).or_default().push(other);
+                    }
+                }
+            }
+            self.ppid_index = Some(index);
+        }
+        self.ppid_index.as_ref().and_then(|i| i.get(&pid)).cloned().unwrap_or_default()
+    }
+
+    fn relative(&mut self, pid: i32) -> Relative {
+        let stat = read_fact(&self.root, &mut self.buf, &format!("{pid}/stat"), &mut false, parse::stat);
+        Relative { pid, stat }
+    }
+}
+
+/// `wchan` reads `0` both for a thread that is not waiting and for one we may
+/// not inspect; only the second is unknown, and it must never look like
+/// "running".
+fn normalise_wchan(wchan: Fact<String>, syscall: &Fact<Syscall>) -> Fact<String> {
+    match (wchan, syscall) {
+        (Fact::Ok(w), Fact::Unavailable(r)) if w == "0" && r.kind == ReasonKind::Permission => Fact::Unavailable(
+            Reason::new(ReasonKind::Permission, "reads 0 without ptrace access"),
+        ),
+        (Fact::Ok(w), _) if w == "0" => Fact::Ok(String::new()),
+        (wchan, _) => wchan,
+    }
+}
+
+/// How full a pipe is, seen from outside: open the target's fd read-only and
+/// non-blocking through /proc (a moment's extra reader, never a writer), ask
+/// FIONREAD and F_GETPIPE_SZ, close at once.
+fn probe_pipe(dir: &ProcDir, fd: i32) -> io::Result<PipeFill> {
+    let file = dir.open_file(&format!("fd/{fd}"))?;
+    let mut buffered: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid.
+    if unsafe { libc::ioctl(file.as_raw_fd(), libc::FIONREAD, &mut buffered) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let capacity = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETPIPE_SZ)?;
+    Ok(PipeFill {
+        buffered_bytes: buffered.max(0) as u64,
+        capacity_bytes: capacity.max(0) as u64,
+    })
+}

@@ -1,0 +1,561 @@
+//! classify: pure functions from a snapshot to verdicts with evidence.
+//!
+//! Every finding that holds is listed with its evidence; the most severe
+//! becomes the verdict (ties go to the earlier [`Verdict`] in declaration
+//! order). A multi-threaded process is judged by the thread that matters:
+//! the main thread, unless it only waits on a futex for another thread
+//! (`join`), in which case the most telling other thread decides.
+
+pub mod kernel;
+pub mod view;
+
+use crate::snapshot::*;
+use kernel::Wait;
+use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize};
+use view::{name_relative, relative_cpu_percent, FdKind, ThreadView, View};
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Ok,
+    Info,
+    Warn,
+    Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Ok => "ok",
+            Severity::Info => "info",
+            Severity::Warn => "warn",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Declaration order is the precedence among findings of equal severity.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Dead,
+    Stopped,
+    DiskWait,
+    PipeFull,
+    WakeupFdEagain,
+    FutexBlocked,
+    Unknown,
+    Busy,
+    IdleInEpoll,
+    BlockedOnRead,
+    WaitingOnChild,
+    Sleeping,
+    Running,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 13] = [
+        Verdict::Dead,
+        Verdict::Stopped,
+        Verdict::DiskWait,
+        Verdict::PipeFull,
+        Verdict::WakeupFdEagain,
+        Verdict::FutexBlocked,
+        Verdict::Unknown,
+        Verdict::Busy,
+        Verdict::IdleInEpoll,
+        Verdict::BlockedOnRead,
+        Verdict::WaitingOnChild,
+        Verdict::Sleeping,
+        Verdict::Running,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Dead => "dead",
+            Verdict::Stopped => "stopped",
+            Verdict::DiskWait => "disk-wait",
+            Verdict::PipeFull => "pipe-full",
+            Verdict::WakeupFdEagain => "wakeup-fd-eagain",
+            Verdict::FutexBlocked => "futex-blocked",
+            Verdict::Unknown => "unknown",
+            Verdict::Busy => "busy",
+            Verdict::IdleInEpoll => "idle-in-epoll",
+            Verdict::BlockedOnRead => "blocked-on-read",
+            Verdict::WaitingOnChild => "waiting-on-child",
+            Verdict::Sleeping => "sleeping",
+            Verdict::Running => "running",
+        }
+    }
+
+    pub fn default_severity(self) -> Severity {
+        match self {
+            Verdict::Dead | Verdict::PipeFull | Verdict::WakeupFdEagain => Severity::Critical,
+            Verdict::Stopped | Verdict::DiskWait | Verdict::FutexBlocked | Verdict::Unknown => Severity::Warn,
+            Verdict::Busy
+            | Verdict::IdleInEpoll
+            | Verdict::BlockedOnRead
+            | Verdict::WaitingOnChild
+            | Verdict::Sleeping => Severity::Info,
+            Verdict::Running => Severity::Ok,
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Verdict::Dead => "no such process, exited while inspected, or a zombie nobody reaped",
+            Verdict::Stopped => "stopped by a signal or a tracer",
+            Verdict::DiskWait => "uninterruptible sleep (D)",
+            Verdict::PipeFull => "a thread is blocked writing into a full pipe or socket",
+            Verdict::WakeupFdEagain => "its own non-blocking self-pipe or socketpair (a signal wakeup fd) is full: signals are lost",
+            Verdict::FutexBlocked => "parked in a futex wait with no CPU progress",
+            Verdict::Unknown => "nothing about the process could be read",
+            Verdict::Busy => "burning CPU over the interval",
+            Verdict::IdleInEpoll => "an event loop parked in epoll_wait, poll or select, no progress",
+            Verdict::BlockedOnRead => "parked in read, recv or accept with nothing to read",
+            Verdict::WaitingOnChild => "parked in wait4 or waitid",
+            Verdict::Sleeping => "a timed sleep, or parked in another syscall",
+            Verdict::Running => "none of the above and making progress",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Finding {
+    pub kind: Verdict,
+    pub severity: Severity,
+    pub summary: String,
+    pub evidence: Vec<String>,
+}
+
+impl Finding {
+    fn new(kind: Verdict, summary: impl Into<String>, evidence: Vec<String>) -> Finding {
+        Finding {
+            kind,
+            severity: kind.default_severity(),
+            summary: summary.into(),
+            evidence,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnosis {
+    pub verdict: Verdict,
+    pub severity: Severity,
+    pub summary: String,
+    /// The deciding finding first, then the rest by severity.
+    pub findings: Vec<Finding>,
+}
+
+/// CPU use at or above this share of one core over the interval is `busy`.
+pub const BUSY_PERCENT: f64 = 50.0;
+
+/// Diagnose one process from its samples.
+pub fn diagnose(host: &Host, record: &ProcessRecord) -> Diagnosis {
+    let findings = match View::new(host, record) {
+        Some(view) => findings(&view),
+        None => vec![Finding::new(Verdict::Unknown, "no sample was taken", vec![])],
+    };
+    conclude(findings)
+}
+
+fn conclude(mut findings: Vec<Finding>) -> Diagnosis {
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+    let first = findings
+        .first()
+        .cloned()
+        .unwrap_or_else(|| Finding::new(Verdict::Unknown, "no finding", vec![]));
+    Diagnosis {
+        verdict: first.kind,
+        severity: first.severity,
+        summary: first.summary,
+        findings,
+    }
+}
+
+fn findings(view: &View) -> Vec<Finding> {
+    if let Some(dead) = dead(view) {
+        return vec![dead];
+    }
+    let Some(stat) = view.stat() else {
+        let reason = view.last.stat.reason().map(|r| r.to_string()).unwrap_or_default();
+        return vec![Finding::new(Verdict::Unknown, format!("its stat could not be read ({reason})"), vec![])];
+    };
+    let mut findings = Vec::new();
+    findings.extend(stopped(view, stat));
+    findings.extend(disk_wait(view));
+    findings.extend(full_writes(view));
+    findings.extend(full_wakeup_fds(view));
+    findings.extend(busy(view));
+    findings.extend(activity(view));
+    findings
+}
+
+fn dead(view: &View) -> Option<Finding> {
+    let (first, last) = (view.first, view.last);
+    if first.presence == Presence::NotFound {
+        let reason = first.stat.reason().map(|r| r.to_string()).unwrap_or_default();
+        let evidence = format!("/proc/{} could not be opened: {reason}", view.pid);
+        return Some(Finding::new(Verdict::Dead, "no such process", vec![evidence]));
+    }
+    if last.presence != Presence::Present {
+        return Some(Finding::new(
+            Verdict::Dead,
+            "exited while inspected",
+            vec![format!("its /proc entry went away {} ms into the run", last.elapsed_ms)],
+        ));
+    }
+    let start = |s: &Sample| s.stat.ok().and_then(|s| s.starttime);
+    if let (Some(a), Some(b)) = (start(first), start(last)) {
+        if a != b {
+            return Some(Finding::new(
+                Verdict::Dead,
+                "exited while inspected (its pid was reused)",
+                vec![format!("start time changed from {a} to {b} ticks after boot: a different process now has pid {}", view.pid)],
+            ));
+        }
+    }
+    let stat = view.stat()?;
+    if !matches!(stat.state, 'Z' | 'X') {
+        return None;
+    }
+    let parent = match &last.parent {
+        Some(parent) => {
+            let state = parent.stat.ok().map(|s| format!(", itself in state {}", s.state)).unwrap_or_default();
+            format!("its parent {} has not reaped it{state}", name_relative(parent))
+        }
+        None => "no parent recorded".to_string(),
+    };
+    let summary = match &last.parent {
+        Some(parent) => format!("zombie: exited, not reaped by its parent {}", name_relative(parent)),
+        None => "zombie: exited, not reaped".to_string(),
+    };
+    Some(Finding::new(Verdict::Dead, summary, vec![format!("state {}", stat.state), parent]))
+}
+
+fn stopped(view: &View, stat: &Stat) -> Option<Finding> {
+    if !matches!(stat.state, 'T' | 't') {
+        return None;
+    }
+    let tracer = view.last.tracer.as_ref();
+    let summary = match (stat.state, tracer) {
+        (_, Some(tracer)) => format!("stopped by its tracer {}", name_relative(tracer)),
+        ('t', None) => "stopped in a tracing stop".to_string(),
+        _ => "stopped by a signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU)".to_string(),
+    };
+    let mut evidence = vec![format!("state {}", stat.state)];
+    if let Some(pid) = view.status().and_then(|s| s.tracer_pid).filter(|&p| p > 0) {
+        evidence.push(format!("TracerPid {pid}"));
+    }
+    evidence.push("resume it with SIGCONT (or detach the tracer)".to_string());
+    Some(Finding::new(Verdict::Stopped, summary, evidence))
+}
+
+fn disk_wait(view: &View) -> Option<Finding> {
+    let stuck: Vec<&ThreadView> = view.threads.iter().filter(|t| t.state == Some('D')).collect();
+    let first = stuck.first()?;
+    let wchan = first.wchan.unwrap_or("an unknown kernel function");
+    let summary = if stuck.len() == 1 {
+        format!("uninterruptible sleep (D) in {wchan}")
+    } else {
+        format!("{} threads in uninterruptible sleep (D), first in {wchan}", stuck.len())
+    };
+    let evidence = stuck
+        .iter()
+        .map(|t| format!("thread {} ({}) state D, wchan {}", t.tid(), t.comm(), t.wchan.unwrap_or("unavailable")))
+        .collect();
+    Some(Finding::new(Verdict::DiskWait, summary, evidence))
+}
+
+/// Threads blocked writing into a pipe or socket that cannot take more: one
+/// finding per fd, naming every thread blocked on it.
+fn full_writes(view: &View) -> Vec<Finding> {
+    let mut writers: BTreeMap<i32, Vec<&ThreadView>> = BTreeMap::new();
+    for thread in view.threads.iter().filter(|t| t.wait == Some(Wait::Write) && t.state == Some('S')) {
+        if let Some(fd) = thread.fd.filter(|&fd| view.fd(fd).is_some_and(|f| matches!(f.kind, FdKind::Pipe | FdKind::Socket))) {
+            writers.entry(fd).or_default().push(thread);
+        }
+    }
+    writers
+        .into_iter()
+        .map(|(fd, threads)| {
+            let mut evidence: Vec<String> = threads
+                .iter()
+                .map(|t| format!("thread {} ({}) blocked in {}", t.tid(), t.comm(), t.describe_call()))
+                .collect();
+            if let Some(fill) = view.fd(fd).and_then(|f| f.pipe_fill()) {
+                let steady = first_fill(view, fd) == Some(fill.buffered_bytes) && view.progress.is_some();
+                evidence.push(format!(
+                    "{} of {} bytes buffered{}",
+                    fill.buffered_bytes,
+                    fill.capacity_bytes,
+                    if steady { ", unchanged between the samples: nobody is draining it" } else { "" }
+                ));
+            }
+            Finding::new(Verdict::PipeFull, format!("blocked writing {}", view.describe_fd(fd)), evidence)
+        })
+        .collect()
+}
+
+fn first_fill(view: &View, fd: i32) -> Option<u64> {
+    let fds = view.first.fds.ok()?;
+    let pipe = fds.iter().find(|f| f.fd == fd)?.pipe.as_ref()?.ok()?;
+    Some(pipe.buffered_bytes)
+}
+
+/// The process holds both ends of a pipe or socketpair, the write side is
+/// non-blocking, and it is full: every write (a signal handler's wakeup
+/// byte) fails with EAGAIN, so the wakeups, and the signals, are lost.
+fn full_wakeup_fds(view: &View) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for write_end in &view.fds {
+        let Some(inode) = write_end.inode else { continue };
+        if write_end.nonblocking() != Some(true) {
+            continue;
+        }
+        let (read_fd, full, fill) = match write_end.kind {
+            FdKind::Pipe if write_end.access() == Some("write") => {
+                let read_end = view
+                    .fds
+                    .iter()
+                    .find(|f| f.inode == Some(inode) && f.access() == Some("read"));
+                let fill = write_end
+                    .pipe_fill()
+                    .map(|f| format!("{}/{} bytes buffered", f.buffered_bytes, f.capacity_bytes));
+                (read_end.map(|r| r.fd.fd), view.pipe_full(write_end), fill)
+            }
+            FdKind::Socket => {
+                let Some(sock) = view.unix(inode) else { continue };
+                let read_end = sock
+                    .peer_inode
+                    .and_then(|peer| view.fds.iter().find(|f| f.inode == Some(peer)));
+                let fill = sock
+                    .wmem_alloc
+                    .zip(sock.sndbuf)
+                    .map(|(used, size)| format!("send buffer {used}/{size} bytes"));
+                (read_end.map(|r| r.fd.fd), view.unix_full(sock), fill)
+            }
+            _ => continue,
+        };
+        let (Some(read_fd), Some(true)) = (read_fd, full) else { continue };
+        let what = if write_end.kind == FdKind::Pipe { "self-pipe" } else { "socketpair" };
+        let write_fd = write_end.fd.fd;
+        let mut evidence = vec![
+            format!("fd {write_fd} ({what} write side) is O_NONBLOCK and full: {}", fill.unwrap_or_default()),
+            format!("fd {read_fd}, the other end, is held by the same process and not drained"),
+        ];
+        evidence.extend(signal_evidence(view));
+        findings.push(Finding::new(
+            Verdict::WakeupFdEagain,
+            format!("its wakeup {what} fd {write_fd} -> fd {read_fd} is full: every signal handler write gets EAGAIN and signals are lost"),
+            evidence,
+        ));
+    }
+    findings
+}
+
+fn signal_evidence(view: &View) -> Vec<String> {
+    let Some(status) = view.status() else { return vec![] };
+    let mut evidence = Vec::new();
+    if let Some(caught) = status.sig_caught.filter(|&m| m != 0) {
+        evidence.push(format!("signals with handlers: {}", kernel::signal_names(caught).join(", ")));
+    }
+    let pending = status.sig_pending.unwrap_or(0) | status.sig_shared_pending.unwrap_or(0);
+    if pending != 0 {
+        evidence.push(format!("signals pending: {}", kernel::signal_names(pending).join(", ")));
+    }
+    evidence
+}
+
+fn busy(view: &View) -> Option<Finding> {
+    let progress = view.progress.as_ref()?;
+    let percent = progress.cpu_percent?;
+    if percent < BUSY_PERCENT {
+        return None;
+    }
+    let on_cpu: Vec<String> = view
+        .threads
+        .iter()
+        .filter(|t| t.on_cpu())
+        .map(|t| format!("thread {} ({}) on CPU", t.tid(), t.comm()))
+        .collect();
+    let mut evidence = vec![format!(
+        "{} CPU ticks in {}",
+        progress.cpu_ticks.unwrap_or(0),
+        view::duration_ms(progress.interval_ms)
+    )];
+    evidence.extend(on_cpu);
+    Some(Finding::new(Verdict::Busy, format!("burning CPU: {}", progress.describe()), evidence))
+}
+
+/// The thread that matters: the main thread, unless it waits on a futex (or
+/// cannot be seen) while another thread waits on something more telling.
+fn deciding_thread<'v, 'a>(view: &'v View<'a>) -> Option<&'v ThreadView<'a>> {
+    let rank = |t: &ThreadView| match t.wait {
+        _ if t.on_cpu() => 0,
+        Some(Wait::Write) => 1,
+        Some(Wait::Read | Wait::Accept) => 2,
+        Some(Wait::Epoll | Wait::Poll) => 3,
+        Some(Wait::Child) => 4,
+        Some(Wait::Connect | Wait::Sleep | Wait::Signal | Wait::Other) => 5,
+        None => 6,
+        Some(Wait::Futex) => 7,
+    };
+    match view.main_thread() {
+        Some(main) if !matches!(main.wait, Some(Wait::Futex) | None) || main.on_cpu() => Some(main),
+        main => view.threads.iter().filter(|t| rank(t) < 6).min_by_key(|t| rank(t)).or(main),
+    }
+}
+
+/// What the deciding thread is doing, turned into a finding.
+fn activity(view: &View) -> Option<Finding> {
+    let moved = view.progress.as_ref().and_then(|p| p.moved());
+    let running = || {
+        let progress = view.progress.as_ref().map(|p| p.describe()).unwrap_or_default();
+        Finding::new(Verdict::Running, format!("making progress: {progress}"), vec![])
+    };
+    let Some(thread) = deciding_thread(view) else {
+        let reason = view.last.threads.reason().map(|r| r.to_string()).unwrap_or_default();
+        return Some(match moved {
+            Some(true) => running(),
+            _ => Finding::new(Verdict::Unknown, format!("its threads could not be read ({reason})"), vec![]),
+        });
+    };
+    if thread.state == Some('D') || matches!(thread.state, Some('T' | 't')) {
+        return None; // already a finding of its own
+    }
+    let who = if thread.tid() == view.pid { "main thread".to_string() } else { format!("thread {}", thread.tid()) };
+    let mut evidence = vec![format!("{who} ({}) in {}", thread.comm(), thread.describe_call())];
+    let fd_text = thread.fd.map(|fd| view.describe_fd(fd));
+    let (kind, summary) = match thread.wait {
+        _ if thread.on_cpu() => return Some(running()),
+        Some(Wait::Write) => match fd_text {
+            // A write that fills a pipe or socket is a finding of its own.
+            Some(_) if thread.fd.and_then(|fd| view.fd(fd)).is_some_and(|f| matches!(f.kind, FdKind::Pipe | FdKind::Socket)) => {
+                return None
+            }
+            Some(fd) => (Verdict::Sleeping, format!("{who} parked writing {fd}")),
+            None => (Verdict::Sleeping, format!("{who} parked in a write")),
+        },
+        Some(Wait::Read) => (Verdict::BlockedOnRead, match fd_text {
+            Some(fd) => format!("{who} blocked reading {fd}"),
+            None => format!("{who} blocked in a read"),
+        }),
+        Some(Wait::Accept) => (Verdict::BlockedOnRead, match fd_text {
+            Some(fd) => format!("{who} waiting for a connection on {fd}"),
+            None => format!("{who} waiting for a connection"),
+        }),
+        Some(Wait::Epoll) => {
+            let (summary, watched) = epoll_summary(view, &who, thread.fd);
+            evidence.extend(watched);
+            (Verdict::IdleInEpoll, summary)
+        }
+        Some(Wait::Poll) => (
+            Verdict::IdleInEpoll,
+            format!("{who} idle in {}", thread.syscall_name.unwrap_or("poll/select")),
+        ),
+        Some(Wait::Futex) => {
+            let parked = view.threads.iter().filter(|t| t.wait == Some(Wait::Futex)).count();
+            let scope = if parked == view.threads.len() {
+                format!("all {parked} threads parked in futex waits")
+            } else {
+                format!("{who} parked in a futex wait ({parked} of {} threads)", view.threads.len())
+            };
+            evidence.extend(
+                view.threads
+                    .iter()
+                    .filter(|t| t.wait == Some(Wait::Futex) && t.tid() != thread.tid())
+                    .map(|t| format!("thread {} ({}) in {}", t.tid(), t.comm(), t.describe_call())),
+            );
+            let progress = match &view.progress {
+                Some(p) => format!(", no progress: {}", p.describe()),
+                None => ", progress not measured (one sample)".to_string(),
+            };
+            (Verdict::FutexBlocked, format!("{scope}{progress}"))
+        }
+        Some(Wait::Child) => return Some(waiting_on_child(view, thread, &who, evidence)),
+        Some(Wait::Sleep) => (Verdict::Sleeping, format!("{who} sleeping in {}", thread.syscall_name.unwrap_or("nanosleep"))),
+        Some(Wait::Signal) => (
+            Verdict::Sleeping,
+            format!("{who} waiting for a signal in {}", thread.syscall_name.unwrap_or("pause")),
+        ),
+        Some(Wait::Connect) => (Verdict::Sleeping, format!("{who} parked in connect on {}", fd_text.unwrap_or_default())),
+        Some(Wait::Other) => (
+            Verdict::Sleeping,
+            format!("{who} parked in {}", thread.syscall_name.unwrap_or("a syscall")),
+        ),
+        None => {
+            let why = [thread.thread.syscall.reason(), thread.thread.wchan.reason()]
+                .into_iter()
+                .flatten()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>();
+            let state = thread.state.map(|s| format!("state {s}")).unwrap_or_else(|| "state unknown".into());
+            let why = if why.is_empty() { String::new() } else { format!(": {}", why.join("; ")) };
+            (Verdict::Sleeping, format!("{who} asleep ({state}), in a wait whystuck cannot name{why}"))
+        }
+    };
+    if moved == Some(true) && kind != Verdict::WaitingOnChild {
+        evidence.insert(0, format!("sampled: {summary}"));
+        let mut finding = running();
+        finding.evidence = evidence;
+        return Some(finding);
+    }
+    Some(Finding::new(kind, summary, evidence))
+}
+
+/// "main thread idle in epoll_wait on epoll fd 3, watching fd 0 (a pipe ...)"
+fn epoll_summary(view: &View, who: &str, epfd: Option<i32>) -> (String, Vec<String>) {
+    let Some(epfd) = epfd else {
+        return (format!("{who} idle in epoll_wait"), vec![]);
+    };
+    let targets = view
+        .fd(epfd)
+        .and_then(|fd| fd.fd.info.ok())
+        .map(|info| info.epoll_targets.clone())
+        .unwrap_or_default();
+    let watched: Vec<String> = targets.iter().map(|t| format!("watching {}", view.describe_fd(t.fd))).collect();
+    let list = match targets.len() {
+        0 => "watching no fds".to_string(),
+        n if n <= 3 => format!("watching {}", targets.iter().map(|t| format!("fd {}", t.fd)).collect::<Vec<_>>().join(", ")),
+        n => format!("watching {n} fds"),
+    };
+    let tcp_connections = view.fds.iter().filter(|f| f.inode.and_then(|i| view.tcp(i)).is_some_and(|t| t.state == "ESTABLISHED")).count();
+    let mut summary = format!("{who} idle in epoll_wait on epoll fd {epfd}, {list}");
+    if tcp_connections == 0 && !targets.is_empty() {
+        summary.push_str("; no TCP connections");
+    }
+    (summary, watched)
+}
+
+fn waiting_on_child(view: &View, thread: &ThreadView, who: &str, mut evidence: Vec<String>) -> Finding {
+    let children = view.last.children.ok().map(Vec::as_slice).unwrap_or_default();
+    let before = view.first.children.ok().map(Vec::as_slice).unwrap_or_default();
+    let interval = view.progress.as_ref().map(|p| p.interval_ms).unwrap_or(0);
+    let described: Vec<String> = children
+        .iter()
+        .map(|child| {
+            let state = child.stat.ok().map(|s| format!("state {}", s.state)).unwrap_or_else(|| "state unknown".into());
+            let cpu = before
+                .iter()
+                .find(|b| b.pid == child.pid)
+                .and_then(|b| relative_cpu_percent(view.host, b, child, interval))
+                .map(|p| format!(", {p:.0}% CPU"))
+                .unwrap_or_default();
+            format!("{} {state}{cpu}", name_relative(child))
+        })
+        .collect();
+    evidence.extend(described.iter().map(|c| format!("child {c}")));
+    let call = thread.syscall_name.unwrap_or("wait");
+    let summary = match described.as_slice() {
+        [] => format!("{who} waiting in {call}, no children seen"),
+        [one] => format!("{who} waiting in {call} for {one}"),
+        many => format!("{who} waiting in {call} for {} children", many.len()),
+    };
+    Finding::new(Verdict::WaitingOnChild, summary, evidence)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+//! The command line, in one place: `main` parses it, and the man page and
+//! shell completions are generated from it.
+
+use crate::classify::Severity;
+use crate::render::Format;
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const AFTER_HELP: &str = "\
+Verdicts (most severe wins): dead, pipe-full, wakeup-fd-eagain (critical); stopped,
+disk-wait, futex-blocked, unknown (warn); busy, idle-in-epoll, blocked-on-read,
+waiting-on-child, sleeping (info); running (ok).
+
+Exit codes:
+  0  no process is at or above --fail-on
+  1  at least one process is at or above --fail-on (a pid that does not exist is `dead`)
+  2  usage error, or whystuck itself could not run";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "whystuck",
+    version,
+    about = "Say why a Linux process is stuck, with the evidence",
+    long_about = "Say why a Linux process is stuck, with the evidence.\n\n\
+        whystuck samples each process twice (--interval apart) from /proc and socket \
+        diagnostics, and prints a verdict per process with the facts behind it. It is \
+        read-only: it never stops, signals or writes to a target.",
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// Process ids to diagnose
+    #[arg(value_name = "PID", required = true, value_parser = parse_pid)]
+    pub pids: Vec<i32>,
+
+    /// Time between the two samples, e.g. 1s or 250ms; 0 takes one sample and skips rates
+    #[arg(short, long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// Print one JSON document (same as --format json)
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+
+    /// Exit 1 when any process is at or above this severity
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value = "warn")]
+    pub fail_on: FailOn,
+
+    /// When to colour the human report (auto: on a terminal, unless NO_COLOR is set)
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorWhen,
+
+    /// Read process facts from this directory instead of /proc (a fake tree, for tests)
+    #[arg(long, value_name = "DIR", default_value = "/proc")]
+    pub proc_root: PathBuf,
+}
+
+impl Cli {
+    pub fn format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else {
+            self.format
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Ok,
+    Info,
+    Warn,
+    Critical,
+    /// Always exit 0 once the report is printed
+    Never,
+}
+
+impl FailOn {
+    pub fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Ok => Some(Severity::Ok),
+            FailOn::Info => Some(Severity::Info),
+            FailOn::Warn => Some(Severity::Warn),
+            FailOn::Critical => Some(Severity::Critical),
+            FailOn::Never => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    pub fn enabled(self, is_terminal: bool) -> bool {
+        match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+}
+
+fn parse_pid(text: &str) -> Result<i32, String> {
+    match text.parse::<i32>() {
+        Ok(pid) if pid > 0 => Ok(pid),
+        _ => Err("not a process id (expected a positive integer)".into()),
+    }
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text).map_err(|e| format!("{e} (expected a duration such as 1s, 500ms or 0)"))
+}

@@ -1,0 +1,291 @@
+//! The human report: the verdict line first, then the evidence, then compact
+//! tables. Every target-controlled string goes through
+//! [`TargetString::escaped`](crate::text::TargetString::escaped); prose from
+//! the classifier is escaped where it was written. Colour only when asked
+//! (a terminal without `NO_COLOR`, or `--color always`).
+
+use crate::classify::view::bytes;
+use crate::classify::Severity;
+use crate::report::{FdsReport, ProcessReport, Report, ThreadReport};
+use crate::text::{command_line, TargetString};
+use comfy_table::{presets, Table};
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(self, text: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn severity(self, severity: Severity) -> String {
+        let code = match severity {
+            Severity::Critical => "1;31",
+            Severity::Warn => "1;33",
+            Severity::Info => "36",
+            Severity::Ok => "32",
+        };
+        self.paint(severity.name(), code)
+    }
+
+    fn heading(self, text: &str) -> String {
+        self.paint(text, "1")
+    }
+}
+
+/// Rows beyond these are summarised, not printed: a process with 10,000
+/// fds or threads still gets a readable report (`--json` has everything).
+const MAX_THREAD_ROWS: usize = 20;
+const MAX_FD_ROWS: usize = 40;
+
+pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    for (i, process) in report.processes.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        render_process(process, style, out)?;
+    }
+    Ok(())
+}
+
+fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let comm = p.comm.as_ref().map(TargetString::escaped).unwrap_or_else(|| "?".into());
+    writeln!(
+        out,
+        "{} {} {} [{}]: {}",
+        style.heading(&p.pid.to_string()),
+        comm,
+        style.paint(p.verdict.name(), "1"),
+        style.severity(p.severity),
+        p.summary
+    )?;
+    if let Some(cmdline) = &p.cmdline {
+        if !cmdline.is_empty() {
+            writeln!(out, "  cmdline: {}", command_line(cmdline))?;
+        }
+    }
+    if p.state.is_some() {
+        writeln!(out, "  {}", facts_line(p))?;
+    }
+    if !p.findings.is_empty() {
+        writeln!(out, "{}", style.heading("findings"))?;
+        for finding in &p.findings {
+            writeln!(out, "  {} {}: {}", style.severity(finding.severity), finding.kind.name(), finding.summary)?;
+            for evidence in &finding.evidence {
+                writeln!(out, "      - {evidence}")?;
+            }
+        }
+    }
+    if !p.threads.is_empty() {
+        section(out, style, "threads", &threads_table(&p.threads))?;
+    }
+    if !p.fds.open.is_empty() {
+        section(out, style, "fds", &fds_table(p))?;
+    }
+    if !p.tcp.is_empty() || !p.unix.is_empty() {
+        section(out, style, "sockets", &sockets_table(p))?;
+    }
+    if !p.children.is_empty() {
+        let mut table = table(&["PID", "COMM", "STATE", "CPU"]);
+        for c in &p.children {
+            table.add_row(vec![
+                c.pid.to_string(),
+                c.comm.as_ref().map(TargetString::escaped).unwrap_or_default(),
+                c.state.clone().unwrap_or_else(|| "?".into()),
+                c.cpu_percent.map(|v| format!("{v:.0}%")).unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        section(out, style, "children", &table)?;
+    }
+    if let Some(signals) = &p.signals {
+        let parts: Vec<String> = [
+            ("pending", &signals.pending),
+            ("caught", &signals.caught),
+            ("blocked", &signals.blocked),
+            ("ignored", &signals.ignored),
+        ]
+        .iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(label, names)| format!("{label} {}", names.join(",")))
+        .collect();
+        if !parts.is_empty() {
+            writeln!(out, "{} {}", style.heading("signals:"), parts.join("; "))?;
+        }
+    }
+    if !p.unavailable.is_empty() {
+        writeln!(out, "{}", style.heading("unavailable"))?;
+        for u in &p.unavailable {
+            writeln!(out, "  {}: {}", u.what, u.reason)?;
+        }
+    }
+    Ok(())
+}
+
+/// "state S, ppid 1, uid 1000, 3 threads, rss 9.1 MiB, cpu 0% over 1s, 4 fds (pipe 2, device 2)"
+fn facts_line(p: &ProcessReport) -> String {
+    let known = |v: Option<String>| v.unwrap_or_else(|| "?".into());
+    let cpu = match (p.cpu.percent, p.cpu.interval_ms) {
+        (Some(percent), Some(ms)) => format!("cpu {percent:.0}% over {}", crate::classify::view::duration_ms(ms)),
+        _ => "cpu not measured (one sample)".into(),
+    };
+    format!(
+        "state {}, ppid {}, uid {}, {} thread{}, rss {}, {cpu}, {}",
+        known(p.state.clone()),
+        known(p.ppid.map(|v| v.to_string())),
+        known(p.uid.map(|v| v.to_string())),
+        p.threads.len(),
+        if p.threads.len() == 1 { "" } else { "s" },
+        known(p.rss_bytes.map(bytes)),
+        fd_counts(&p.fds),
+    )
+}
+
+fn fd_counts(fds: &FdsReport) -> String {
+    match fds.count {
+        Some(count) => {
+            let kinds: Vec<String> = fds.by_type.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            format!("{count} fds ({})", kinds.join(", "))
+        }
+        None => "fds unavailable".into(),
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING);
+    table.set_header(header.to_vec());
+    table
+}
+
+fn section(out: &mut dyn Write, style: Style, name: &str, table: &Table) -> io::Result<()> {
+    writeln!(out, "{}", style.heading(name))?;
+    for line in table.lines() {
+        writeln!(out, " {}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+fn thread_row(t: &ThreadReport) -> [String; 4] {
+    let syscall = match (&t.syscall, t.on_cpu) {
+        (_, true) => "running".to_string(),
+        (Some(s), _) if s.nr < 0 => "-".to_string(),
+        (Some(s), _) => {
+            let name = s.name.map(String::from).unwrap_or_else(|| format!("syscall {}", s.nr));
+            let first = s.args.first().map(|a| a.to_string()).unwrap_or_default();
+            format!("{name}({first}, ...)")
+        }
+        (None, false) => "?".to_string(),
+    };
+    [
+        t.comm.as_ref().map(TargetString::escaped).unwrap_or_default(),
+        t.state.clone().unwrap_or_else(|| "?".into()),
+        t.wchan.clone().map(|w| if w.is_empty() { "-".into() } else { w }).unwrap_or_else(|| "?".into()),
+        syscall,
+    ]
+}
+
+/// One row per thread, or, past [`MAX_THREAD_ROWS`], one row per distinct
+/// (comm, state, wchan, syscall) with a count.
+fn threads_table(threads: &[ThreadReport]) -> Table {
+    let mut table = table(&["TID", "COMM", "STATE", "WCHAN", "SYSCALL"]);
+    if threads.len() <= MAX_THREAD_ROWS {
+        for t in threads {
+            let mut row = vec![t.tid.to_string()];
+            row.extend(thread_row(t));
+            table.add_row(row);
+        }
+        return table;
+    }
+    let mut groups: BTreeMap<[String; 4], Vec<i32>> = BTreeMap::new();
+    for t in threads {
+        groups.entry(thread_row(t)).or_default().push(t.tid);
+    }
+    let mut groups: Vec<_> = groups.into_iter().collect();
+    groups.sort_by_key(|(_, tids)| std::cmp::Reverse(tids.len()));
+    for (row, tids) in groups.iter().take(MAX_THREAD_ROWS) {
+        let mut cells = vec![match tids.as_slice() {
+            [one] => one.to_string(),
+            [first, ..] => format!("{first} +{}", tids.len() - 1),
+            [] => String::new(),
+        }];
+        cells.extend(row.iter().cloned());
+        table.add_row(cells);
+    }
+    if groups.len() > MAX_THREAD_ROWS {
+        table.add_row(vec![format!("... {} more kinds", groups.len() - MAX_THREAD_ROWS)]);
+    }
+    table
+}
+
+fn fds_table(p: &ProcessReport) -> Table {
+    let mut table = table(&["FD", "TYPE", "ACCESS", "TARGET", "DETAIL"]);
+    // Pipes, sockets and event fds are what waits are made of: list them first.
+    let mut open: Vec<_> = p.fds.open.iter().collect();
+    open.sort_by_key(|f| (matches!(f.kind, "file" | "device" | "other" | "namespace"), f.fd));
+    for fd in open.iter().take(MAX_FD_ROWS) {
+        let detail = if let Some(pipe) = p.pipes.iter().find(|x| x.fd == fd.fd) {
+            let fill = match (pipe.buffered_bytes, pipe.capacity_bytes) {
+                (Some(b), Some(c)) => format!("{b}/{c} bytes"),
+                _ => "fill unknown".into(),
+            };
+            let full = if pipe.full == Some(true) { ", FULL" } else { "" };
+            format!("{fill}{full}")
+        } else if let Some(t) = p.tcp.iter().find(|x| x.fd == fd.fd) {
+            format!("tcp {} -> {} {}", t.local, t.remote, t.state)
+        } else if let Some(u) = p.unix.iter().find(|x| x.fd == fd.fd) {
+            format!("unix {} {}", u.kind, u.state)
+        } else {
+            String::new()
+        };
+        let access = match (fd.access, fd.nonblocking) {
+            (Some(a), Some(true)) => format!("{a},nonblock"),
+            (Some(a), _) => a.to_string(),
+            (None, _) => "?".into(),
+        };
+        table.add_row(vec![fd.fd.to_string(), fd.kind.to_string(), access, fd.target.escaped(), detail]);
+    }
+    if open.len() > MAX_FD_ROWS {
+        table.add_row(vec![format!("... {} more (--json lists all)", open.len() - MAX_FD_ROWS)]);
+    }
+    table
+}
+
+fn sockets_table(p: &ProcessReport) -> Table {
+    let mut table = table(&["FD", "PROTO", "LOCAL", "REMOTE / PEER", "STATE", "RECV-Q", "SEND-Q"]);
+    for t in &p.tcp {
+        table.add_row(vec![
+            t.fd.to_string(),
+            "tcp".into(),
+            t.local.clone(),
+            t.remote.clone(),
+            t.state.clone(),
+            t.rx_queue.to_string(),
+            t.tx_queue.to_string(),
+        ]);
+    }
+    let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
+    for u in &p.unix {
+        let send = match (u.send_buffer_bytes, u.send_buffer_limit) {
+            (Some(used), Some(limit)) => format!("{used}/{limit}{}", if u.full == Some(true) { " FULL" } else { "" }),
+            _ => opt(u.wqueue),
+        };
+        table.add_row(vec![
+            u.fd.to_string(),
+            format!("unix/{}", u.kind),
+            u.path.as_ref().map(TargetString::escaped).unwrap_or_else(|| "-".into()),
+            u.peer_inode.map(|i| format!("socket:[{i}]")).unwrap_or_else(|| "-".into()),
+            u.state.clone(),
+            opt(u.rqueue),
+            send,
+        ]);
+    }
+    table
+}

@@ -1,0 +1,469 @@
+//! The report: what whystuck tells a user about each process, built from a
+//! snapshot and its diagnosis. `--json` is this structure serialised
+//! (schema version [`REPORT_SCHEMA_VERSION`]); the human renderer reads the
+//! same structure, so both always say the same thing.
+//!
+//! Conventions: a fact that could not be read is `null` and listed under
+//! `unavailable` with its reason; it is never 0. Target-controlled strings
+//! are JSON strings, or `{"text", "hex"}` when they are not valid UTF-8.
+
+use crate::classify::kernel;
+use crate::classify::view::{relative_cpu_percent, FdKind, View};
+use crate::classify::{self, Finding, Severity, Verdict};
+use crate::snapshot::*;
+use crate::text::TargetString;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Bumped when a field is removed or changes meaning; adding fields is not a
+/// breaking change.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize, Debug)]
+pub struct Report {
+    pub schema_version: u32,
+    pub host: HostReport,
+    pub processes: Vec<ProcessReport>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct HostReport {
+    pub kernel_release: Option<String>,
+    pub arch: String,
+    pub captured_at_unix_ms: u64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ProcessReport {
+    pub pid: i32,
+    pub ppid: Option<i32>,
+    pub comm: Option<TargetString>,
+    pub cmdline: Option<Vec<TargetString>>,
+    /// The state letter of `/proc/PID/stat` (R, S, D, T, t, Z...).
+    pub state: Option<String>,
+    /// Clock ticks after boot; with the pid it identifies the process.
+    pub start_time_ticks: Option<u64>,
+    pub uid: Option<u32>,
+    pub verdict: Verdict,
+    pub severity: Severity,
+    pub summary: String,
+    pub findings: Vec<Finding>,
+    pub cpu: CpuReport,
+    pub rss_bytes: Option<u64>,
+    pub io: Option<IoReport>,
+    pub threads: Vec<ThreadReport>,
+    pub fds: FdsReport,
+    pub pipes: Vec<PipeReport>,
+    pub tcp: Vec<TcpReport>,
+    pub unix: Vec<UnixReport>,
+    pub children: Vec<ChildReport>,
+    pub signals: Option<SignalsReport>,
+    pub unavailable: Vec<Unavailable>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct CpuReport {
+    /// At the last sample.
+    pub utime_ticks: Option<u64>,
+    pub stime_ticks: Option<u64>,
+    /// At the first sample (equal to the above with `--interval 0`).
+    pub first_utime_ticks: Option<u64>,
+    pub first_stime_ticks: Option<u64>,
+    /// Over the interval, 100 = one core; `null` with a single sample.
+    pub percent: Option<f64>,
+    pub interval_ms: Option<u64>,
+    pub clock_ticks_per_second: u64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct IoReport {
+    pub rchar: Option<u64>,
+    pub wchar: Option<u64>,
+    pub syscr: Option<u64>,
+    pub syscw: Option<u64>,
+    /// rchar + wchar gained over the interval.
+    pub bytes_delta: Option<u64>,
+    /// syscr + syscw gained over the interval.
+    pub syscalls_delta: Option<u64>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ThreadReport {
+    pub tid: i32,
+    pub comm: Option<TargetString>,
+    pub state: Option<String>,
+    /// Without compiler suffixes; `""` when not waiting, `null` when unreadable.
+    pub wchan: Option<String>,
+    /// `null` when the thread is on a CPU or the syscall is unreadable.
+    pub syscall: Option<SyscallReport>,
+    pub on_cpu: bool,
+    pub ctxt_switches_delta: Option<u64>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct SyscallReport {
+    /// -1 when blocked outside a syscall.
+    pub nr: i64,
+    pub name: Option<&'static str>,
+    pub args: Vec<u64>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct FdsReport {
+    pub count: Option<usize>,
+    pub by_type: BTreeMap<&'static str, usize>,
+    pub open: Vec<FdReport>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct FdReport {
+    pub fd: i32,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub target: TargetString,
+    /// `read`, `write` or `read-write`; `null` without fdinfo flags.
+    pub access: Option<&'static str>,
+    pub nonblocking: Option<bool>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct PipeReport {
+    pub fd: i32,
+    pub inode: u64,
+    /// `read` or `write`.
+    pub end: Option<&'static str>,
+    pub buffered_bytes: Option<u64>,
+    pub capacity_bytes: Option<u64>,
+    /// No write can proceed: a writer is blocked on it, or less than a page
+    /// is free.
+    pub full: Option<bool>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct TcpReport {
+    pub fd: i32,
+    pub inode: u64,
+    pub local: String,
+    pub remote: String,
+    pub state: String,
+    pub tx_queue: u32,
+    pub rx_queue: u32,
+}
+
+#[derive(Serialize, Debug)]
+pub struct UnixReport {
+    pub fd: i32,
+    pub inode: u64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub state: String,
+    pub path: Option<TargetString>,
+    pub peer_inode: Option<u64>,
+    pub rqueue: Option<u32>,
+    pub wqueue: Option<u32>,
+    /// Send-buffer memory in use and its limit (`ss -xm` t and tb).
+    pub send_buffer_bytes: Option<u32>,
+    pub send_buffer_limit: Option<u32>,
+    pub full: Option<bool>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ChildReport {
+    pub pid: i32,
+    pub comm: Option<TargetString>,
+    pub state: Option<String>,
+    pub cpu_percent: Option<f64>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct SignalsReport {
+    pub pending: Vec<String>,
+    pub blocked: Vec<String>,
+    pub ignored: Vec<String>,
+    pub caught: Vec<String>,
+}
+
+#[derive(Serialize, Debug, PartialEq)]
+pub struct Unavailable {
+    pub what: String,
+    pub kind: ReasonKind,
+    pub reason: String,
+}
+
+/// Diagnose every process of a snapshot.
+pub fn build(snapshot: &Snapshot) -> Report {
+    Report {
+        schema_version: REPORT_SCHEMA_VERSION,
+        host: HostReport {
+            kernel_release: snapshot.host.kernel_release.ok().cloned(),
+            arch: snapshot.host.arch.clone(),
+            captured_at_unix_ms: snapshot.host.captured_at_unix_ms,
+        },
+        processes: snapshot.processes.iter().map(|p| process(&snapshot.host, p)).collect(),
+    }
+}
+
+fn process(host: &Host, record: &ProcessRecord) -> ProcessReport {
+    let diagnosis = classify::diagnose(host, record);
+    let view = View::new(host, record);
+    // A process that was gone from the start is reported from what little is known.
+    let stat = view.as_ref().and_then(|v| v.stat().or(v.first.stat.ok()));
+    let status = view.as_ref().and_then(|v| v.status());
+    let last = record.samples.last();
+    ProcessReport {
+        pid: record.pid,
+        ppid: stat.and_then(|s| s.ppid),
+        comm: stat.map(|s| s.comm.clone()),
+        cmdline: last.and_then(|s| s.cmdline.ok().cloned()),
+        state: stat.map(|s| s.state.to_string()),
+        start_time_ticks: stat.and_then(|s| s.starttime),
+        uid: status.and_then(|s| s.uid).map(|u| u[0]),
+        verdict: diagnosis.verdict,
+        severity: diagnosis.severity,
+        summary: diagnosis.summary,
+        findings: diagnosis.findings,
+        cpu: view.as_ref().map(|v| cpu(host, v)).unwrap_or_default(),
+        rss_bytes: status.and_then(|s| s.vm_rss_kib).map(|k| k * 1024),
+        io: view.as_ref().and_then(io),
+        threads: view.as_ref().map(threads).unwrap_or_default(),
+        fds: view.as_ref().map(fds).unwrap_or_default(),
+        pipes: view.as_ref().map(pipes).unwrap_or_default(),
+        tcp: view.as_ref().map(tcp).unwrap_or_default(),
+        unix: view.as_ref().map(unix).unwrap_or_default(),
+        children: view.as_ref().map(children).unwrap_or_default(),
+        signals: status.map(signals),
+        unavailable: last.map(unavailable).unwrap_or_default(),
+    }
+}
+
+fn cpu(host: &Host, view: &View) -> CpuReport {
+    let first = view.first.stat.ok();
+    let last = view.stat();
+    CpuReport {
+        utime_ticks: last.and_then(|s| s.utime),
+        stime_ticks: last.and_then(|s| s.stime),
+        first_utime_ticks: first.and_then(|s| s.utime),
+        first_stime_ticks: first.and_then(|s| s.stime),
+        percent: view.progress.as_ref().and_then(|p| p.cpu_percent).map(|p| (p * 10.0).round() / 10.0),
+        interval_ms: view.progress.as_ref().map(|p| p.interval_ms),
+        clock_ticks_per_second: host.clock_ticks_per_second,
+    }
+}
+
+fn io(view: &View) -> Option<IoReport> {
+    let io = view.last.io.ok()?;
+    Some(IoReport {
+        rchar: io.rchar,
+        wchar: io.wchar,
+        syscr: io.syscr,
+        syscw: io.syscw,
+        bytes_delta: view.progress.as_ref().and_then(|p| p.io_bytes),
+        syscalls_delta: view.progress.as_ref().and_then(|p| p.io_syscalls),
+    })
+}
+
+fn threads(view: &View) -> Vec<ThreadReport> {
+    let switches = |t: &Thread| {
+        let s = t.status.ok()?;
+        Some(s.voluntary_ctxt_switches? + s.nonvoluntary_ctxt_switches?)
+    };
+    let before: BTreeMap<i32, u64> = view
+        .first
+        .threads
+        .ok()
+        .map(|ts| ts.iter().filter_map(|t| Some((t.tid, switches(t)?))).collect())
+        .unwrap_or_default();
+    view.threads
+        .iter()
+        .map(|t| ThreadReport {
+            tid: t.tid(),
+            comm: t.thread.stat.ok().map(|s| s.comm.clone()),
+            state: t.state.map(String::from),
+            wchan: t.thread.wchan.ok().map(|w| kernel::strip_wchan_suffix(w).to_string()),
+            syscall: match t.thread.syscall.ok() {
+                Some(Syscall::Blocked { nr, args }) => Some(SyscallReport {
+                    nr: *nr,
+                    name: t.syscall_name,
+                    args: args.clone(),
+                }),
+                _ => None,
+            },
+            on_cpu: t.on_cpu(),
+            ctxt_switches_delta: view
+                .progress
+                .as_ref()
+                .and_then(|_| Some(switches(t.thread)?.saturating_sub(*before.get(&t.tid())?))),
+        })
+        .collect()
+}
+
+fn fds(view: &View) -> FdsReport {
+    let Some(_) = view.last.fds.ok() else { return FdsReport::default() };
+    let mut by_type = BTreeMap::new();
+    for fd in &view.fds {
+        *by_type.entry(fd.kind.name()).or_insert(0) += 1;
+    }
+    FdsReport {
+        count: Some(view.fds.len()),
+        by_type,
+        open: view
+            .fds
+            .iter()
+            .map(|f| FdReport {
+                fd: f.fd.fd,
+                kind: f.kind.name(),
+                target: f.fd.target.clone(),
+                access: f.access(),
+                nonblocking: f.nonblocking(),
+            })
+            .collect(),
+    }
+}
+
+fn pipes(view: &View) -> Vec<PipeReport> {
+    view.fds
+        .iter()
+        .filter(|f| f.kind == FdKind::Pipe)
+        .filter_map(|f| {
+            let fill = f.pipe_fill();
+            Some(PipeReport {
+                fd: f.fd.fd,
+                inode: f.inode?,
+                end: f.access(),
+                buffered_bytes: fill.map(|p| p.buffered_bytes),
+                capacity_bytes: fill.map(|p| p.capacity_bytes),
+                full: view.pipe_full(f),
+            })
+        })
+        .collect()
+}
+
+fn tcp(view: &View) -> Vec<TcpReport> {
+    view.fds
+        .iter()
+        .filter_map(|f| {
+            let t = view.tcp(f.inode?)?;
+            Some(TcpReport {
+                fd: f.fd.fd,
+                inode: t.inode,
+                local: t.local.clone(),
+                remote: t.remote.clone(),
+                state: t.state.clone(),
+                tx_queue: t.tx_queue,
+                rx_queue: t.rx_queue,
+            })
+        })
+        .collect()
+}
+
+fn unix(view: &View) -> Vec<UnixReport> {
+    view.fds
+        .iter()
+        .filter_map(|f| {
+            let u = view.unix(f.inode?)?;
+            Some(UnixReport {
+                fd: f.fd.fd,
+                inode: u.inode,
+                kind: u.kind.clone(),
+                state: u.state.clone(),
+                path: u.path.clone(),
+                peer_inode: u.peer_inode,
+                rqueue: u.rqueue,
+                wqueue: u.wqueue,
+                send_buffer_bytes: u.wmem_alloc,
+                send_buffer_limit: u.sndbuf,
+                full: view.unix_full(u),
+            })
+        })
+        .collect()
+}
+
+fn children(view: &View) -> Vec<ChildReport> {
+    let before = view.first.children.ok().map(Vec::as_slice).unwrap_or_default();
+    let interval = view.progress.as_ref().map(|p| p.interval_ms).unwrap_or(0);
+    view.last
+        .children
+        .ok()
+        .map(|children| {
+            children
+                .iter()
+                .map(|child| ChildReport {
+                    pid: child.pid,
+                    comm: child.stat.ok().map(|s| s.comm.clone()),
+                    state: child.stat.ok().map(|s| s.state.to_string()),
+                    cpu_percent: before
+                        .iter()
+                        .find(|b| b.pid == child.pid)
+                        .and_then(|b| relative_cpu_percent(view.host, b, child, interval))
+                        .map(|p| p.round()),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn signals(status: &Status) -> SignalsReport {
+    let names = |mask: Option<u64>| mask.map(kernel::signal_names).unwrap_or_default();
+    SignalsReport {
+        pending: names(Some(status.sig_pending.unwrap_or(0) | status.sig_shared_pending.unwrap_or(0))),
+        blocked: names(status.sig_blocked),
+        ignored: names(status.sig_ignored),
+        caught: names(status.sig_caught),
+    }
+}
+
+/// Every fact of the last sample that could not be read, per-thread and
+/// per-fd failures folded into one entry each.
+fn unavailable(sample: &Sample) -> Vec<Unavailable> {
+    if sample.presence != Presence::Present {
+        return Vec::new(); // the `dead` finding says why
+    }
+    let mut out: Vec<Unavailable> = Vec::new();
+    let mut push = |what: String, reason: &Reason| {
+        if !out.iter().any(|u| u.what == what && u.reason == reason.detail) {
+            out.push(Unavailable {
+                what,
+                kind: reason.kind,
+                reason: reason.detail.clone(),
+            });
+        }
+    };
+    let facts: [(&str, Option<&Reason>); 8] = [
+        ("stat", sample.stat.reason()),
+        ("status", sample.status.reason()),
+        ("cmdline", sample.cmdline.reason()),
+        ("io", sample.io.reason()),
+        ("threads", sample.threads.reason()),
+        ("fds", sample.fds.reason()),
+        ("sockets", sample.sockets.reason()),
+        ("children", sample.children.reason()),
+    ];
+    for (what, reason) in facts {
+        if let Some(reason) = reason {
+            push(what.to_string(), reason);
+        }
+    }
+    for thread in sample.threads.ok().into_iter().flatten() {
+        for (what, reason) in [
+            ("thread syscall", thread.syscall.reason()),
+            ("thread wchan", thread.wchan.reason()),
+            ("thread status", thread.status.reason()),
+        ] {
+            if let Some(reason) = reason {
+                push(what.to_string(), reason);
+            }
+        }
+    }
+    for fd in sample.fds.ok().into_iter().flatten() {
+        if let Some(reason) = fd.info.reason() {
+            push("fdinfo".to_string(), reason);
+        }
+        if let Some(reason) = fd.pipe.as_ref().and_then(|p| p.reason()) {
+            push("pipe fill".to_string(), reason);
+        }
+    }
+    if let Some(reason) = sample.parent.as_ref().and_then(|p| p.stat.reason()) {
+        push("parent stat".to_string(), reason);
+    }
+    out
+}

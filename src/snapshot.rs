@@ -1,0 +1,291 @@
+//! The snapshot: raw facts about processes as collected, before any judgement.
+//!
+//! `collect` is the only producer (from a live /proc or a fake tree) and
+//! `classify` the only consumer, so a snapshot written to a file can later be
+//! diagnosed exactly as if it were live. Every fact that can fail to be read
+//! is a [`Fact`]: a value, or the reason it is unavailable. Missing is never
+//! written down as zero.
+
+use crate::text::TargetString;
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a field changes meaning or a required field is added.
+pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Snapshot {
+    pub schema_version: u32,
+    pub host: Host,
+    pub processes: Vec<ProcessRecord>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Host {
+    pub kernel_release: Fact<String>,
+    /// `std::env::consts::ARCH` of the collector: it decides the syscall table.
+    pub arch: String,
+    pub clock_ticks_per_second: u64,
+    pub page_size: u64,
+    pub captured_at_unix_ms: u64,
+}
+
+/// Everything seen of one pid, one [`Sample`] per sampling round.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ProcessRecord {
+    pub pid: i32,
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// The process was there for the whole sample.
+    Present,
+    /// `/proc/PID` did not exist when the sample began.
+    NotFound,
+    /// The process went away while this sample was being read.
+    Exited,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Sample {
+    /// Milliseconds since the run's first sample.
+    pub elapsed_ms: u64,
+    pub presence: Presence,
+    pub stat: Fact<Stat>,
+    pub status: Fact<Status>,
+    pub cmdline: Fact<Vec<TargetString>>,
+    pub io: Fact<Io>,
+    pub threads: Fact<Vec<Thread>>,
+    pub fds: Fact<Vec<Fd>>,
+    pub sockets: Fact<Sockets>,
+    pub children: Fact<Vec<Relative>>,
+    /// The parent, when a report needs it (always for a zombie).
+    pub parent: Option<Relative>,
+    /// The tracer named by `TracerPid`, when there is one.
+    pub tracer: Option<Relative>,
+}
+
+/// A value, or why it could not be read.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Fact<T> {
+    Ok(T),
+    Unavailable(Reason),
+}
+
+impl<T> Fact<T> {
+    pub fn ok(&self) -> Option<&T> {
+        match self {
+            Fact::Ok(value) => Some(value),
+            Fact::Unavailable(_) => None,
+        }
+    }
+
+    pub fn reason(&self) -> Option<&Reason> {
+        match self {
+            Fact::Ok(_) => None,
+            Fact::Unavailable(reason) => Some(reason),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonKind {
+    /// The kernel refused the read (another user's process, no ptrace access).
+    Permission,
+    /// The process (or the thread, or the fd) went away.
+    Gone,
+    /// The read did not finish within its deadline.
+    TimedOut,
+    /// This kernel or configuration does not provide the file.
+    NotSupported,
+    /// The file was read but its contents made no sense.
+    Unparsable,
+    /// Not read, on purpose (for example skipped to save time).
+    NotCollected,
+    /// Any other I/O error.
+    Error,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Reason {
+    pub kind: ReasonKind,
+    pub detail: String,
+}
+
+impl Reason {
+    pub fn new(kind: ReasonKind, detail: impl Into<String>) -> Self {
+        Reason {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+/// `/proc/PID/stat` (or `task/TID/stat`). Fields after `state` are optional
+/// because older kernels and fake trees write fewer of them.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct Stat {
+    pub comm: TargetString,
+    pub state: char,
+    pub ppid: Option<i32>,
+    pub pgrp: Option<i32>,
+    pub session: Option<i32>,
+    pub flags: Option<u32>,
+    pub utime: Option<u64>,
+    pub stime: Option<u64>,
+    pub num_threads: Option<i64>,
+    /// Clock ticks after boot: with the pid, it names one process for good.
+    pub starttime: Option<u64>,
+    pub rss_pages: Option<i64>,
+}
+
+impl Stat {
+    /// utime + stime, when both are known.
+    pub fn cpu_ticks(&self) -> Option<u64> {
+        Some(self.utime? + self.stime?)
+    }
+
+    /// PF_KTHREAD: the task is a kernel thread.
+    pub fn is_kernel_thread(&self) -> bool {
+        self.flags.is_some_and(|f| f & 0x0020_0000 != 0)
+    }
+}
+
+/// The lines of `/proc/PID/status` whystuck uses.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct Status {
+    /// Real, effective, saved and filesystem uid.
+    pub uid: Option<[u32; 4]>,
+    pub tracer_pid: Option<i32>,
+    pub vm_rss_kib: Option<u64>,
+    pub sig_pending: Option<u64>,
+    pub sig_shared_pending: Option<u64>,
+    pub sig_blocked: Option<u64>,
+    pub sig_ignored: Option<u64>,
+    pub sig_caught: Option<u64>,
+    pub voluntary_ctxt_switches: Option<u64>,
+    pub nonvoluntary_ctxt_switches: Option<u64>,
+}
+
+/// `/proc/PID/io`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct Io {
+    pub rchar: Option<u64>,
+    pub wchar: Option<u64>,
+    pub syscr: Option<u64>,
+    pub syscw: Option<u64>,
+    pub read_bytes: Option<u64>,
+    pub write_bytes: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Thread {
+    pub tid: i32,
+    pub stat: Fact<Stat>,
+    /// Only the context-switch counters are read per thread.
+    pub status: Fact<Status>,
+    /// The raw symbol from `wchan`; empty when the thread is not waiting.
+    pub wchan: Fact<String>,
+    pub syscall: Fact<Syscall>,
+}
+
+/// `/proc/PID/task/TID/syscall`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Syscall {
+    /// The thread is on a CPU: no syscall to report.
+    Running,
+    /// Blocked in the kernel. `nr` is -1 when not inside a syscall.
+    Blocked { nr: i64, args: Vec<u64> },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Fd {
+    pub fd: i32,
+    /// The link text (`pipe:[123]`, `socket:[456]`, `/dev/null`...). Never
+    /// followed.
+    pub target: TargetString,
+    pub info: Fact<FdInfo>,
+    /// Fill level, for pipes only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipe: Option<Fact<PipeFill>>,
+}
+
+/// `/proc/PID/fdinfo/N`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct FdInfo {
+    /// Open flags (octal in the file): access mode, O_NONBLOCK...
+    pub flags: Option<u32>,
+    pub pos: Option<u64>,
+    /// For an epoll fd: the fds it watches (`tfd:` lines).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epoll_targets: Vec<EpollTarget>,
+    /// For an eventfd: its counter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eventfd_count: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct EpollTarget {
+    pub fd: i32,
+    pub events: u32,
+    pub inode: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipeFill {
+    pub buffered_bytes: u64,
+    pub capacity_bytes: u64,
+}
+
+/// The sockets among this process's fds, matched by inode against its network
+/// namespace's tables.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct Sockets {
+    /// Where the facts came from: `sock_diag` (netlink) or `proc_net` (text).
+    pub source: String,
+    pub tcp: Vec<TcpSocket>,
+    pub unix: Vec<UnixSocket>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct TcpSocket {
+    pub inode: u64,
+    pub local: String,
+    pub remote: String,
+    pub state: String,
+    pub tx_queue: u32,
+    pub rx_queue: u32,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct UnixSocket {
+    pub inode: u64,
+    /// `stream`, `dgram` or `seqpacket`.
+    pub kind: String,
+    pub state: String,
+    pub path: Option<TargetString>,
+    pub peer_inode: Option<u64>,
+    pub rqueue: Option<u32>,
+    pub wqueue: Option<u32>,
+    /// Send-buffer memory in use and its limit (`ss -xm` t and tb).
+    pub wmem_alloc: Option<u32>,
+    pub sndbuf: Option<u32>,
+}
+
+/// Another process named in a report (child, parent, tracer), with just
+/// enough to say what it is doing.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Relative {
+    pub pid: i32,
+    pub stat: Fact<Stat>,
+}
