@@ -244,7 +244,11 @@ fn cpu(host: &Host, view: &View) -> CpuReport {
         stime_ticks: last.and_then(|s| s.stime),
         first_utime_ticks: first.and_then(|s| s.utime),
         first_stime_ticks: first.and_then(|s| s.stime),
-        percent: view.progress.as_ref().and_then(|p| p.cpu_percent).map(|p| (p * 10.0).round() / 10.0),
+        percent: view
+            .progress
+            .as_ref()
+            .and_then(|p| p.cpu_percent)
+            .map(|p| (p * 10.0).round() / 10.0),
         interval_ms: view.progress.as_ref().map(|p| p.interval_ms),
         clock_ticks_per_second: host.clock_ticks_per_second,
     }
@@ -298,7 +302,9 @@ fn threads(view: &View) -> Vec<ThreadReport> {
 }
 
 fn fds(view: &View) -> FdsReport {
-    let Some(_) = view.last.fds.ok() else { return FdsReport::default() };
+    let Some(_) = view.last.fds.ok() else {
+        return FdsReport::default();
+    };
     let mut by_type = BTreeMap::new();
     for fd in &view.fds {
         *by_type.entry(fd.kind.name()).or_insert(0) += 1;
@@ -405,7 +411,9 @@ fn children(view: &View) -> Vec<ChildReport> {
 fn signals(status: &Status) -> SignalsReport {
     let names = |mask: Option<u64>| mask.map(kernel::signal_names).unwrap_or_default();
     SignalsReport {
-        pending: names(Some(status.sig_pending.unwrap_or(0) | status.sig_shared_pending.unwrap_or(0))),
+        pending: names(Some(
+            status.sig_pending.unwrap_or(0) | status.sig_shared_pending.unwrap_or(0),
+        )),
         blocked: names(status.sig_blocked),
         ignored: names(status.sig_ignored),
         caught: names(status.sig_caught),

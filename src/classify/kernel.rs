@@ -39,7 +39,10 @@ pub enum Wait {
 impl Wait {
     /// Whether argument 0 of the syscall is the fd waited on.
     pub fn waits_on_fd(self) -> bool {
-        matches!(self, Wait::Write | Wait::Read | Wait::Accept | Wait::Connect | Wait::Epoll)
+        matches!(
+            self,
+            Wait::Write | Wait::Read | Wait::Accept | Wait::Connect | Wait::Epoll
+        )
     }
 }
 
@@ -88,12 +91,22 @@ pub fn strip_wchan_suffix(wchan: &str) -> &str {
 /// 4.x to 6.x. `None` for symbols that say nothing definite.
 pub fn wchan_wait(wchan: &str) -> Option<Wait> {
     Some(match strip_wchan_suffix(wchan) {
-        "futex_wait_queue_me" | "futex_wait_queue" | "futex_do_wait" | "futex_wait" | "__futex_wait"
-        | "futex_wait_multiple" | "futex_lock_pi" | "rt_mutex_slowlock" => Wait::Futex,
+        "futex_wait_queue_me"
+        | "futex_wait_queue"
+        | "futex_do_wait"
+        | "futex_wait"
+        | "__futex_wait"
+        | "futex_wait_multiple"
+        | "futex_lock_pi"
+        | "rt_mutex_slowlock" => Wait::Futex,
         "pipe_write" | "anon_pipe_write" | "sock_alloc_send_pskb" | "sk_stream_wait_memory" | "unix_wait_for_peer" => {
             Wait::Write
         }
-        "pipe_read" | "anon_pipe_read" | "sk_wait_data" | "unix_stream_data_wait" | "unix_stream_read_generic"
+        "pipe_read"
+        | "anon_pipe_read"
+        | "sk_wait_data"
+        | "unix_stream_data_wait"
+        | "unix_stream_read_generic"
         | "__skb_wait_for_more_packets" => Wait::Read,
         "inet_csk_accept" | "inet_csk_wait_for_connect" | "unix_accept" => Wait::Accept,
         "ep_poll" | "do_epoll_wait" => Wait::Epoll,
@@ -108,10 +121,37 @@ pub fn wchan_wait(wchan: &str) -> Option<Wait> {
 /// Signal names for a 64-bit mask from /proc/PID/status (bit n-1 = signal n).
 pub fn signal_names(mask: u64) -> Vec<String> {
     const NAMES: [&str; 31] = [
-        "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1",
-        "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP",
-        "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH",
-        "SIGIO", "SIGPWR", "SIGSYS",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     (0..64)
         .filter(|bit| mask & (1u64 << bit) != 0)
@@ -152,7 +192,11 @@ mod tests {
         for (arch, nr, name) in cases {
             assert_eq!(syscall_name(arch, nr), Some(name), "{arch} {nr}");
         }
-        assert_eq!(syscall_name("aarch64", 232), Some("mincore"), "232 is not epoll_wait on arm64");
+        assert_eq!(
+            syscall_name("aarch64", 232),
+            Some("mincore"),
+            "232 is not epoll_wait on arm64"
+        );
         assert_eq!(syscall_name("x86_64", -1), None);
         assert_eq!(syscall_name("x86_64", 100_000), None);
         assert_eq!(syscall_name("riscv64", 63), None);
@@ -162,7 +206,11 @@ mod tests {
     fn futex_ops() {
         let private_wait = [0x55, 0x80];
         assert_eq!(syscall_wait("futex", &private_wait), Wait::Futex);
-        assert_eq!(syscall_wait("futex", &[0x55, 0x189]), Wait::Futex, "WAIT_BITSET|PRIVATE|REALTIME");
+        assert_eq!(
+            syscall_wait("futex", &[0x55, 0x189]),
+            Wait::Futex,
+            "WAIT_BITSET|PRIVATE|REALTIME"
+        );
         assert_eq!(syscall_wait("futex", &[0x55, 0x81]), Wait::Other, "WAKE is not a wait");
         assert_eq!(syscall_wait("futex", &[]), Wait::Other);
         assert_eq!(syscall_wait("futex_waitv", &[]), Wait::Futex);
@@ -198,7 +246,10 @@ mod tests {
 
     #[test]
     fn suffixes_are_stripped() {
-        assert_eq!(strip_wchan_suffix("poll_schedule_timeout.constprop.0"), "poll_schedule_timeout");
+        assert_eq!(
+            strip_wchan_suffix("poll_schedule_timeout.constprop.0"),
+            "poll_schedule_timeout"
+        );
         assert_eq!(strip_wchan_suffix("ep_poll"), "ep_poll");
         assert_eq!(strip_wchan_suffix("x.cold"), "x");
     }

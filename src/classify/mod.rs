@@ -11,8 +11,8 @@ pub mod view;
 
 use crate::snapshot::*;
 use kernel::Wait;
-use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use view::{name_relative, relative_cpu_percent, FdKind, ThreadView, View};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
@@ -108,7 +108,9 @@ impl Verdict {
             Verdict::Stopped => "stopped by a signal or a tracer",
             Verdict::DiskWait => "uninterruptible sleep (D)",
             Verdict::PipeFull => "a thread is blocked writing into a full pipe or socket",
-            Verdict::WakeupFdEagain => "its own non-blocking self-pipe or socketpair (a signal wakeup fd) is full: signals are lost",
+            Verdict::WakeupFdEagain => {
+                "its own non-blocking self-pipe or socketpair (a signal wakeup fd) is full: signals are lost"
+            }
             Verdict::FutexBlocked => "parked in a futex wait with no CPU progress",
             Verdict::Unknown => "nothing about the process could be read",
             Verdict::Busy => "burning CPU over the interval",
@@ -181,7 +183,11 @@ fn findings(view: &View) -> Vec<Finding> {
     }
     let Some(stat) = view.stat() else {
         let reason = view.last.stat.reason().map(|r| r.to_string()).unwrap_or_default();
-        return vec![Finding::new(Verdict::Unknown, format!("its stat could not be read ({reason})"), vec![])];
+        return vec![Finding::new(
+            Verdict::Unknown,
+            format!("its stat could not be read ({reason})"),
+            vec![],
+        )];
     };
     let mut findings = Vec::new();
     findings.extend(stopped(view, stat));
@@ -213,7 +219,10 @@ fn dead(view: &View) -> Option<Finding> {
             return Some(Finding::new(
                 Verdict::Dead,
                 "exited while inspected (its pid was reused)",
-                vec![format!("start time changed from {a} to {b} ticks after boot: a different process now has pid {}", view.pid)],
+                vec![format!(
+                    "start time changed from {a} to {b} ticks after boot: a different process now has pid {}",
+                    view.pid
+                )],
             ));
         }
     }
@@ -223,7 +232,11 @@ fn dead(view: &View) -> Option<Finding> {
     }
     let parent = match &last.parent {
         Some(parent) => {
-            let state = parent.stat.ok().map(|s| format!(", itself in state {}", s.state)).unwrap_or_default();
+            let state = parent
+                .stat
+                .ok()
+                .map(|s| format!(", itself in state {}", s.state))
+                .unwrap_or_default();
             format!("its parent {} has not reaped it{state}", name_relative(parent))
         }
         None => "no parent recorded".to_string(),
@@ -232,7 +245,11 @@ fn dead(view: &View) -> Option<Finding> {
         Some(parent) => format!("zombie: exited, not reaped by its parent {}", name_relative(parent)),
         None => "zombie: exited, not reaped".to_string(),
     };
-    Some(Finding::new(Verdict::Dead, summary, vec![format!("state {}", stat.state), parent]))
+    Some(Finding::new(
+        Verdict::Dead,
+        summary,
+        vec![format!("state {}", stat.state), parent],
+    ))
 }
 
 fn stopped(view: &View, stat: &Stat) -> Option<Finding> {
@@ -264,7 +281,14 @@ fn disk_wait(view: &View) -> Option<Finding> {
     };
     let evidence = stuck
         .iter()
-        .map(|t| format!("thread {} ({}) state D, wchan {}", t.tid(), t.comm(), t.wchan.unwrap_or("unavailable")))
+        .map(|t| {
+            format!(
+                "thread {} ({}) state D, wchan {}",
+                t.tid(),
+                t.comm(),
+                t.wchan.unwrap_or("unavailable")
+            )
+        })
         .collect();
     Some(Finding::new(Verdict::DiskWait, summary, evidence))
 }
@@ -273,12 +297,19 @@ fn disk_wait(view: &View) -> Option<Finding> {
 /// finding per fd, naming every thread blocked on it.
 fn full_writes(view: &View) -> Vec<Finding> {
     let mut writers: BTreeMap<i32, Vec<&ThreadView>> = BTreeMap::new();
-    for thread in view.threads.iter().filter(|t| t.wait == Some(Wait::Write) && t.state == Some('S')) {
-        if let Some(fd) = thread.fd.filter(|&fd| view.fd(fd).is_some_and(|f| matches!(f.kind, FdKind::Pipe | FdKind::Socket))) {
+    for thread in view
+        .threads
+        .iter()
+        .filter(|t| t.wait == Some(Wait::Write) && t.state == Some('S'))
+    {
+        if let Some(fd) = thread.fd.filter(|&fd| {
+            view.fd(fd)
+                .is_some_and(|f| matches!(f.kind, FdKind::Pipe | FdKind::Socket))
+        }) {
             writers.entry(fd).or_default().push(thread);
         }
     }
-    writers
+    let mut findings: Vec<Finding> = writers
         .into_iter()
         .map(|(fd, threads)| {
             let mut evidence: Vec<String> = threads
@@ -291,12 +322,49 @@ fn full_writes(view: &View) -> Vec<Finding> {
                     "{} of {} bytes buffered{}",
                     fill.buffered_bytes,
                     fill.capacity_bytes,
-                    if steady { ", unchanged between the samples: nobody is draining it" } else { "" }
+                    if steady {
+                        ", unchanged between the samples: nobody is draining it"
+                    } else {
+                        ""
+                    }
                 ));
             }
-            Finding::new(Verdict::PipeFull, format!("blocked writing {}", view.describe_fd(fd)), evidence)
+            Finding::new(
+                Verdict::PipeFull,
+                format!("blocked writing {}", view.describe_fd(fd)),
+                evidence,
+            )
         })
-        .collect()
+        .collect();
+    // Without the syscall (no ptrace access) the fd is unknown, but a pipe or
+    // socket write wchan still says the buffer is full.
+    for thread in view
+        .threads
+        .iter()
+        .filter(|t| t.wait == Some(Wait::Write) && t.fd.is_none() && t.state == Some('S'))
+    {
+        let Some(wchan) = thread.wchan else { continue };
+        let what = if wchan.contains("pipe") { "pipe" } else { "socket" };
+        let why = thread
+            .thread
+            .syscall
+            .reason()
+            .map(|r| format!(": syscall {r}"))
+            .unwrap_or_default();
+        findings.push(Finding::new(
+            Verdict::PipeFull,
+            format!(
+                "thread {} blocked writing into a full {what} (wchan {wchan}; which fd is unknown{why})",
+                thread.tid()
+            ),
+            vec![format!(
+                "thread {} ({}) state S, wchan {wchan}",
+                thread.tid(),
+                thread.comm()
+            )],
+        ));
+    }
+    findings
 }
 
 fn first_fill(view: &View, fd: i32) -> Option<u64> {
@@ -339,11 +407,20 @@ fn full_wakeup_fds(view: &View) -> Vec<Finding> {
             }
             _ => continue,
         };
-        let (Some(read_fd), Some(true)) = (read_fd, full) else { continue };
-        let what = if write_end.kind == FdKind::Pipe { "self-pipe" } else { "socketpair" };
+        let (Some(read_fd), Some(true)) = (read_fd, full) else {
+            continue;
+        };
+        let what = if write_end.kind == FdKind::Pipe {
+            "self-pipe"
+        } else {
+            "socketpair"
+        };
         let write_fd = write_end.fd.fd;
         let mut evidence = vec![
-            format!("fd {write_fd} ({what} write side) is O_NONBLOCK and full: {}", fill.unwrap_or_default()),
+            format!(
+                "fd {write_fd} ({what} write side) is O_NONBLOCK and full: {}",
+                fill.unwrap_or_default()
+            ),
             format!("fd {read_fd}, the other end, is held by the same process and not drained"),
         ];
         evidence.extend(signal_evidence(view));
@@ -360,7 +437,10 @@ fn signal_evidence(view: &View) -> Vec<String> {
     let Some(status) = view.status() else { return vec![] };
     let mut evidence = Vec::new();
     if let Some(caught) = status.sig_caught.filter(|&m| m != 0) {
-        evidence.push(format!("signals with handlers: {}", kernel::signal_names(caught).join(", ")));
+        evidence.push(format!(
+            "signals with handlers: {}",
+            kernel::signal_names(caught).join(", ")
+        ));
     }
     let pending = status.sig_pending.unwrap_or(0) | status.sig_shared_pending.unwrap_or(0);
     if pending != 0 {
@@ -387,7 +467,11 @@ fn busy(view: &View) -> Option<Finding> {
         view::duration_ms(progress.interval_ms)
     )];
     evidence.extend(on_cpu);
-    Some(Finding::new(Verdict::Busy, format!("burning CPU: {}", progress.describe()), evidence))
+    Some(Finding::new(
+        Verdict::Busy,
+        format!("burning CPU: {}", progress.describe()),
+        evidence,
+    ))
 }
 
 /// The thread that matters: the main thread, unless it waits on a futex (or
@@ -405,7 +489,12 @@ fn deciding_thread<'v, 'a>(view: &'v View<'a>) -> Option<&'v ThreadView<'a>> {
     };
     match view.main_thread() {
         Some(main) if !matches!(main.wait, Some(Wait::Futex) | None) || main.on_cpu() => Some(main),
-        main => view.threads.iter().filter(|t| rank(t) < 6).min_by_key(|t| rank(t)).or(main),
+        main => view
+            .threads
+            .iter()
+            .filter(|t| rank(t) < 6)
+            .min_by_key(|t| rank(t))
+            .or(main),
     }
 }
 
@@ -420,33 +509,52 @@ fn activity(view: &View) -> Option<Finding> {
         let reason = view.last.threads.reason().map(|r| r.to_string()).unwrap_or_default();
         return Some(match moved {
             Some(true) => running(),
-            _ => Finding::new(Verdict::Unknown, format!("its threads could not be read ({reason})"), vec![]),
+            _ => Finding::new(
+                Verdict::Unknown,
+                format!("its threads could not be read ({reason})"),
+                vec![],
+            ),
         });
     };
     if thread.state == Some('D') || matches!(thread.state, Some('T' | 't')) {
         return None; // already a finding of its own
     }
-    let who = if thread.tid() == view.pid { "main thread".to_string() } else { format!("thread {}", thread.tid()) };
+    let who = if thread.tid() == view.pid {
+        "main thread".to_string()
+    } else {
+        format!("thread {}", thread.tid())
+    };
     let mut evidence = vec![format!("{who} ({}) in {}", thread.comm(), thread.describe_call())];
     let fd_text = thread.fd.map(|fd| view.describe_fd(fd));
     let (kind, summary) = match thread.wait {
         _ if thread.on_cpu() => return Some(running()),
         Some(Wait::Write) => match fd_text {
             // A write that fills a pipe or socket is a finding of its own.
-            Some(_) if thread.fd.and_then(|fd| view.fd(fd)).is_some_and(|f| matches!(f.kind, FdKind::Pipe | FdKind::Socket)) => {
+            Some(_)
+                if thread
+                    .fd
+                    .and_then(|fd| view.fd(fd))
+                    .is_some_and(|f| matches!(f.kind, FdKind::Pipe | FdKind::Socket)) =>
+            {
                 return None
             }
             Some(fd) => (Verdict::Sleeping, format!("{who} parked writing {fd}")),
-            None => (Verdict::Sleeping, format!("{who} parked in a write")),
+            None => return None, // a pipe or socket write wchan: a pipe-full finding of its own
         },
-        Some(Wait::Read) => (Verdict::BlockedOnRead, match fd_text {
-            Some(fd) => format!("{who} blocked reading {fd}"),
-            None => format!("{who} blocked in a read"),
-        }),
-        Some(Wait::Accept) => (Verdict::BlockedOnRead, match fd_text {
-            Some(fd) => format!("{who} waiting for a connection on {fd}"),
-            None => format!("{who} waiting for a connection"),
-        }),
+        Some(Wait::Read) => (
+            Verdict::BlockedOnRead,
+            match fd_text {
+                Some(fd) => format!("{who} blocked reading {fd}"),
+                None => format!("{who} blocked in a read"),
+            },
+        ),
+        Some(Wait::Accept) => (
+            Verdict::BlockedOnRead,
+            match fd_text {
+                Some(fd) => format!("{who} waiting for a connection on {fd}"),
+                None => format!("{who} waiting for a connection"),
+            },
+        ),
         Some(Wait::Epoll) => {
             let (summary, watched) = epoll_summary(view, &who, thread.fd);
             evidence.extend(watched);
@@ -461,7 +569,10 @@ fn activity(view: &View) -> Option<Finding> {
             let scope = if parked == view.threads.len() {
                 format!("all {parked} threads parked in futex waits")
             } else {
-                format!("{who} parked in a futex wait ({parked} of {} threads)", view.threads.len())
+                format!(
+                    "{who} parked in a futex wait ({parked} of {} threads)",
+                    view.threads.len()
+                )
             };
             evidence.extend(
                 view.threads
@@ -476,25 +587,46 @@ fn activity(view: &View) -> Option<Finding> {
             (Verdict::FutexBlocked, format!("{scope}{progress}"))
         }
         Some(Wait::Child) => return Some(waiting_on_child(view, thread, &who, evidence)),
-        Some(Wait::Sleep) => (Verdict::Sleeping, format!("{who} sleeping in {}", thread.syscall_name.unwrap_or("nanosleep"))),
+        Some(Wait::Sleep) => (
+            Verdict::Sleeping,
+            format!("{who} sleeping in {}", thread.syscall_name.unwrap_or("nanosleep")),
+        ),
         Some(Wait::Signal) => (
             Verdict::Sleeping,
-            format!("{who} waiting for a signal in {}", thread.syscall_name.unwrap_or("pause")),
+            format!(
+                "{who} waiting for a signal in {}",
+                thread.syscall_name.unwrap_or("pause")
+            ),
         ),
-        Some(Wait::Connect) => (Verdict::Sleeping, format!("{who} parked in connect on {}", fd_text.unwrap_or_default())),
+        Some(Wait::Connect) => (
+            Verdict::Sleeping,
+            format!("{who} parked in connect on {}", fd_text.unwrap_or_default()),
+        ),
         Some(Wait::Other) => (
             Verdict::Sleeping,
             format!("{who} parked in {}", thread.syscall_name.unwrap_or("a syscall")),
         ),
         None => {
-            let why = [thread.thread.syscall.reason(), thread.thread.wchan.reason()]
-                .into_iter()
-                .flatten()
-                .map(|r| r.to_string())
-                .collect::<Vec<_>>();
-            let state = thread.state.map(|s| format!("state {s}")).unwrap_or_else(|| "state unknown".into());
-            let why = if why.is_empty() { String::new() } else { format!(": {}", why.join("; ")) };
-            (Verdict::Sleeping, format!("{who} asleep ({state}), in a wait whystuck cannot name{why}"))
+            let why = [
+                ("syscall", thread.thread.syscall.reason()),
+                ("wchan", thread.thread.wchan.reason()),
+            ]
+            .into_iter()
+            .filter_map(|(what, reason)| Some(format!("{what} {}", reason?)))
+            .collect::<Vec<_>>();
+            let state = thread
+                .state
+                .map(|s| format!("state {s}"))
+                .unwrap_or_else(|| "state unknown".into());
+            let why = if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", why.join("; "))
+            };
+            (
+                Verdict::Sleeping,
+                format!("{who} asleep ({state}), in a wait whystuck cannot name{why}"),
+            )
         }
     };
     if moved == Some(true) && kind != Verdict::WaitingOnChild {
@@ -516,13 +648,31 @@ fn epoll_summary(view: &View, who: &str, epfd: Option<i32>) -> (String, Vec<Stri
         .and_then(|fd| fd.fd.info.ok())
         .map(|info| info.epoll_targets.clone())
         .unwrap_or_default();
-    let watched: Vec<String> = targets.iter().map(|t| format!("watching {}", view.describe_fd(t.fd))).collect();
+    let watched: Vec<String> = targets
+        .iter()
+        .map(|t| format!("watching {}", view.describe_fd(t.fd)))
+        .collect();
     let list = match targets.len() {
         0 => "watching no fds".to_string(),
-        n if n <= 3 => format!("watching {}", targets.iter().map(|t| format!("fd {}", t.fd)).collect::<Vec<_>>().join(", ")),
+        n if n <= 3 => format!(
+            "watching {}",
+            targets
+                .iter()
+                .map(|t| format!("fd {}", t.fd))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         n => format!("watching {n} fds"),
     };
-    let tcp_connections = view.fds.iter().filter(|f| f.inode.and_then(|i| view.tcp(i)).is_some_and(|t| t.state == "ESTABLISHED")).count();
+    let tcp_connections = view
+        .fds
+        .iter()
+        .filter(|f| {
+            f.inode
+                .and_then(|i| view.tcp(i))
+                .is_some_and(|t| t.state == "ESTABLISHED")
+        })
+        .count();
     let mut summary = format!("{who} idle in epoll_wait on epoll fd {epfd}, {list}");
     if tcp_connections == 0 && !targets.is_empty() {
         summary.push_str("; no TCP connections");
@@ -537,7 +687,11 @@ fn waiting_on_child(view: &View, thread: &ThreadView, who: &str, mut evidence: V
     let described: Vec<String> = children
         .iter()
         .map(|child| {
-            let state = child.stat.ok().map(|s| format!("state {}", s.state)).unwrap_or_else(|| "state unknown".into());
+            let state = child
+                .stat
+                .ok()
+                .map(|s| format!("state {}", s.state))
+                .unwrap_or_else(|| "state unknown".into());
             let cpu = before
                 .iter()
                 .find(|b| b.pid == child.pid)

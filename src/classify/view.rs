@@ -60,9 +60,17 @@ impl FdKind {
             t if t.starts_with(b"anon_inode:") => FdKind::AnonInode,
             t if t.starts_with(b"/dev/") => FdKind::Device,
             t if t.starts_with(b"/") => FdKind::File,
-            t if [&b"net:["[..], b"mnt:[", b"pid:[", b"user:[", b"uts:[", b"ipc:[", b"cgroup:["]
-                .iter()
-                .any(|p| t.starts_with(p)) =>
+            t if [
+                &b"net:["[..],
+                b"mnt:[",
+                b"pid:[",
+                b"user:[",
+                b"uts:[",
+                b"ipc:[",
+                b"cgroup:[",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p)) =>
             {
                 FdKind::Namespace
             }
@@ -117,7 +125,11 @@ pub struct ThreadView<'a> {
 impl<'a> ThreadView<'a> {
     fn new(thread: &'a Thread, arch: &str) -> ThreadView<'a> {
         let state = thread.stat.ok().map(|s| s.state);
-        let wchan = thread.wchan.ok().map(|w| kernel::strip_wchan_suffix(w)).filter(|w| !w.is_empty());
+        let wchan = thread
+            .wchan
+            .ok()
+            .map(|w| kernel::strip_wchan_suffix(w))
+            .filter(|w| !w.is_empty());
         let (syscall_name, from_syscall, fd) = match thread.syscall.ok() {
             Some(Syscall::Blocked { nr, args }) if *nr >= 0 => {
                 let name = kernel::syscall_name(arch, *nr);
@@ -131,7 +143,9 @@ impl<'a> ThreadView<'a> {
             _ => (None, None, None),
         };
         let blocked = matches!(state, Some('S' | 'D'));
-        let wait = blocked.then(|| from_syscall.or_else(|| wchan.and_then(kernel::wchan_wait))).flatten();
+        let wait = blocked
+            .then(|| from_syscall.or_else(|| wchan.and_then(kernel::wchan_wait)))
+            .flatten();
         ThreadView {
             thread,
             state,
@@ -167,7 +181,7 @@ impl<'a> ThreadView<'a> {
             (None, Some(Syscall::Blocked { nr, .. }), Some(w)) if *nr >= 0 => format!("syscall {nr}, wchan {w}"),
             (None, _, Some(w)) => format!("wchan {w}"),
             (None, Some(Syscall::Running), None) => "on CPU".to_string(),
-            (None, _, None) => "no syscall or wchan readable".to_string(),
+            (None, _, None) => "an unknown wait (neither syscall nor wchan readable)".to_string(),
         }
     }
 }
@@ -199,7 +213,9 @@ impl Progress {
 
     /// One line: "12% CPU, 4.0 KiB I/O over 1s".
     pub fn describe(&self) -> String {
-        let cpu = self.cpu_percent.map_or("CPU unknown".to_string(), |p| format!("{p:.0}% CPU"));
+        let cpu = self
+            .cpu_percent
+            .map_or("CPU unknown".to_string(), |p| format!("{p:.0}% CPU"));
         let io = self.io_bytes.map(|b| format!(", {} I/O", bytes(b))).unwrap_or_default();
         format!("{cpu}{io} over {}", duration_ms(self.interval_ms))
     }
@@ -244,8 +260,12 @@ impl<'a> View<'a> {
             .map(|ts| ts.iter().map(|t| ThreadView::new(t, &host.arch)).collect())
             .unwrap_or_default();
         let sockets = last.sockets.ok();
-        let tcp = sockets.map(|s| s.tcp.iter().map(|t| (t.inode, t)).collect()).unwrap_or_default();
-        let unix = sockets.map(|s| s.unix.iter().map(|u| (u.inode, u)).collect()).unwrap_or_default();
+        let tcp = sockets
+            .map(|s| s.tcp.iter().map(|t| (t.inode, t)).collect())
+            .unwrap_or_default();
+        let unix = sockets
+            .map(|s| s.unix.iter().map(|u| (u.inode, u)).collect())
+            .unwrap_or_default();
         let mut view = View {
             host,
             pid: record.pid,
@@ -277,7 +297,10 @@ impl<'a> View<'a> {
     }
 
     pub fn comm(&self) -> String {
-        self.stat().or(self.first.stat.ok()).map(|s| s.comm.escaped()).unwrap_or_default()
+        self.stat()
+            .or(self.first.stat.ok())
+            .map(|s| s.comm.escaped())
+            .unwrap_or_default()
     }
 
     pub fn fd(&self, fd: i32) -> Option<&FdView<'a>> {
@@ -366,9 +389,9 @@ impl<'a> View<'a> {
             self.first.stat.ok().and_then(Stat::cpu_ticks),
             self.last.stat.ok().and_then(Stat::cpu_ticks),
         );
-        let cpu_percent = cpu_ticks.filter(|_| interval_ms > 0).map(|t| {
-            t as f64 * 100_000.0 / self.host.clock_ticks_per_second.max(1) as f64 / interval_ms as f64
-        });
+        let cpu_percent = cpu_ticks
+            .filter(|_| interval_ms > 0)
+            .map(|t| t as f64 * 100_000.0 / self.host.clock_ticks_per_second.max(1) as f64 / interval_ms as f64);
         let io_sum = |s: &Sample, f: fn(&Io) -> (Option<u64>, Option<u64>)| {
             let (a, b) = f(s.io.ok()?);
             Some(a? + b?)
@@ -389,7 +412,10 @@ impl<'a> View<'a> {
                 .unwrap_or_default()
         };
         let (before, after) = (switches(self.first), switches(self.last));
-        let common: Vec<(u64, u64)> = after.iter().filter_map(|(tid, a)| Some((*before.get(tid)?, *a))).collect();
+        let common: Vec<(u64, u64)> = after
+            .iter()
+            .filter_map(|(tid, a)| Some((*before.get(tid)?, *a)))
+            .collect();
         Progress {
             interval_ms,
             cpu_ticks,
@@ -403,7 +429,11 @@ impl<'a> View<'a> {
 
 /// The CPU percent of a relative (child) between two samples of it.
 pub fn relative_cpu_percent(host: &Host, before: &Relative, after: &Relative, interval_ms: u64) -> Option<f64> {
-    let ticks = after.stat.ok()?.cpu_ticks()?.checked_sub(before.stat.ok()?.cpu_ticks()?)?;
+    let ticks = after
+        .stat
+        .ok()?
+        .cpu_ticks()?
+        .checked_sub(before.stat.ok()?.cpu_ticks()?)?;
     (interval_ms > 0).then(|| ticks as f64 * 100_000.0 / host.clock_ticks_per_second.max(1) as f64 / interval_ms as f64)
 }
 
@@ -440,5 +470,6 @@ pub fn duration_ms(ms: u64) -> String {
 
 /// Escape a comm for prose.
 pub fn comm_of(stat: Option<&Stat>) -> String {
-    stat.map(|s| s.comm.escaped()).unwrap_or_else(|| TargetString::default().escaped())
+    stat.map(|s| s.comm.escaped())
+        .unwrap_or_else(|| TargetString::default().escaped())
 }

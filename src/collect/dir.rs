@@ -46,7 +46,10 @@ impl ProcDir {
         let file = std::fs::File::from(self.open_file(rel)?);
         let n = file.take(MAX_FILE_BYTES + 1).read_to_end(buf)?;
         if n as u64 > MAX_FILE_BYTES {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{rel} is larger than 64 MiB")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{rel} is larger than 64 MiB"),
+            ));
         }
         Ok(())
     }
@@ -64,7 +67,10 @@ impl ProcDir {
         let mut entries = Vec::new();
         for entry in dir.iter() {
             let entry = entry?;
-            if let Some(n) = std::str::from_utf8(entry.file_name().to_bytes()).ok().and_then(|s| s.parse::<i32>().ok()) {
+            if let Some(n) = std::str::from_utf8(entry.file_name().to_bytes())
+                .ok()
+                .and_then(|s| s.parse::<i32>().ok())
+            {
                 entries.push(n);
             }
         }

@@ -50,7 +50,13 @@ pub fn collect(pids: &[i32], options: &Options) -> anyhow::Result<Snapshot> {
         .iter()
         .map(|&pid| (pid, collector.root.open_dir(&pid.to_string())))
         .collect();
-    let mut records: Vec<ProcessRecord> = pids.iter().map(|&pid| ProcessRecord { pid, samples: Vec::new() }).collect();
+    let mut records: Vec<ProcessRecord> = pids
+        .iter()
+        .map(|&pid| ProcessRecord {
+            pid,
+            samples: Vec::new(),
+        })
+        .collect();
     let start = Instant::now();
     let rounds = if options.interval.is_zero() { 1 } else { 2 };
     for round in 0..rounds {
@@ -166,7 +172,9 @@ impl Collector {
             arch: std::env::consts::ARCH.to_string(),
             clock_ticks_per_second: sysconf(nix::unistd::SysconfVar::CLK_TCK).unwrap_or(100),
             page_size: sysconf(nix::unistd::SysconfVar::PAGE_SIZE).unwrap_or(4096),
-            captured_at_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            captured_at_unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
         }
     }
 
@@ -174,14 +182,21 @@ impl Collector {
         let mut gone = false;
         let stat = read_fact(dir, &mut self.buf, "stat", &mut gone, parse::stat);
         if gone {
-            return Sample::absent(elapsed_ms, Presence::Exited, Reason::new(ReasonKind::Gone, "the process exited"));
+            return Sample::absent(
+                elapsed_ms,
+                Presence::Exited,
+                Reason::new(ReasonKind::Gone, "the process exited"),
+            );
         }
         let status = read_fact(dir, &mut self.buf, "status", &mut gone, |b| Ok(parse::status(b)));
         let cmdline = match self.slow.read(dir, "cmdline", self.read_timeout) {
             Ok(bytes) => Fact::Ok(parse::cmdline(&bytes)),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Fact::Unavailable(Reason::new(
                 ReasonKind::TimedOut,
-                format!("unreadable for {}: its memory-map lock is probably held", humantime::format_duration(self.read_timeout)),
+                format!(
+                    "unreadable for {}: its memory-map lock is probably held",
+                    humantime::format_duration(self.read_timeout)
+                ),
             )),
             Err(e) => {
                 gone |= is_gone(&e);
@@ -227,15 +242,37 @@ impl Collector {
         let mut threads = Vec::with_capacity(tids.len());
         for tid in tids {
             let mut thread_gone = false;
-            let stat = read_fact(dir, &mut self.buf, &format!("task/{tid}/stat"), &mut thread_gone, parse::stat);
+            let stat = read_fact(
+                dir,
+                &mut self.buf,
+                &format!("task/{tid}/stat"),
+                &mut thread_gone,
+                parse::stat,
+            );
             if matches!(&stat, Fact::Unavailable(r) if r.kind == ReasonKind::NotSupported) || thread_gone {
                 continue; // the thread exited after the listing
             }
-            let status = read_fact(dir, &mut self.buf, &format!("task/{tid}/status"), &mut thread_gone, |b| Ok(parse::status(b)));
-            let syscall = read_fact(dir, &mut self.buf, &format!("task/{tid}/syscall"), &mut thread_gone, parse::syscall);
-            let wchan = read_fact(dir, &mut self.buf, &format!("task/{tid}/wchan"), &mut thread_gone, |b| {
-                Ok(String::from_utf8_lossy(b).trim().to_string())
-            });
+            let status = read_fact(
+                dir,
+                &mut self.buf,
+                &format!("task/{tid}/status"),
+                &mut thread_gone,
+                |b| Ok(parse::status(b)),
+            );
+            let syscall = read_fact(
+                dir,
+                &mut self.buf,
+                &format!("task/{tid}/syscall"),
+                &mut thread_gone,
+                parse::syscall,
+            );
+            let wchan = read_fact(
+                dir,
+                &mut self.buf,
+                &format!("task/{tid}/wchan"),
+                &mut thread_gone,
+                |b| Ok(String::from_utf8_lossy(b).trim().to_string()),
+            );
             threads.push(Thread {
                 tid,
                 stat,
@@ -264,7 +301,9 @@ impl Collector {
                 Err(e) => return Fact::Unavailable(reason_for(&e)),
             };
             let mut fd_gone = false;
-            let info = read_fact(dir, &mut self.buf, &format!("fdinfo/{fd}"), &mut fd_gone, |b| Ok(parse::fdinfo(b)));
+            let info = read_fact(dir, &mut self.buf, &format!("fdinfo/{fd}"), &mut fd_gone, |b| {
+                Ok(parse::fdinfo(b))
+            });
             if matches!(&info, Fact::Unavailable(r) if r.kind == ReasonKind::NotSupported) {
                 continue; // closed after the listing
             }
@@ -288,7 +327,10 @@ impl Collector {
     }
 
     fn sockets(&mut self, dir: &ProcDir, pid: i32, fds: &[Fd]) -> Fact<Sockets> {
-        let inodes: Vec<u64> = fds.iter().filter_map(|fd| parse::link_inode(fd.target.as_bytes(), "socket")).collect();
+        let inodes: Vec<u64> = fds
+            .iter()
+            .filter_map(|fd| parse::link_inode(fd.target.as_bytes(), "socket"))
+            .collect();
         if inodes.is_empty() {
             return Fact::Ok(Sockets::default());
         }
@@ -300,8 +342,17 @@ impl Collector {
 
     /// Children from every thread's `children` file; on kernels without it,
     /// from the ppid of every process (one scan per round).
-    fn children(&mut self, pid: i32, dir: &ProcDir, threads: &Fact<Vec<Thread>>, gone: &mut bool) -> Fact<Vec<Relative>> {
-        let tids: Vec<i32> = threads.ok().map(|t| t.iter().map(|t| t.tid).collect()).unwrap_or_else(|| vec![pid]);
+    fn children(
+        &mut self,
+        pid: i32,
+        dir: &ProcDir,
+        threads: &Fact<Vec<Thread>>,
+        gone: &mut bool,
+    ) -> Fact<Vec<Relative>> {
+        let tids: Vec<i32> = threads
+            .ok()
+            .map(|t| t.iter().map(|t| t.tid).collect())
+            .unwrap_or_else(|| vec![pid]);
         let mut pids = BTreeSet::new();
         let mut supported = false;
         for tid in tids {
@@ -335,11 +386,21 @@ impl Collector {
             }
             self.ppid_index = Some(index);
         }
-        self.ppid_index.as_ref().and_then(|i| i.get(&pid)).cloned().unwrap_or_default()
+        self.ppid_index
+            .as_ref()
+            .and_then(|i| i.get(&pid))
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn relative(&mut self, pid: i32) -> Relative {
-        let stat = read_fact(&self.root, &mut self.buf, &format!("{pid}/stat"), &mut false, parse::stat);
+        let stat = read_fact(
+            &self.root,
+            &mut self.buf,
+            &format!("{pid}/stat"),
+            &mut false,
+            parse::stat,
+        );
         Relative { pid, stat }
     }
 }
@@ -349,9 +410,9 @@ impl Collector {
 /// "running".
 fn normalise_wchan(wchan: Fact<String>, syscall: &Fact<Syscall>) -> Fact<String> {
     match (wchan, syscall) {
-        (Fact::Ok(w), Fact::Unavailable(r)) if w == "0" && r.kind == ReasonKind::Permission => Fact::Unavailable(
-            Reason::new(ReasonKind::Permission, "reads 0 without ptrace access"),
-        ),
+        (Fact::Ok(w), Fact::Unavailable(r)) if w == "0" && r.kind == ReasonKind::Permission => {
+            Fact::Unavailable(Reason::new(ReasonKind::Permission, "reads 0 without ptrace access"))
+        }
         (Fact::Ok(w), _) if w == "0" => Fact::Ok(String::new()),
         (wchan, _) => wchan,
     }

@@ -57,33 +57,39 @@ impl NetCache {
     pub fn tables_for(&mut self, dir: &ProcDir, pid: i32) -> Result<Rc<NetTables>, Reason> {
         // A namespace we cannot name is read from the process's own files,
         // under a key no other process shares.
-        let key = dir.readlink("ns/net").unwrap_or_else(|_| format!("pid:{pid}").into_bytes());
+        let key = dir
+            .readlink("ns/net")
+            .unwrap_or_else(|_| format!("pid:{pid}").into_bytes());
         if let Some(tables) = self.tables.get(&key) {
             return tables.clone();
         }
         let tables = if self.own_netns.as_deref() == Some(key.as_slice()) {
-            self.from_sock_diag()
+            self.read_sock_diag()
         } else {
-            from_text(dir)
+            read_text(dir)
         }
         .map(Rc::new);
         self.tables.insert(key, tables.clone());
         tables
     }
 
-    fn from_sock_diag(&self) -> Result<NetTables, Reason> {
+    fn read_sock_diag(&self) -> Result<NetTables, Reason> {
         let failed = |e: std::io::Error| Reason::new(ReasonKind::Error, format!("sock_diag netlink query failed: {e}"));
         let tcp = sockdiag::dump_tcp(self.timeout).map_err(failed)?;
         let unix = sockdiag::dump_unix(self.timeout).map_err(failed)?;
         Ok(NetTables {
             source: "sock_diag",
-            tcp: tcp.into_iter().filter(|s| s.inode != 0).map(|s| (s.inode, tcp_socket(s))).collect(),
+            tcp: tcp
+                .into_iter()
+                .filter(|s| s.inode != 0)
+                .map(|s| (s.inode, tcp_socket(s)))
+                .collect(),
             unix: unix.into_iter().map(|s| (s.inode, unix_socket(s))).collect(),
         })
     }
 }
 
-fn from_text(dir: &ProcDir) -> Result<NetTables, Reason> {
+fn read_text(dir: &ProcDir) -> Result<NetTables, Reason> {
     let mut buf = Vec::new();
     let mut read = |rel: &str| -> Result<Vec<u8>, Reason> {
         match dir.read(rel, &mut buf) {
@@ -95,9 +101,17 @@ fn from_text(dir: &ProcDir) -> Result<NetTables, Reason> {
     };
     let mut tcp: HashMap<u64, TcpSocket> = HashMap::new();
     for rel in ["net/tcp", "net/tcp6"] {
-        tcp.extend(parse::proc_net_tcp(&read(rel)?).into_iter().filter(|s| s.inode != 0).map(|s| (s.inode, s)));
+        tcp.extend(
+            parse::proc_net_tcp(&read(rel)?)
+                .into_iter()
+                .filter(|s| s.inode != 0)
+                .map(|s| (s.inode, s)),
+        );
     }
-    let unix = parse::proc_net_unix(&read("net/unix")?).into_iter().map(|s| (s.inode, s)).collect();
+    let unix = parse::proc_net_unix(&read("net/unix")?)
+        .into_iter()
+        .map(|s| (s.inode, s))
+        .collect();
     Ok(NetTables {
         source: "proc_net",
         tcp,

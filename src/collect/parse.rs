@@ -127,7 +127,9 @@ pub fn fdinfo(buf: &[u8]) -> FdInfo {
             }
             continue;
         }
-        let Some((key, value)) = line.split_once(':') else { continue };
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         match key.trim() {
             "flags" => info.flags = u32::from_str_radix(value, 8).ok(),
@@ -297,20 +299,33 @@ mod tests {
         let s = stat(line).unwrap();
         assert_eq!(s.comm.as_bytes(), b"a) (b");
         assert_eq!((s.state, s.ppid, s.utime, s.stime), ('S', Some(1), Some(7), Some(3)));
-        assert_eq!((s.num_threads, s.starttime, s.rss_pages), (Some(2), Some(1234), Some(55)));
+        assert_eq!(
+            (s.num_threads, s.starttime, s.rss_pages),
+            (Some(2), Some(1234), Some(55))
+        );
         assert_eq!(s.flags, Some(4194304));
     }
 
     #[test]
     fn stat_from_a_kernel_with_fewer_fields() {
         let s = stat(b"7 (old) R 1 7 7 0 -1 0 0 0 0 0 5").unwrap();
-        assert_eq!((s.state, s.ppid, s.utime, s.stime, s.starttime), ('R', Some(1), Some(5), None, None));
+        assert_eq!(
+            (s.state, s.ppid, s.utime, s.stime, s.starttime),
+            ('R', Some(1), Some(5), None, None)
+        );
         assert_eq!(s.cpu_ticks(), None, "missing stime is not zero");
     }
 
     #[test]
     fn stat_garbage_is_an_error() {
-        for bad in [&b""[..], b"12 comm S", b"12 (x)", b"12 (x) 5 1", b") (", b"\xff (\xff) \xff"] {
+        for bad in [
+            &b""[..],
+            b"12 comm S",
+            b"12 (x)",
+            b"12 (x) 5 1",
+            b") (",
+            b"\xff (\xff) \xff",
+        ] {
             assert!(stat(bad).is_err(), "{bad:?}");
         }
     }
@@ -327,8 +342,15 @@ nonvoluntary_ctxt_switches:\t3\n";
         assert_eq!(s.vm_rss_kib, Some(2048));
         assert_eq!(s.sig_pending, Some(0x100));
         assert_eq!(s.sig_caught, Some(0x1_8000_0002));
-        assert_eq!((s.voluntary_ctxt_switches, s.nonvoluntary_ctxt_switches), (Some(12), Some(3)));
-        assert_eq!(status(b"Name: kworker\n").vm_rss_kib, None, "kernel threads have no VmRSS");
+        assert_eq!(
+            (s.voluntary_ctxt_switches, s.nonvoluntary_ctxt_switches),
+            (Some(12), Some(3))
+        );
+        assert_eq!(
+            status(b"Name: kworker\n").vm_rss_kib,
+            None,
+            "kernel threads have no VmRSS"
+        );
     }
 
     #[test]
@@ -336,10 +358,19 @@ nonvoluntary_ctxt_switches:\t3\n";
         assert_eq!(syscall(b"running\n").unwrap(), Syscall::Running);
         assert_eq!(
             syscall(b"1 0x1 0x5632 0x1000 0x0 0x0 0x0 0x7fff 0x7f9e\n").unwrap(),
-            Syscall::Blocked { nr: 1, args: vec![1, 0x5632, 0x1000, 0, 0, 0] }
+            Syscall::Blocked {
+                nr: 1,
+                args: vec![1, 0x5632, 0x1000, 0, 0, 0]
+            }
         );
-        assert_eq!(syscall(b"-1 0x7fff 0x7f9e\n").unwrap(), Syscall::Blocked { nr: -1, args: vec![] });
-        assert_eq!(syscall(b"-1 0x0 0x0\n").unwrap(), Syscall::Blocked { nr: -1, args: vec![] });
+        assert_eq!(
+            syscall(b"-1 0x7fff 0x7f9e\n").unwrap(),
+            Syscall::Blocked { nr: -1, args: vec![] }
+        );
+        assert_eq!(
+            syscall(b"-1 0x0 0x0\n").unwrap(),
+            Syscall::Blocked { nr: -1, args: vec![] }
+        );
         assert!(syscall(b"").is_err());
         assert!(syscall(b"x 0x1").is_err());
         assert!(syscall(b"1 0xzz").is_err());
@@ -349,7 +380,14 @@ nonvoluntary_ctxt_switches:\t3\n";
     fn fdinfo_flags_epoll_and_missing_flags_line() {
         let info = fdinfo(b"pos:\t0\nflags:\t02004002\nmnt_id:\t17\nino:\t1038\ntfd:        5 events:       19 data:                5  pos:0 ino:6a12 sdev:f\n");
         assert_eq!(info.flags, Some(0o2004002));
-        assert_eq!(info.epoll_targets, vec![EpollTarget { fd: 5, events: 0x19, inode: Some(0x6a12) }]);
+        assert_eq!(
+            info.epoll_targets,
+            vec![EpollTarget {
+                fd: 5,
+                events: 0x19,
+                inode: Some(0x6a12)
+            }]
+        );
         let bare = fdinfo(b"pos:\t0\n");
         assert_eq!(bare.flags, None, "no flags line is unknown flags, not 0");
         assert_eq!(fdinfo(b"eventfd-count:  3\n").eventfd_count, Some(3));
@@ -379,11 +417,17 @@ nonvoluntary_ctxt_switches:\t3\n";
         let socks = proc_net_tcp(v4);
         assert_eq!(socks.len(), 1);
         let s = &socks[0];
-        assert_eq!((s.local.as_str(), s.remote.as_str(), s.state.as_str()), ("127.0.0.1:8080", "0.0.0.0:0", "LISTEN"));
+        assert_eq!(
+            (s.local.as_str(), s.remote.as_str(), s.state.as_str()),
+            ("127.0.0.1:8080", "0.0.0.0:0", "LISTEN")
+        );
         assert_eq!((s.tx_queue, s.rx_queue, s.inode), (0, 3, 31337));
         let v6 = b"header\n   0: 00000000000000000000000001000000:0050 00000000000000000000000001000000:A1B2 01 00000010:00000000 00:00000000 00000000  1000        0 555 1\n";
         let s = &proc_net_tcp(v6)[0];
-        assert_eq!((s.local.as_str(), s.remote.as_str(), s.state.as_str(), s.tx_queue), ("[::1]:80", "[::1]:41394", "ESTABLISHED", 16));
+        assert_eq!(
+            (s.local.as_str(), s.remote.as_str(), s.state.as_str(), s.tx_queue),
+            ("[::1]:80", "[::1]:41394", "ESTABLISHED", 16)
+        );
     }
 
     #[test]
@@ -394,8 +438,14 @@ nonvoluntary_ctxt_switches:\t3\n";
 0000000000000000: 00000002 00000000 00000000 0002 01 20014 @abstract\n";
         let socks = proc_net_unix(text);
         assert_eq!(socks.len(), 3);
-        assert_eq!((socks[0].state.as_str(), socks[0].path.as_ref().unwrap().as_bytes()), ("LISTEN", &b"/run/my sock"[..]));
-        assert_eq!((socks[1].state.as_str(), socks[1].path.is_none(), socks[1].inode), ("ESTABLISHED", true, 20013));
+        assert_eq!(
+            (socks[0].state.as_str(), socks[0].path.as_ref().unwrap().as_bytes()),
+            ("LISTEN", &b"/run/my sock"[..])
+        );
+        assert_eq!(
+            (socks[1].state.as_str(), socks[1].path.is_none(), socks[1].inode),
+            ("ESTABLISHED", true, 20013)
+        );
         assert_eq!(socks[2].kind, "dgram");
     }
 }

@@ -157,11 +157,7 @@ pub fn dump_tcp(timeout: Duration) -> io::Result<Vec<TcpDiag>> {
     let mut conn = DiagSocket::open(timeout)?;
     let mut out = Vec::new();
     conn.dump(&inet_diag_request(AF_INET, 1), parse_tcp_messages, &mut out)?;
-    match conn.dump(
-        &inet_diag_request(AF_INET6, 2),
-        parse_tcp_messages,
-        &mut out,
-    ) {
+    match conn.dump(&inet_diag_request(AF_INET6, 2), parse_tcp_messages, &mut out) {
         Ok(()) => {}
         // No inet6 diag handler (IPv6 compiled out / module not loadable).
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EAFNOSUPPORT)) => {}
@@ -269,13 +265,7 @@ impl DiagSocket {
             return Err(timed_out());
         }
         // SAFETY: plain syscall; the result is checked before use.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                NETLINK_SOCK_DIAG,
-            )
-        };
+        let raw = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_SOCK_DIAG) };
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -311,10 +301,7 @@ impl DiagSocket {
         self.send(request)?;
         loop {
             let n = self.recv()?;
-            let datagram = self
-                .buf
-                .get(..n)
-                .ok_or_else(|| invalid("netlink reply too long"))?;
+            let datagram = self.buf.get(..n).ok_or_else(|| invalid("netlink reply too long"))?;
             if parse(datagram, out)? == Progress::Done {
                 return Ok(());
             }
@@ -391,9 +378,7 @@ impl DiagSocket {
             }
             let n = n as usize;
             if n > self.buf.len() {
-                return Err(invalid(
-                    "sock_diag: netlink datagram larger than the receive buffer",
-                ));
+                return Err(invalid("sock_diag: netlink datagram larger than the receive buffer"));
             }
             if from.nl_pid != 0 {
                 continue; // not from the kernel
@@ -494,10 +479,7 @@ fn errno_error(neg_errno: i32) -> io::Error {
 /// Walk the netlink messages of one datagram, handing each
 /// `SOCK_DIAG_BY_FAMILY` payload to `on_msg`. Returns `Done` at
 /// `NLMSG_DONE`; converts `NLMSG_ERROR` into the kernel's errno.
-fn walk_messages(
-    buf: &[u8],
-    mut on_msg: impl FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<Progress> {
+fn walk_messages(buf: &[u8], mut on_msg: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<Progress> {
     if buf.is_empty() {
         return Err(invalid("sock_diag: empty netlink datagram"));
     }
@@ -528,8 +510,7 @@ fn walk_messages(
             }
             NLMSG_ERROR => {
                 // struct nlmsgerr { int error; struct nlmsghdr msg; ... }
-                let error = read_i32(payload, 0)
-                    .map_err(|_| invalid("sock_diag: truncated NLMSG_ERROR"))?;
+                let error = read_i32(payload, 0).map_err(|_| invalid("sock_diag: truncated NLMSG_ERROR"))?;
                 if error != 0 {
                     return Err(errno_error(error));
                 }
@@ -602,19 +583,12 @@ fn parse_inet_diag_msg(p: &[u8]) -> io::Result<TcpDiag> {
     let tx_queue = read_u32(p, 60)?;
     let uid = read_u32(p, 64)?;
     let inode = read_u32(p, 68)?;
-    walk_attrs(
-        p.get(INET_DIAG_MSG_LEN..).unwrap_or_default(),
-        |_, _| Ok(()),
-    )?;
+    walk_attrs(p.get(INET_DIAG_MSG_LEN..).unwrap_or_default(), |_, _| Ok(()))?;
 
     let (local, remote) = match family {
         AF_INET => (v4_addr(src, sport), v4_addr(dst, dport)),
         AF_INET6 => (v6_addr(src, sport, ifindex), v6_addr(dst, dport, ifindex)),
-        _ => {
-            return Err(invalid(
-                "sock_diag: unexpected address family in inet_diag_msg",
-            ))
-        }
+        _ => return Err(invalid("sock_diag: unexpected address family in inet_diag_msg")),
     };
     Ok(TcpDiag {
         inode: u64::from(inode),
@@ -646,9 +620,7 @@ fn parse_unix_diag_msg(p: &[u8]) -> io::Result<UnixDiag> {
         return Err(invalid("sock_diag: truncated unix_diag_msg"));
     }
     if p[0] != AF_UNIX {
-        return Err(invalid(
-            "sock_diag: unexpected address family in unix_diag_msg",
-        ));
+        return Err(invalid("sock_diag: unexpected address family in unix_diag_msg"));
     }
     let mut d = UnixDiag {
         inode: u64::from(read_u32(p, 4)?),
@@ -660,22 +632,19 @@ fn parse_unix_diag_msg(p: &[u8]) -> io::Result<UnixDiag> {
         wqueue: None,
         meminfo: None,
     };
-    walk_attrs(
-        p.get(UNIX_DIAG_MSG_LEN..).unwrap_or_default(),
-        |ty, data| {
-            match ty {
-                UNIX_DIAG_NAME => d.path = Some(unix_name(data)),
-                UNIX_DIAG_PEER => d.peer_inode = Some(u64::from(read_u32(data, 0)?)),
-                UNIX_DIAG_RQLEN => {
-                    d.rqueue = Some(read_u32(data, 0)?);
-                    d.wqueue = Some(read_u32(data, 4)?);
-                }
-                UNIX_DIAG_MEMINFO => d.meminfo = Some(parse_meminfo(data)?),
-                _ => {}
+    walk_attrs(p.get(UNIX_DIAG_MSG_LEN..).unwrap_or_default(), |ty, data| {
+        match ty {
+            UNIX_DIAG_NAME => d.path = Some(unix_name(data)),
+            UNIX_DIAG_PEER => d.peer_inode = Some(u64::from(read_u32(data, 0)?)),
+            UNIX_DIAG_RQLEN => {
+                d.rqueue = Some(read_u32(data, 0)?);
+                d.wqueue = Some(read_u32(data, 4)?);
             }
-            Ok(())
-        },
-    )?;
+            UNIX_DIAG_MEMINFO => d.meminfo = Some(parse_meminfo(data)?),
+            _ => {}
+        }
+        Ok(())
+    })?;
     Ok(d)
 }
 
@@ -777,10 +746,7 @@ mod tests {
         // socket is at or just above sndbuf, by less than one skb's truesize.
         let per_skb = (m.wmem_alloc as usize).div_ceil(writes.max(1));
         assert!(m.wmem_alloc >= m.sndbuf, "{m:?}");
-        assert!(
-            (m.wmem_alloc as usize) < m.sndbuf as usize + per_skb,
-            "{m:?}"
-        );
+        assert!((m.wmem_alloc as usize) < m.sndbuf as usize + per_skb, "{m:?}");
         drop(r);
         (m, bytes, writes)
     }
@@ -930,14 +896,8 @@ mod tests {
 
     #[test]
     fn zero_timeout_times_out() {
-        assert_eq!(
-            dump_unix(Duration::ZERO).unwrap_err().kind(),
-            ErrorKind::TimedOut
-        );
-        assert_eq!(
-            dump_tcp(Duration::ZERO).unwrap_err().kind(),
-            ErrorKind::TimedOut
-        );
+        assert_eq!(dump_unix(Duration::ZERO).unwrap_err().kind(), ErrorKind::TimedOut);
+        assert_eq!(dump_tcp(Duration::ZERO).unwrap_err().kind(), ErrorKind::TimedOut);
     }
 
     // ---- pure parser tests -------------------------------------------------
@@ -985,10 +945,7 @@ mod tests {
         let mut rq = 5u32.to_ne_bytes().to_vec();
         rq.extend_from_slice(&6u32.to_ne_bytes());
         attrs.extend(nla(UNIX_DIAG_RQLEN, &rq));
-        attrs.extend(nla(
-            UNIX_DIAG_MEMINFO,
-            &meminfo_bytes(&[1, 2, 3, 4, 5, 6, 7, 8, 9]),
-        ));
+        attrs.extend(nla(UNIX_DIAG_MEMINFO, &meminfo_bytes(&[1, 2, 3, 4, 5, 6, 7, 8, 9])));
         let mut b = nlmsg(SOCK_DIAG_BY_FAMILY, &unix_payload(7, &attrs));
         b.extend(done());
         b
@@ -1047,20 +1004,13 @@ mod tests {
         for cut in 0..first_len {
             let mut out = Vec::new();
             let r = parse_unix_messages(&full[..cut], &mut out);
-            assert_eq!(
-                r.unwrap_err().kind(),
-                ErrorKind::InvalidData,
-                "cut at {cut}"
-            );
+            assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidData, "cut at {cut}");
         }
         // Cutting inside the trailing DONE: the first message parsed, then
         // the truncated header is an error.
         for cut in first_len + 1..full.len() {
             let mut out = Vec::new();
-            assert!(
-                parse_unix_messages(&full[..cut], &mut out).is_err(),
-                "cut {cut}"
-            );
+            assert!(parse_unix_messages(&full[..cut], &mut out).is_err(), "cut {cut}");
         }
     }
 
@@ -1072,11 +1022,7 @@ mod tests {
         for cut in 0..b.len() {
             let mut out = Vec::new();
             let r = parse_tcp_messages(&b[..cut], &mut out);
-            assert_eq!(
-                r.unwrap_err().kind(),
-                ErrorKind::InvalidData,
-                "cut at {cut}"
-            );
+            assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidData, "cut at {cut}");
         }
         let mut out = Vec::new();
         assert_eq!(parse_tcp_messages(&b, &mut out).unwrap(), Progress::More);
@@ -1125,10 +1071,7 @@ mod tests {
                 uid: 1000,
             }
         );
-        assert_eq!(
-            out[1].local,
-            SocketAddr::V6(SocketAddrV6::new(ll, 8080, 0, 3))
-        );
+        assert_eq!(out[1].local, SocketAddr::V6(SocketAddrV6::new(ll, 8080, 0, 3)));
         assert_eq!(
             out[1].remote,
             SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0))
@@ -1154,11 +1097,7 @@ mod tests {
         );
 
         // Attributes too short for their type.
-        for (ty, len) in [
-            (UNIX_DIAG_PEER, 3),
-            (UNIX_DIAG_RQLEN, 7),
-            (UNIX_DIAG_MEMINFO, 15),
-        ] {
+        for (ty, len) in [(UNIX_DIAG_PEER, 3), (UNIX_DIAG_RQLEN, 7), (UNIX_DIAG_MEMINFO, 15)] {
             let attr = nla(ty, &vec![0u8; len]);
             let b = nlmsg(SOCK_DIAG_BY_FAMILY, &unix_payload(7, &attr));
             assert_eq!(
@@ -1231,9 +1170,7 @@ mod tests {
         // A failed dump reports -errno in NLMSG_DONE.
         let b = nlmsg(NLMSG_DONE, &(-libc::ENOBUFS).to_ne_bytes());
         assert_eq!(
-            parse_tcp_messages(&b, &mut Vec::new())
-                .unwrap_err()
-                .raw_os_error(),
+            parse_tcp_messages(&b, &mut Vec::new()).unwrap_err().raw_os_error(),
             Some(libc::ENOBUFS)
         );
 
@@ -1241,9 +1178,7 @@ mod tests {
         let mut b = nlmsg(SOCK_DIAG_BY_FAMILY, &unix_payload(7, &[]));
         b.extend(nlmsg(NLMSG_ERROR, &(-libc::EINVAL).to_ne_bytes()));
         assert_eq!(
-            parse_unix_messages(&b, &mut Vec::new())
-                .unwrap_err()
-                .raw_os_error(),
+            parse_unix_messages(&b, &mut Vec::new()).unwrap_err().raw_os_error(),
             Some(libc::EINVAL)
         );
     }

@@ -78,7 +78,13 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
     if !p.findings.is_empty() {
         writeln!(out, "{}", style.heading("findings"))?;
         for finding in &p.findings {
-            writeln!(out, "  {} {}: {}", style.severity(finding.severity), finding.kind.name(), finding.summary)?;
+            writeln!(
+                out,
+                "  {} {}: {}",
+                style.severity(finding.severity),
+                finding.kind.name(),
+                finding.summary
+            )?;
             for evidence in &finding.evidence {
                 writeln!(out, "      - {evidence}")?;
             }
@@ -187,7 +193,10 @@ fn thread_row(t: &ThreadReport) -> [String; 4] {
     [
         t.comm.as_ref().map(TargetString::escaped).unwrap_or_default(),
         t.state.clone().unwrap_or_else(|| "?".into()),
-        t.wchan.clone().map(|w| if w.is_empty() { "-".into() } else { w }).unwrap_or_else(|| "?".into()),
+        t.wchan
+            .clone()
+            .map(|w| if w.is_empty() { "-".into() } else { w })
+            .unwrap_or_else(|| "?".into()),
         syscall,
     ]
 }
@@ -250,10 +259,19 @@ fn fds_table(p: &ProcessReport) -> Table {
             (Some(a), _) => a.to_string(),
             (None, _) => "?".into(),
         };
-        table.add_row(vec![fd.fd.to_string(), fd.kind.to_string(), access, fd.target.escaped(), detail]);
+        table.add_row(vec![
+            fd.fd.to_string(),
+            fd.kind.to_string(),
+            access,
+            fd.target.escaped(),
+            detail,
+        ]);
     }
     if open.len() > MAX_FD_ROWS {
-        table.add_row(vec![format!("... {} more (--json lists all)", open.len() - MAX_FD_ROWS)]);
+        table.add_row(vec![format!(
+            "... {} more (--json lists all)",
+            open.len() - MAX_FD_ROWS
+        )]);
     }
     table
 }
@@ -281,7 +299,9 @@ fn sockets_table(p: &ProcessReport) -> Table {
             u.fd.to_string(),
             format!("unix/{}", u.kind),
             u.path.as_ref().map(TargetString::escaped).unwrap_or_else(|| "-".into()),
-            u.peer_inode.map(|i| format!("socket:[{i}]")).unwrap_or_else(|| "-".into()),
+            u.peer_inode
+                .map(|i| format!("socket:[{i}]"))
+                .unwrap_or_else(|| "-".into()),
             u.state.clone(),
             opt(u.rqueue),
             send,

@@ -1,0 +1,101 @@
+//! The command line as a user meets it: errors, exit codes, formats.
+
+mod support;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use support::{whystuck, Scenario};
+
+fn assert_one_line_usage_error(args: &[&str], mentions: &str) {
+    let run = whystuck(args);
+    assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.starts_with("whystuck: "), "{}", run.stderr);
+    assert!(run.stderr.contains(mentions), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
+fn bad_arguments_are_one_line_errors_with_exit_2() {
+    assert_one_line_usage_error(&["abc"], "'abc'");
+    assert_one_line_usage_error(&["0"], "not a process id");
+    assert_one_line_usage_error(&["-5"], "-5");
+    assert_one_line_usage_error(&[], "<PID>");
+    assert_one_line_usage_error(&["--interval", "soon", "1"], "soon");
+    assert_one_line_usage_error(&["--fail-on", "sometimes", "1"], "sometimes");
+    assert_one_line_usage_error(&["--json", "--format", "human", "1"], "--format");
+}
+
+#[test]
+fn an_unreadable_proc_root_is_a_one_line_failure() {
+    assert_one_line_usage_error(&["--proc-root", "/nonexistent/proc", "1"], "/nonexistent/proc");
+}
+
+#[test]
+fn help_documents_verdicts_and_exit_codes() {
+    let run = whystuck(&["--help"]);
+    assert_eq!(run.code, 0);
+    for needle in ["Exit codes", "wakeup-fd-eagain", "--fail-on", "--interval"] {
+        assert!(run.stdout.contains(needle), "{needle} missing from --help");
+    }
+}
+
+#[test]
+fn fail_on_sets_the_exit_code() {
+    let s = Scenario::start("sleeping");
+    let pid = s.num("target").to_string();
+    // sleeping is info
+    assert_eq!(whystuck(&["--interval", "0", &pid]).code, 0);
+    assert_eq!(whystuck(&["--interval", "0", "--fail-on", "info", &pid]).code, 1);
+    assert_eq!(whystuck(&["--interval", "0", "--fail-on", "critical", &pid]).code, 0);
+    // dead is critical, unless the user never wants a failing exit
+    assert_eq!(whystuck(&["--interval", "0", "2147483647"]).code, 1);
+    assert_eq!(
+        whystuck(&["--interval", "0", "--fail-on", "never", "2147483647"]).code,
+        0
+    );
+}
+
+#[test]
+fn several_pids_give_one_report_each_and_the_worst_decides_the_exit() {
+    let s = Scenario::start("sleeping");
+    let pid = s.num("target").to_string();
+    let run = whystuck(&["--json", "--interval", "0", &pid, "2147483647", &pid]);
+    assert_eq!(run.code, 1);
+    let json = run.json();
+    let verdicts: Vec<&str> = json["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["sleeping", "dead"], "duplicates are reported once");
+}
+
+#[test]
+fn colour_only_when_asked() {
+    let s = Scenario::start("sleeping");
+    let pid = s.num("target").to_string();
+    let piped = whystuck(&["--interval", "0", &pid]);
+    assert!(!piped.stdout.contains('\x1b'), "no colour into a pipe");
+    let forced = whystuck(&["--interval", "0", "--color", "always", &pid]);
+    assert!(forced.stdout.contains("\x1b[36minfo\x1b[0m"), "{}", forced.stdout);
+}
+
+#[test]
+fn closed_stdout_is_a_clean_exit() {
+    let s = Scenario::start("sleeping");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_whystuck"))
+        .args(["--interval", "200ms", &s.num("target").to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away before anything is written
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(stderr, "");
+    assert_eq!(status.code(), Some(0));
+}
