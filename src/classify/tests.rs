@@ -302,7 +302,7 @@ fn a_syscall_number_means_different_things_per_arch() {
     // 232 is epoll_wait on x86_64 and mincore on aarch64.
     let thread = t(PID, 'S', 232, &[3], "");
     assert_eq!(
-        verdict_of("x86_64", &record('S', 0, &[thread.clone()], &[])).verdict,
+        verdict_of("x86_64", &record('S', 0, std::slice::from_ref(&thread), &[])).verdict,
         Verdict::IdleInEpoll
     );
     let arm = verdict_of("aarch64", &record('S', 0, &[thread], &[]));
