@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Benchmark whystuck against the tools it replaces, on the same load.
+
+    python3 bench/run.py [--runs N] [SCENARIO...]
+
+Builds whystuck in release mode, creates a reproducible load, then runs each
+command N times (alternating between the commands, so drift hits them all
+alike) and prints the median wall time and the median peak RSS of each, with
+the ratio to whystuck. Commands that are not installed are skipped. Needs
+GNU time (/usr/bin/time, Debian package `time`) for peak RSS.
+
+Scenarios:
+  fds   one process with 10,000 open fds: 5,000 pipe ends, 4,800 unix
+        socketpair ends, 200 TCP ends on loopback (100 connections).
+"""
+import argparse
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WHYSTUCK = os.path.join(ROOT, "target", "release", "whystuck")
+
+
+def hold_fds(pipes, socketpairs, tcp_connections):
+    """Fork a process that opens the fds, then sleeps. Returns its pid."""
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(ready_w)
+        os.read(ready_r, 1)
+        os.close(ready_r)
+        return pid
+    os.close(ready_r)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    keep = []
+    for _ in range(pipes // 2):
+        keep.extend(os.pipe())
+    for _ in range(socketpairs // 2):
+        keep.extend(socket.socketpair())
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(tcp_connections)
+    for _ in range(tcp_connections):
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+        keep.extend([client, server])
+    os.write(ready_w, b"!")
+    os.close(ready_w)
+    while True:
+        time.sleep(3600)
+
+
+def measure(argv):
+    """Wall seconds and peak RSS (KiB) of one run, output discarded.
+
+    Peak RSS comes from GNU time: the kernel's maxrss of a process forked
+    from this (large) Python process would include Python's own pages.
+    """
+    with tempfile.NamedTemporaryFile("r") as report:
+        start = time.perf_counter()
+        subprocess.run(["/usr/bin/time", "-o", report.name, "-f", "%M", *argv],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        return wall, int(report.read().split()[-1])
+
+
+def compare(title, commands, runs):
+    commands = [(label, argv) for label, argv in commands if shutil.which(argv[0])]
+    results = {label: ([], []) for label, _ in commands}
+    for _ in range(runs):
+        for label, argv in commands:
+            wall, rss = measure(argv)
+            results[label][0].append(wall)
+            results[label][1].append(rss)
+    base = statistics.median(results[commands[0][0]][0])
+    print(f"\n{title}  ({os.cpu_count()} cores, median of {runs} runs)")
+    print(f"  {'command':<44} {'wall':>10} {'peak RSS':>10} {'time / whystuck':>16}")
+    for label, _ in commands:
+        walls, rsss = results[label]
+        wall = statistics.median(walls)
+        print(f"  {label:<44} {wall * 1000:>8.1f}ms {statistics.median(rsss) / 1024:>7.1f}MiB {wall / base:>15.2f}x")
+
+
+def bench_fds(runs):
+    pid = hold_fds(pipes=5000, socketpairs=4800, tcp_connections=100)
+    try:
+        count = len(os.listdir(f"/proc/{pid}/fd"))
+        compare(
+            f"one process with {count} fds (pipes, unix socketpairs, loopback TCP)",
+            [
+                ("whystuck --interval 0 PID", [WHYSTUCK, "--interval", "0", "--fail-on", "never", str(pid)]),
+                ("ls -l /proc/PID/fd  (the floor)", ["ls", "-l", f"/proc/{pid}/fd"]),
+                ("lsof -nP -p PID", ["lsof", "-nP", "-p", str(pid)]),
+                ("ss -xtanp", ["ss", "-xtanp"]),
+            ],
+            runs,
+        )
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+
+
+SCENARIOS = {"fds": bench_fds}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO", help=", ".join(SCENARIOS))
+    args = parser.parse_args()
+    unknown = [s for s in args.scenarios if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario {unknown[0]!r} (choose from {', '.join(SCENARIOS)})")
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    for name in args.scenarios or SCENARIOS:
+        SCENARIOS[name](args.runs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
