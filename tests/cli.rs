@@ -99,3 +99,24 @@ fn closed_stdout_is_a_clean_exit() {
     assert_eq!(stderr, "");
     assert_eq!(status.code(), Some(0));
 }
+
+/// `--color auto` colours a terminal, unless NO_COLOR is set. `script`
+/// gives whystuck a real pseudo-terminal.
+#[test]
+fn colour_on_a_terminal_unless_no_color() {
+    let s = Scenario::start("sleeping");
+    let command = format!("{} --interval 0 {}", env!("CARGO_BIN_EXE_whystuck"), s.num("target"));
+    let on_tty = |no_color: Option<&str>| {
+        let mut script = Command::new("script");
+        script.args(["-qec", &command, "/dev/null"]).env_remove("NO_COLOR");
+        if let Some(value) = no_color {
+            script.env("NO_COLOR", value);
+        }
+        let output = script.output().expect("script(1) from util-linux");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let coloured = on_tty(None);
+    assert!(coloured.contains("\x1b[36minfo\x1b[0m"), "{coloured:?}");
+    let plain = on_tty(Some("1"));
+    assert!(plain.contains("[info]") && !plain.contains('\x1b'), "{plain:?}");
+}

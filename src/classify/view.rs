@@ -365,6 +365,12 @@ impl<'a> View<'a> {
 
     pub fn describe_socket(&self, inode: u64) -> String {
         if let Some(t) = self.tcp(inode) {
+            if t.state == "LISTEN" {
+                return format!(
+                    "TCP {} LISTEN ({} of {} pending connections)",
+                    t.local, t.rx_queue, t.tx_queue
+                );
+            }
             return format!(
                 "TCP {} -> {} {} (recv-q {}, send-q {})",
                 t.local, t.remote, t.state, t.rx_queue, t.tx_queue

@@ -185,7 +185,12 @@ fn thread_row(t: &ThreadReport) -> [String; 4] {
         (Some(s), _) if s.nr < 0 => "-".to_string(),
         (Some(s), _) => {
             let name = s.name.map(String::from).unwrap_or_else(|| format!("syscall {}", s.nr));
-            let first = s.args.first().map(|a| a.to_string()).unwrap_or_default();
+            // Small values are fds and counts; large ones are addresses.
+            let first = match s.args.first() {
+                Some(&a) if a < 1 << 16 => a.to_string(),
+                Some(a) => format!("{a:#x}"),
+                None => String::new(),
+            };
             format!("{name}({first}, ...)")
         }
         (None, false) => "?".to_string(),
