@@ -33,6 +33,10 @@ pub struct Cli {
     #[arg(value_name = "PID", required = true, value_parser = parse_pid)]
     pub pids: Vec<i32>,
 
+    /// Also diagnose every descendant of each PID, shown as a tree with the pipes and sockets between them
+    #[arg(long)]
+    pub tree: bool,
+
     /// Time between the two samples, e.g. 1s or 250ms; 0 takes one sample and skips rates
     #[arg(short, long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,

@@ -38,7 +38,12 @@ fn run() -> anyhow::Result<ExitCode> {
         interval: cli.interval,
         read_timeout: std::time::Duration::from_secs(2),
     };
-    let snapshot = collect::collect(&pids, &options)?;
+    let request = collect::Request {
+        pids: &pids,
+        tree: cli.tree,
+        related: &whystuck::classify::graph::related_pids,
+    };
+    let snapshot = collect::collect(&request, &options)?;
     let report = report::build(&snapshot);
     let stdout = io::stdout();
     let style = Style {

@@ -7,9 +7,10 @@
 //! `unavailable` with its reason; it is never 0. Target-controlled strings
 //! are JSON strings, or `{"text", "hex"}` when they are not valid UTF-8.
 
+use crate::classify::graph::{Peer, World};
 use crate::classify::kernel;
 use crate::classify::view::{relative_cpu_percent, FdKind, View};
-use crate::classify::{self, Finding, Severity, Verdict};
+use crate::classify::{self, Diagnosis, Finding, Severity, Verdict};
 use crate::snapshot::*;
 use crate::text::TargetString;
 use serde::Serialize;
@@ -23,7 +24,57 @@ pub const REPORT_SCHEMA_VERSION: u32 = 1;
 pub struct Report {
     pub schema_version: u32,
     pub host: HostReport,
+    /// Whether descendants were followed (`--tree`).
+    pub tree: bool,
     pub processes: Vec<ProcessReport>,
+    /// Pipes and sockets that connect two reported processes.
+    pub links: Vec<Link>,
+    /// Processes whose fd tables could not be searched for the other ends of
+    /// pipes and sockets.
+    pub unsearchable: Vec<UnsearchableReport>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Link {
+    /// `pipe`, `unix` or `tcp`.
+    pub kind: &'static str,
+    pub inode: u64,
+    /// The writer for a pipe; for a socket, the lower pid.
+    pub from: LinkEnd,
+    pub to: LinkEnd,
+    pub buffered_bytes: Option<u64>,
+    pub capacity_bytes: Option<u64>,
+    pub full: Option<bool>,
+}
+
+#[derive(Serialize, Debug, PartialEq)]
+pub struct LinkEnd {
+    pub pid: i32,
+    pub fd: i32,
+}
+
+#[derive(Serialize, Debug)]
+pub struct UnsearchableReport {
+    pub pid: i32,
+    pub comm: Option<TargetString>,
+    pub reason: String,
+}
+
+#[derive(Serialize, Debug, PartialEq)]
+pub struct PeerReport {
+    pub pid: i32,
+    pub fd: i32,
+    pub comm: Option<TargetString>,
+}
+
+impl From<Peer> for PeerReport {
+    fn from(p: Peer) -> Self {
+        PeerReport {
+            pid: p.pid,
+            fd: p.fd,
+            comm: p.comm,
+        }
+    }
 }
 
 #[derive(Serialize, Debug)]
@@ -36,6 +87,8 @@ pub struct HostReport {
 #[derive(Serialize, Debug)]
 pub struct ProcessReport {
     pub pid: i32,
+    /// `target` (named by the user) or `descendant` (under `--tree`).
+    pub role: Role,
     pub ppid: Option<i32>,
     pub comm: Option<TargetString>,
     pub cmdline: Option<Vec<TargetString>>,
@@ -137,6 +190,9 @@ pub struct PipeReport {
     /// No write can proceed: a writer is blocked on it, or less than a page
     /// is free.
     pub full: Option<bool>,
+    /// Who holds the other end: every fd of this pipe open in the other
+    /// direction, in any process.
+    pub peers: Vec<PeerReport>,
 }
 
 #[derive(Serialize, Debug)]
@@ -148,6 +204,8 @@ pub struct TcpReport {
     pub state: String,
     pub tx_queue: u32,
     pub rx_queue: u32,
+    /// The process holding the other end, for a connection on this host.
+    pub peers: Vec<PeerReport>,
 }
 
 #[derive(Serialize, Debug)]
@@ -165,6 +223,8 @@ pub struct UnixReport {
     pub send_buffer_bytes: Option<u32>,
     pub send_buffer_limit: Option<u32>,
     pub full: Option<bool>,
+    /// The process holding the peer socket.
+    pub peers: Vec<PeerReport>,
 }
 
 #[derive(Serialize, Debug)]
@@ -190,8 +250,17 @@ pub struct Unavailable {
     pub reason: String,
 }
 
-/// Diagnose every process of a snapshot.
+/// Diagnose every process of a snapshot; report the ones the user asked for.
 pub fn build(snapshot: &Snapshot) -> Report {
+    let world = World::new(snapshot);
+    let diagnoses = classify::diagnose_all(&world);
+    let processes: Vec<ProcessReport> = snapshot
+        .processes
+        .iter()
+        .filter(|r| r.role != Role::Related)
+        .map(|r| process(&world, diagnoses.get(&r.pid), r))
+        .collect();
+    let links = links(&processes);
     Report {
         schema_version: REPORT_SCHEMA_VERSION,
         host: HostReport {
@@ -199,19 +268,32 @@ pub fn build(snapshot: &Snapshot) -> Report {
             arch: snapshot.host.arch.clone(),
             captured_at_unix_ms: snapshot.host.captured_at_unix_ms,
         },
-        processes: snapshot.processes.iter().map(|p| process(&snapshot.host, p)).collect(),
+        tree: snapshot.tree,
+        processes,
+        links,
+        unsearchable: snapshot
+            .unsearchable
+            .iter()
+            .map(|u| UnsearchableReport {
+                pid: u.pid,
+                comm: u.comm.clone(),
+                reason: u.reason.detail.clone(),
+            })
+            .collect(),
     }
 }
 
-fn process(host: &Host, record: &ProcessRecord) -> ProcessReport {
-    let diagnosis = classify::diagnose(host, record);
-    let view = View::new(host, record);
+fn process(world: &World, diagnosis: Option<&Diagnosis>, record: &ProcessRecord) -> ProcessReport {
+    let host = world.host;
+    let diagnosis = diagnosis.cloned().unwrap_or_else(classify::no_sample);
+    let view = world.view(record.pid);
     // A process that was gone from the start is reported from what little is known.
-    let stat = view.as_ref().and_then(|v| v.stat().or(v.first.stat.ok()));
-    let status = view.as_ref().and_then(|v| v.status());
+    let stat = view.and_then(|v| v.stat().or(v.first.stat.ok()));
+    let status = view.and_then(|v| v.status());
     let last = record.samples.last();
     ProcessReport {
         pid: record.pid,
+        role: record.role,
         ppid: stat.and_then(|s| s.ppid),
         comm: stat.map(|s| s.comm.clone()),
         cmdline: last.and_then(|s| s.cmdline.ok().cloned()),
@@ -222,18 +304,67 @@ fn process(host: &Host, record: &ProcessRecord) -> ProcessReport {
         severity: diagnosis.severity,
         summary: diagnosis.summary,
         findings: diagnosis.findings,
-        cpu: view.as_ref().map(|v| cpu(host, v)).unwrap_or_default(),
+        cpu: view.map(|v| cpu(host, v)).unwrap_or_default(),
         rss_bytes: status.and_then(|s| s.vm_rss_kib).map(|k| k * 1024),
-        io: view.as_ref().and_then(io),
-        threads: view.as_ref().map(threads).unwrap_or_default(),
-        fds: view.as_ref().map(fds).unwrap_or_default(),
-        pipes: view.as_ref().map(pipes).unwrap_or_default(),
-        tcp: view.as_ref().map(tcp).unwrap_or_default(),
-        unix: view.as_ref().map(unix).unwrap_or_default(),
-        children: view.as_ref().map(children).unwrap_or_default(),
+        io: view.and_then(io),
+        threads: view.map(threads).unwrap_or_default(),
+        fds: view.map(fds).unwrap_or_default(),
+        pipes: view.map(|v| pipes(world, v)).unwrap_or_default(),
+        tcp: view.map(|v| tcp(world, v)).unwrap_or_default(),
+        unix: view.map(|v| unix(world, v)).unwrap_or_default(),
+        children: view.map(children).unwrap_or_default(),
         signals: status.map(signals),
         unavailable: last.map(unavailable).unwrap_or_default(),
     }
+}
+
+/// Pipes and sockets between two reported processes, each once.
+fn links(processes: &[ProcessReport]) -> Vec<Link> {
+    let reported: std::collections::BTreeSet<i32> = processes.iter().map(|p| p.pid).collect();
+    let mut links = Vec::new();
+    for p in processes {
+        for pipe in p.pipes.iter().filter(|pipe| pipe.end == Some("write")) {
+            for peer in pipe.peers.iter().filter(|peer| reported.contains(&peer.pid)) {
+                links.push(Link {
+                    kind: "pipe",
+                    inode: pipe.inode,
+                    from: LinkEnd {
+                        pid: p.pid,
+                        fd: pipe.fd,
+                    },
+                    to: LinkEnd {
+                        pid: peer.pid,
+                        fd: peer.fd,
+                    },
+                    buffered_bytes: pipe.buffered_bytes,
+                    capacity_bytes: pipe.capacity_bytes,
+                    full: pipe.full,
+                });
+            }
+        }
+        let sockets = p.unix.iter().map(|u| ("unix", u.fd, u.inode, u.full, &u.peers));
+        let sockets = sockets.chain(p.tcp.iter().map(|t| ("tcp", t.fd, t.inode, None, &t.peers)));
+        for (kind, fd, inode, full, peers) in sockets {
+            for peer in peers
+                .iter()
+                .filter(|peer| reported.contains(&peer.pid) && (p.pid, fd) < (peer.pid, peer.fd))
+            {
+                links.push(Link {
+                    kind,
+                    inode,
+                    from: LinkEnd { pid: p.pid, fd },
+                    to: LinkEnd {
+                        pid: peer.pid,
+                        fd: peer.fd,
+                    },
+                    buffered_bytes: None,
+                    capacity_bytes: None,
+                    full,
+                });
+            }
+        }
+    }
+    links
 }
 
 fn cpu(host: &Host, view: &View) -> CpuReport {
@@ -326,7 +457,7 @@ fn fds(view: &View) -> FdsReport {
     }
 }
 
-fn pipes(view: &View) -> Vec<PipeReport> {
+fn pipes(world: &World, view: &View) -> Vec<PipeReport> {
     view.fds
         .iter()
         .filter(|f| f.kind == FdKind::Pipe)
@@ -339,12 +470,17 @@ fn pipes(view: &View) -> Vec<PipeReport> {
                 buffered_bytes: fill.map(|p| p.buffered_bytes),
                 capacity_bytes: fill.map(|p| p.capacity_bytes),
                 full: view.pipe_full(f),
+                peers: world
+                    .peers(view.pid, f.fd.fd)
+                    .into_iter()
+                    .map(PeerReport::from)
+                    .collect(),
             })
         })
         .collect()
 }
 
-fn tcp(view: &View) -> Vec<TcpReport> {
+fn tcp(world: &World, view: &View) -> Vec<TcpReport> {
     view.fds
         .iter()
         .filter_map(|f| {
@@ -357,12 +493,17 @@ fn tcp(view: &View) -> Vec<TcpReport> {
                 state: t.state.clone(),
                 tx_queue: t.tx_queue,
                 rx_queue: t.rx_queue,
+                peers: world
+                    .peers(view.pid, f.fd.fd)
+                    .into_iter()
+                    .map(PeerReport::from)
+                    .collect(),
             })
         })
         .collect()
 }
 
-fn unix(view: &View) -> Vec<UnixReport> {
+fn unix(world: &World, view: &View) -> Vec<UnixReport> {
     view.fds
         .iter()
         .filter_map(|f| {
@@ -379,6 +520,11 @@ fn unix(view: &View) -> Vec<UnixReport> {
                 send_buffer_bytes: u.wmem_alloc,
                 send_buffer_limit: u.sndbuf,
                 full: view.unix_full(u),
+                peers: world
+                    .peers(view.pid, f.fd.fd)
+                    .into_iter()
+                    .map(PeerReport::from)
+                    .collect(),
             })
         })
         .collect()

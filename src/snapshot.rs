@@ -16,7 +16,17 @@ pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
 pub struct Snapshot {
     pub schema_version: u32,
     pub host: Host,
+    /// Whether descendants of the targets were sampled too (`--tree`).
+    #[serde(default)]
+    pub tree: bool,
     pub processes: Vec<ProcessRecord>,
+    /// Every process and fd found holding a pipe or socket inode that a
+    /// sampled process holds (or is connected to): the other ends.
+    #[serde(default)]
+    pub holders: Vec<Holder>,
+    /// Processes whose fd tables could not be searched for those holders.
+    #[serde(default)]
+    pub unsearchable: Vec<Unsearchable>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -33,7 +43,41 @@ pub struct Host {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ProcessRecord {
     pub pid: i32,
+    #[serde(default)]
+    pub role: Role,
     pub samples: Vec<Sample>,
+}
+
+/// Why a process was sampled.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Named by the user.
+    #[default]
+    Target,
+    /// A descendant of a target, under `--tree`.
+    Descendant,
+    /// Sampled only because a target waits on it (a child it waits for, the
+    /// other end of a pipe or socket it is blocked on): context, not reported.
+    Related,
+}
+
+/// One process holding one end of a pipe or socket.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Holder {
+    pub inode: u64,
+    pub pid: i32,
+    pub fd: i32,
+    /// Open flags from fdinfo (for a pipe: which end).
+    pub flags: Option<u32>,
+    pub comm: Option<TargetString>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Unsearchable {
+    pub pid: i32,
+    pub comm: Option<TargetString>,
+    pub reason: Reason,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,6 +309,9 @@ pub struct TcpSocket {
     pub state: String,
     pub tx_queue: u32,
     pub rx_queue: u32,
+    /// The inode of the other end, when it is on this host (same namespace).
+    #[serde(default)]
+    pub peer_inode: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

@@ -6,14 +6,16 @@
 //! the main thread, unless it only waits on a futex for another thread
 //! (`join`), in which case the most telling other thread decides.
 
+pub mod graph;
 pub mod kernel;
 pub mod view;
 
 use crate::snapshot::*;
+use graph::World;
 use kernel::Wait;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use view::{name_relative, relative_cpu_percent, FdKind, ThreadView, View};
+use std::collections::{BTreeMap, BTreeSet};
+use view::{name_relative, FdKind, ThreadView, View};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -40,6 +42,7 @@ impl Severity {
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Dead,
+    Deadlock,
     Stopped,
     DiskWait,
     PipeFull,
@@ -55,8 +58,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 13] = [
+    pub const ALL: [Verdict; 14] = [
         Verdict::Dead,
+        Verdict::Deadlock,
         Verdict::Stopped,
         Verdict::DiskWait,
         Verdict::PipeFull,
@@ -74,6 +78,7 @@ impl Verdict {
     pub fn name(self) -> &'static str {
         match self {
             Verdict::Dead => "dead",
+            Verdict::Deadlock => "deadlock",
             Verdict::Stopped => "stopped",
             Verdict::DiskWait => "disk-wait",
             Verdict::PipeFull => "pipe-full",
@@ -91,7 +96,7 @@ impl Verdict {
 
     pub fn default_severity(self) -> Severity {
         match self {
-            Verdict::Dead | Verdict::PipeFull | Verdict::WakeupFdEagain => Severity::Critical,
+            Verdict::Dead | Verdict::Deadlock | Verdict::PipeFull | Verdict::WakeupFdEagain => Severity::Critical,
             Verdict::Stopped | Verdict::DiskWait | Verdict::FutexBlocked | Verdict::Unknown => Severity::Warn,
             Verdict::Busy
             | Verdict::IdleInEpoll
@@ -105,6 +110,7 @@ impl Verdict {
     pub fn meaning(self) -> &'static str {
         match self {
             Verdict::Dead => "no such process, exited while inspected, or a zombie nobody reaped",
+            Verdict::Deadlock => "in a cycle of processes each waiting on the next: none can ever proceed",
             Verdict::Stopped => "stopped by a signal or a tracer",
             Verdict::DiskWait => "uninterruptible sleep (D)",
             Verdict::PipeFull => "a thread is blocked writing into a full pipe or socket",
@@ -129,6 +135,9 @@ pub struct Finding {
     pub severity: Severity,
     pub summary: String,
     pub evidence: Vec<String>,
+    /// For a deadlock: the processes of the cycle, in wait-for order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle: Option<Vec<i32>>,
 }
 
 impl Finding {
@@ -138,6 +147,7 @@ impl Finding {
             severity: kind.default_severity(),
             summary: summary.into(),
             evidence,
+            cycle: None,
         }
     }
 }
@@ -154,13 +164,46 @@ pub struct Diagnosis {
 /// CPU use at or above this share of one core over the interval is `busy`.
 pub const BUSY_PERCENT: f64 = 50.0;
 
-/// Diagnose one process from its samples.
-pub fn diagnose(host: &Host, record: &ProcessRecord) -> Diagnosis {
-    let findings = match View::new(host, record) {
-        Some(view) => findings(&view),
-        None => vec![Finding::new(Verdict::Unknown, "no sample was taken", vec![])],
+/// Diagnose every process of the world, children before the parents that
+/// wait on them (a parent's wait is judged by its child's verdict).
+pub fn diagnose_all(world: &World) -> BTreeMap<i32, Diagnosis> {
+    let mut judge = Judge {
+        world,
+        done: BTreeMap::new(),
+        visiting: BTreeSet::new(),
     };
-    conclude(findings)
+    for &pid in world.views.keys() {
+        judge.diagnose(pid);
+    }
+    judge.done
+}
+
+struct Judge<'w, 'a> {
+    world: &'w World<'a>,
+    done: BTreeMap<i32, Diagnosis>,
+    /// Being diagnosed: a wait back onto one of these is a cycle, which the
+    /// deadlock finding covers.
+    visiting: BTreeSet<i32>,
+}
+
+impl Judge<'_, '_> {
+    fn diagnose(&mut self, pid: i32) -> Option<&Diagnosis> {
+        if !self.done.contains_key(&pid) {
+            let view = self.world.view(pid)?;
+            if !self.visiting.insert(pid) {
+                return None;
+            }
+            let diagnosis = conclude(findings(self, view));
+            self.visiting.remove(&pid);
+            self.done.insert(pid, diagnosis);
+        }
+        self.done.get(&pid)
+    }
+}
+
+/// The diagnosis of a record with no usable sample.
+pub fn no_sample() -> Diagnosis {
+    conclude(vec![Finding::new(Verdict::Unknown, "no sample was taken", vec![])])
 }
 
 fn conclude(mut findings: Vec<Finding>) -> Diagnosis {
@@ -177,7 +220,8 @@ fn conclude(mut findings: Vec<Finding>) -> Diagnosis {
     }
 }
 
-fn findings(view: &View) -> Vec<Finding> {
+fn findings(judge: &mut Judge, view: &View) -> Vec<Finding> {
+    let world = judge.world;
     if let Some(dead) = dead(view) {
         return vec![dead];
     }
@@ -192,10 +236,11 @@ fn findings(view: &View) -> Vec<Finding> {
     let mut findings = Vec::new();
     findings.extend(stopped(view, stat));
     findings.extend(disk_wait(view));
-    findings.extend(full_writes(view));
+    findings.extend(deadlock(world, view));
+    findings.extend(full_writes(world, view));
     findings.extend(full_wakeup_fds(view));
     findings.extend(busy(view));
-    findings.extend(activity(view));
+    findings.extend(activity(judge, view));
     findings
 }
 
@@ -295,7 +340,7 @@ fn disk_wait(view: &View) -> Option<Finding> {
 
 /// Threads blocked writing into a pipe or socket that cannot take more: one
 /// finding per fd, naming every thread blocked on it.
-fn full_writes(view: &View) -> Vec<Finding> {
+fn full_writes(world: &World, view: &View) -> Vec<Finding> {
     let mut writers: BTreeMap<i32, Vec<&ThreadView>> = BTreeMap::new();
     for thread in view
         .threads
@@ -331,7 +376,7 @@ fn full_writes(view: &View) -> Vec<Finding> {
             }
             Finding::new(
                 Verdict::PipeFull,
-                format!("blocked writing {}", view.describe_fd(fd)),
+                format!("blocked writing {}", world.describe_fd(view, fd)),
                 evidence,
             )
         })
@@ -499,7 +544,8 @@ fn deciding_thread<'v, 'a>(view: &'v View<'a>) -> Option<&'v ThreadView<'a>> {
 }
 
 /// What the deciding thread is doing, turned into a finding.
-fn activity(view: &View) -> Option<Finding> {
+fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
+    let world = judge.world;
     let moved = view.progress.as_ref().and_then(|p| p.moved());
     let running = || {
         let progress = view.progress.as_ref().map(|p| p.describe()).unwrap_or_default();
@@ -525,7 +571,7 @@ fn activity(view: &View) -> Option<Finding> {
         format!("thread {}", thread.tid())
     };
     let mut evidence = vec![format!("{who} ({}) in {}", thread.comm(), thread.describe_call())];
-    let fd_text = thread.fd.map(|fd| view.describe_fd(fd));
+    let fd_text = thread.fd.map(|fd| world.describe_fd(view, fd));
     let (kind, summary) = match thread.wait {
         _ if thread.on_cpu() => return Some(running()),
         Some(Wait::Write) => match fd_text {
@@ -556,7 +602,7 @@ fn activity(view: &View) -> Option<Finding> {
             },
         ),
         Some(Wait::Epoll) => {
-            let (summary, watched) = epoll_summary(view, &who, thread.fd);
+            let (summary, watched) = epoll_summary(world, view, &who, thread.fd);
             evidence.extend(watched);
             (Verdict::IdleInEpoll, summary)
         }
@@ -567,7 +613,10 @@ fn activity(view: &View) -> Option<Finding> {
         Some(Wait::Futex) => {
             let parked = view.threads.iter().filter(|t| t.wait == Some(Wait::Futex)).count();
             let scope = if parked == view.threads.len() {
-                format!("all {parked} threads parked in futex waits")
+                match parked {
+                    1 => "its only thread is parked in a futex wait".to_string(),
+                    n => format!("all {n} threads parked in futex waits"),
+                }
             } else {
                 format!(
                     "{who} parked in a futex wait ({parked} of {} threads)",
@@ -586,7 +635,7 @@ fn activity(view: &View) -> Option<Finding> {
             };
             (Verdict::FutexBlocked, format!("{scope}{progress}"))
         }
-        Some(Wait::Child) => return Some(waiting_on_child(view, thread, &who, evidence)),
+        Some(Wait::Child) => return Some(waiting_on_child(judge, view, thread, &who, evidence)),
         Some(Wait::Sleep) => (
             Verdict::Sleeping,
             format!("{who} sleeping in {}", thread.syscall_name.unwrap_or("nanosleep")),
@@ -639,76 +688,158 @@ fn activity(view: &View) -> Option<Finding> {
 }
 
 /// "main thread idle in epoll_wait on epoll fd 3, watching fd 0 (a pipe ...)"
-fn epoll_summary(view: &View, who: &str, epfd: Option<i32>) -> (String, Vec<String>) {
+/// "main thread idle in epoll_wait on fd 0 (pipe from pid 1200 (python3),
+/// empty) and fd 5 (TCP 10.0.0.1:5 -> 10.0.0.2:443 ESTABLISHED)", and whether
+/// anything but a timer or a signal could still wake it.
+fn epoll_summary(world: &World, view: &View, who: &str, epfd: Option<i32>) -> (String, Vec<String>) {
     let Some(epfd) = epfd else {
         return (format!("{who} idle in epoll_wait"), vec![]);
     };
-    let targets = view
+    let targets: Vec<i32> = view
         .fd(epfd)
         .and_then(|fd| fd.fd.info.ok())
-        .map(|info| info.epoll_targets.clone())
+        .map(|info| info.epoll_targets.iter().map(|t| t.fd).collect())
         .unwrap_or_default();
     let watched: Vec<String> = targets
         .iter()
-        .map(|t| format!("watching {}", view.describe_fd(t.fd)))
+        .map(|&fd| format!("watching {}", world.describe_fd(view, fd)))
         .collect();
-    let list = match targets.len() {
-        0 => "watching no fds".to_string(),
-        n if n <= 3 => format!(
-            "watching {}",
-            targets
-                .iter()
-                .map(|t| format!("fd {}", t.fd))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        n => format!("watching {n} fds"),
+    let mut shown: Vec<String> = targets
+        .iter()
+        .take(3)
+        .map(|&fd| format!("fd {fd} ({})", world.brief_fd(view, fd)))
+        .collect();
+    if targets.len() > 3 {
+        shown.push(format!("{} more", targets.len() - 3));
+    }
+    let mut summary = match shown.as_slice() {
+        [] => format!("{who} idle in epoll_wait on epoll fd {epfd}, which watches nothing"),
+        [only] => format!("{who} idle in epoll_wait on {only}"),
+        [rest @ .., last] => format!("{who} idle in epoll_wait on {} and {last}", rest.join(", ")),
     };
     let tcp_connections = view
         .fds
         .iter()
-        .filter(|f| {
-            f.inode
-                .and_then(|i| view.tcp(i))
-                .is_some_and(|t| t.state == "ESTABLISHED")
-        })
+        .filter_map(|f| view.tcp(f.inode?))
+        .filter(|t| t.state == "ESTABLISHED")
         .count();
-    let mut summary = format!("{who} idle in epoll_wait on epoll fd {epfd}, {list}");
-    if tcp_connections == 0 && !targets.is_empty() {
-        summary.push_str("; no TCP connections");
+    if !targets.iter().any(|&fd| world.can_wake(view, fd)) {
+        let tcp = if tcp_connections == 0 {
+            "no TCP connections, and "
+        } else {
+            ""
+        };
+        summary.push_str(&format!("; {tcp}nothing but a timer or a signal can wake it"));
     }
     (summary, watched)
 }
 
-fn waiting_on_child(view: &View, thread: &ThreadView, who: &str, mut evidence: Vec<String>) -> Finding {
-    let children = view.last.children.ok().map(Vec::as_slice).unwrap_or_default();
-    let before = view.first.children.ok().map(Vec::as_slice).unwrap_or_default();
-    let interval = view.progress.as_ref().map(|p| p.interval_ms).unwrap_or(0);
-    let described: Vec<String> = children
-        .iter()
-        .map(|child| {
-            let state = child
-                .stat
-                .ok()
-                .map(|s| format!("state {}", s.state))
-                .unwrap_or_else(|| "state unknown".into());
-            let cpu = before
-                .iter()
-                .find(|b| b.pid == child.pid)
-                .and_then(|b| relative_cpu_percent(view.host, b, child, interval))
-                .map(|p| format!(", {p:.0}% CPU"))
-                .unwrap_or_default();
-            format!("{} {state}{cpu}", name_relative(child))
-        })
-        .collect();
-    evidence.extend(described.iter().map(|c| format!("child {c}")));
-    let call = thread.syscall_name.unwrap_or("wait");
-    let summary = match described.as_slice() {
-        [] => format!("{who} waiting in {call}, no children seen"),
-        [one] => format!("{who} waiting in {call} for {one}"),
-        many => format!("{who} waiting in {call} for {} children", many.len()),
+/// A wait is as healthy as what it waits for: a parent waiting on a child
+/// that is working is fine (and says so), a parent waiting on a stuck child
+/// is as stuck as the child.
+fn waiting_on_child(
+    judge: &mut Judge,
+    view: &View,
+    thread: &ThreadView,
+    who: &str,
+    mut evidence: Vec<String>,
+) -> Finding {
+    let world = judge.world;
+    let waited: Vec<i32> = match world.edges(view.pid).iter().find(|e| e.tid == thread.tid()) {
+        Some(edge) => edge.to.clone(),
+        None => view
+            .last
+            .children
+            .ok()
+            .map(|c| c.iter().map(|c| c.pid).collect())
+            .unwrap_or_default(),
     };
-    Finding::new(Verdict::WaitingOnChild, summary, evidence)
+    let mut working = Vec::new();
+    let mut worst: Option<(Severity, String)> = None;
+    let mut described = Vec::new();
+    for &child in &waited {
+        let name = child_name(view, world, child);
+        let Some(diagnosis) = judge.diagnose(child).cloned() else {
+            described.push(name);
+            continue;
+        };
+        let progress = world.view(child).and_then(|v| v.progress.as_ref());
+        let is_working = progress.is_some_and(|p| p.working()) || diagnosis.severity == Severity::Ok;
+        let text = format!("{name}, {}", diagnosis.verdict.name());
+        evidence.push(format!(
+            "child {name}: {} [{}]: {}",
+            diagnosis.verdict.name(),
+            diagnosis.severity.name(),
+            diagnosis.summary
+        ));
+        if is_working {
+            let how = progress
+                .map(|p| p.describe())
+                .unwrap_or_else(|| diagnosis.summary.clone());
+            working.push(format!("{name}, which is working: {how}"));
+        } else if worst.as_ref().is_none_or(|(s, _)| diagnosis.severity > *s) {
+            worst = Some((diagnosis.severity, text.clone()));
+        }
+        described.push(text);
+    }
+    let call = thread.syscall_name.unwrap_or("wait");
+    let (severity, summary) = match (working.first(), &worst, described.as_slice()) {
+        (Some(first), _, _) => (Severity::Ok, format!("{who} waiting in {call} for {first}")),
+        (None, Some((severity, text)), _) if *severity >= Severity::Warn => {
+            (*severity, format!("{who} waiting in {call} for a stuck child: {text}"))
+        }
+        (None, _, []) => (Severity::Info, format!("{who} waiting in {call}, no children seen")),
+        (None, _, [one]) => (Severity::Info, format!("{who} waiting in {call} for {one}")),
+        (None, _, many) => (
+            Severity::Info,
+            format!("{who} waiting in {call} for {} children", many.len()),
+        ),
+    };
+    let mut finding = Finding::new(Verdict::WaitingOnChild, summary, evidence);
+    finding.severity = severity;
+    finding
+}
+
+/// "pid 812 (python3)", from whatever sample names it.
+fn child_name(view: &View, world: &World, child: i32) -> String {
+    if let Some(child_view) = world.view(child) {
+        return format!("pid {child} ({})", child_view.comm());
+    }
+    let relative = view.last.children.ok().and_then(|c| c.iter().find(|r| r.pid == child));
+    relative.map(name_relative).unwrap_or_else(|| format!("pid {child}"))
+}
+
+/// On a deadlock cycle, or blocked behind one.
+fn deadlock(world: &World, view: &View) -> Option<Finding> {
+    let (mut cycle, on_it) = world.cycle(view.pid)?;
+    if on_it {
+        let start = cycle.iter().position(|&p| p == view.pid).unwrap_or(0);
+        cycle.rotate_left(start);
+    }
+    let text = world.describe_cycle(&cycle);
+    let own: Vec<String> = world.edges(view.pid).iter().map(|e| e.describe()).collect();
+    let summary = if on_it {
+        text
+    } else {
+        format!("{}, and that is a deadlock: {text}", own.join("; "))
+    };
+    let mut evidence = own;
+    for &pid in &cycle {
+        if let Some(member) = world.view(pid) {
+            evidence.push(format!(
+                "{pid} is {} (state {})",
+                member.comm(),
+                member.stat().map_or('?', |s| s.state)
+            ));
+        }
+    }
+    evidence.push(match &view.progress {
+        Some(p) => format!("no progress over {}", view::duration_ms(p.interval_ms)),
+        None => "one sample: progress not measured".to_string(),
+    });
+    let mut finding = Finding::new(Verdict::Deadlock, summary, evidence);
+    finding.cycle = Some(cycle);
+    Some(finding)
 }
 
 #[cfg(test)]

@@ -116,6 +116,7 @@ fn sample(elapsed_ms: u64, state: char, cpu_ticks: u64, threads: &[T], fds: &[Fd
 fn record(state: char, cpu_delta: u64, threads: &[T], fds: &[Fd]) -> ProcessRecord {
     ProcessRecord {
         pid: PID,
+        role: Role::Target,
         samples: vec![
             sample(0, state, 10, threads, fds),
             sample(1000, state, 10 + cpu_delta, threads, fds),
@@ -123,8 +124,20 @@ fn record(state: char, cpu_delta: u64, threads: &[T], fds: &[Fd]) -> ProcessReco
     }
 }
 
+fn snapshot(arch: &str, processes: Vec<ProcessRecord>, holders: Vec<Holder>) -> Snapshot {
+    Snapshot {
+        schema_version: 1,
+        host: host(arch),
+        tree: false,
+        processes,
+        holders,
+        unsearchable: vec![],
+    }
+}
+
 fn verdict_of(arch: &str, record: &ProcessRecord) -> Diagnosis {
-    diagnose(&host(arch), record)
+    let snapshot = snapshot(arch, vec![record.clone()], vec![]);
+    diagnose_all(&World::new(&snapshot)).remove(&PID).expect("a diagnosis")
 }
 
 #[test]
@@ -450,16 +463,16 @@ fn a_pipe_is_full_when_less_than_a_page_is_free_or_a_writer_is_blocked() {
         "{}",
         d.summary
     );
-    let report = crate::report::build(&Snapshot {
-        schema_version: 1,
-        host: host("x86_64"),
-        processes: vec![record(
+    let report = crate::report::build(&snapshot(
+        "x86_64",
+        vec![record(
             'S',
             0,
             &[t(PID, 'S', 232, &[9], "ep_poll")],
             &[fd(4, "pipe:[9]", 0, Some((62000, 65536)))],
         )],
-    });
+        vec![],
+    ));
     assert_eq!(
         report.processes[0].pipes[0].full,
         Some(true),
@@ -503,4 +516,148 @@ fn unreadable_stat_is_unknown_not_a_guess() {
     let d = verdict_of("x86_64", &r);
     assert_eq!(d.verdict, Verdict::Unknown);
     assert_eq!(d.severity, Severity::Warn);
+}
+
+/// A process `pid` whose only thread waits as given, holding `fds`.
+fn process(pid: i32, thread: T, fds: &[Fd]) -> ProcessRecord {
+    let mut r = record('S', 0, &[T { tid: pid, ..thread }], fds);
+    r.pid = pid;
+    r
+}
+
+fn holder(inode: u64, pid: i32, fd: i32, flags: u32) -> Holder {
+    Holder {
+        inode,
+        pid,
+        fd,
+        flags: Some(flags),
+        comm: Some(TargetString::from("app")),
+    }
+}
+
+fn diagnoses(processes: Vec<ProcessRecord>, holders: Vec<Holder>) -> BTreeMap<i32, Diagnosis> {
+    let snapshot = snapshot("x86_64", processes, holders);
+    diagnose_all(&World::new(&snapshot))
+}
+
+fn cycle_of(d: &Diagnosis) -> Option<Vec<i32>> {
+    d.findings
+        .iter()
+        .find(|f| f.kind == Verdict::Deadlock)
+        .and_then(|f| f.cycle.clone())
+}
+
+const READ: u32 = 0;
+const WRITE: u32 = 1;
+
+/// Process `pid` blocked reading fd 0 (pipe `read_inode`), holding fd 1
+/// (the write end of pipe `write_inode`).
+fn pipe_reader(pid: i32, read_inode: u64, write_inode: u64) -> ProcessRecord {
+    process(
+        pid,
+        t(pid, 'S', 0, &[0], "pipe_read"),
+        &[
+            fd(0, &format!("pipe:[{read_inode}]"), READ, Some((0, 65536))),
+            fd(1, &format!("pipe:[{write_inode}]"), WRITE, Some((0, 65536))),
+        ],
+    )
+}
+
+fn pipe_holders(links: &[(i32, u64, u64)]) -> Vec<Holder> {
+    links
+        .iter()
+        .flat_map(|&(pid, read_inode, write_inode)| {
+            [holder(read_inode, pid, 0, READ), holder(write_inode, pid, 1, WRITE)]
+        })
+        .collect()
+}
+
+#[test]
+fn a_ring_of_three_blocked_readers_is_one_deadlock_cycle() {
+    let ring = [(1, 10, 30), (2, 20, 10), (3, 30, 20)];
+    let ps = ring.iter().map(|&(pid, r, w)| pipe_reader(pid, r, w)).collect();
+    let d = diagnoses(ps, pipe_holders(&ring));
+    assert_eq!(d[&1].verdict, Verdict::Deadlock);
+    assert_eq!(cycle_of(&d[&1]), Some(vec![1, 2, 3]));
+    assert_eq!(cycle_of(&d[&2]), Some(vec![2, 3, 1]));
+    assert_eq!(
+        d[&1].summary,
+        "1 is blocked reading fd 0 (pipe, empty); its only writer is 2; \
+         2 is blocked reading fd 0 (pipe, empty); its only writer is 3; \
+         3 is blocked reading fd 0 (pipe, empty); its only writer is 1"
+    );
+}
+
+#[test]
+fn no_deadlock_while_any_other_end_can_still_move() {
+    // 1 and 2 read each other's pipes; 3 also holds the write end of 1's
+    // pipe and is an event loop that can still write.
+    let pair = [(1, 10, 20), (2, 20, 10)];
+    let writer_loop = process(
+        3,
+        t(3, 'S', 232, &[5], "do_epoll_wait"),
+        &[fd(4, "pipe:[10]", WRITE, Some((0, 65536)))],
+    );
+    let mut holders = pipe_holders(&pair);
+    holders.push(holder(10, 3, 4, WRITE));
+    let d = diagnoses(
+        vec![pipe_reader(1, 10, 20), pipe_reader(2, 20, 10), writer_loop],
+        holders.clone(),
+    );
+    assert_eq!(d[&1].verdict, Verdict::BlockedOnRead, "{:#?}", d[&1]);
+    assert!(cycle_of(&d[&2]).is_none());
+
+    // A writer that was never sampled is unknown: never claim a deadlock on a guess.
+    let d = diagnoses(vec![pipe_reader(1, 10, 20), pipe_reader(2, 20, 10)], holders);
+    assert!(cycle_of(&d[&1]).is_none(), "{:#?}", d[&1]);
+
+    // Without the third writer it is a deadlock.
+    let d = diagnoses(
+        vec![pipe_reader(1, 10, 20), pipe_reader(2, 20, 10)],
+        pipe_holders(&pair),
+    );
+    assert_eq!(cycle_of(&d[&1]), Some(vec![1, 2]));
+}
+
+#[test]
+fn a_process_blocked_writing_the_pipe_only_it_reads_deadlocks_itself() {
+    let p = process(
+        1,
+        t(1, 'S', 1, &[4], "pipe_write"),
+        &[
+            fd(3, "pipe:[10]", READ, Some((65536, 65536))),
+            fd(4, "pipe:[10]", WRITE, Some((65536, 65536))),
+        ],
+    );
+    let d = diagnoses(vec![p], vec![holder(10, 1, 3, READ), holder(10, 1, 4, WRITE)]);
+    assert_eq!(cycle_of(&d[&1]), Some(vec![1]));
+    assert_eq!(
+        d[&1].summary,
+        "1 is blocked writing fd 4 (pipe, full); its only reader is 1"
+    );
+}
+
+#[test]
+fn a_process_waiting_behind_a_deadlock_is_stuck_too() {
+    let pair = [(1, 10, 20), (2, 20, 10)];
+    let mut waiter = process(3, t(3, 'S', 61, &[1], "do_wait"), &[]);
+    for s in &mut waiter.samples {
+        s.children = Fact::Ok(vec![Relative {
+            pid: 1,
+            stat: Fact::Ok(stat('S', 0)),
+        }]);
+    }
+    let d = diagnoses(
+        vec![pipe_reader(1, 10, 20), pipe_reader(2, 20, 10), waiter],
+        pipe_holders(&pair),
+    );
+    assert_eq!(d[&3].verdict, Verdict::Deadlock, "{:#?}", d[&3]);
+    assert_eq!(cycle_of(&d[&3]), Some(vec![1, 2]));
+    assert!(
+        d[&3]
+            .summary
+            .starts_with("3 waits in wait4 for 1, and that is a deadlock: "),
+        "{}",
+        d[&3].summary
+    );
 }

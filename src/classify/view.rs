@@ -211,6 +211,13 @@ impl Progress {
         Some(signals.iter().any(|s| s.is_some_and(|v| v > 0)))
     }
 
+    /// Any sign of life: CPU time, I/O or context switches advanced.
+    pub fn working(&self) -> bool {
+        [self.cpu_ticks, self.io_bytes, self.io_syscalls, self.ctxt_switches]
+            .iter()
+            .any(|v| v.is_some_and(|v| v > 0))
+    }
+
     /// One line: "12% CPU, 4.0 KiB I/O over 1s".
     pub fn describe(&self) -> String {
         let cpu = self

@@ -31,8 +31,24 @@ pub struct Options {
     pub read_timeout: Duration,
 }
 
-/// Sample every pid (twice, `interval` apart, unless the interval is zero).
-pub fn collect(pids: &[i32], options: &Options) -> anyhow::Result<Snapshot> {
+/// What to sample.
+pub struct Request<'a> {
+    pub pids: &'a [i32],
+    /// Also every descendant of the pids.
+    pub tree: bool,
+    /// Given the facts so far, the further pids a diagnosis will need (the
+    /// child a target waits for, the process at the other end of the pipe
+    /// it is blocked on). They are sampled as [`Role::Related`].
+    pub related: &'a dyn Fn(&Snapshot) -> Vec<i32>,
+}
+
+/// Expansion to related processes stops after this many of them: a wait-for
+/// chain longer than that is reported as far as it was followed.
+const MAX_RELATED: usize = 64;
+
+/// Sample every process (twice, `interval` apart, unless the interval is
+/// zero), then find the holders of the other ends of their pipes and sockets.
+pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot> {
     let root = ProcDir::open(&options.proc_root)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", options.proc_root.display()))?;
     let live = options.proc_root == std::path::Path::new("/proc");
@@ -43,46 +59,140 @@ pub fn collect(pids: &[i32], options: &Options) -> anyhow::Result<Snapshot> {
         buf: Vec::with_capacity(4096),
         ppid_index: None,
         root,
+        start: Instant::now(),
+        dirs: Vec::new(),
     };
-    let host = collector.host();
-    // Each pid's directory is opened once, before the first sample, and held.
-    let targets: Vec<(i32, io::Result<ProcDir>)> = pids
-        .iter()
-        .map(|&pid| (pid, collector.root.open_dir(&pid.to_string())))
-        .collect();
-    let mut records: Vec<ProcessRecord> = pids
-        .iter()
-        .map(|&pid| ProcessRecord {
-            pid,
-            samples: Vec::new(),
-        })
-        .collect();
-    let start = Instant::now();
-    let rounds = if options.interval.is_zero() { 1 } else { 2 };
-    for round in 0..rounds {
-        if round > 0 {
-            std::thread::sleep(options.interval);
-        }
-        collector.net.start_round();
-        collector.ppid_index = None;
-        for ((pid, dir), record) in targets.iter().zip(&mut records) {
-            let elapsed_ms = start.elapsed().as_millis() as u64;
-            let sample = match dir {
-                Ok(dir) => collector.sample(*pid, dir, elapsed_ms),
-                Err(e) => Sample::absent(elapsed_ms, Presence::NotFound, absent_reason(e)),
-            };
-            record.samples.push(sample);
+    let mut snapshot = Snapshot {
+        schema_version: SNAPSHOT_SCHEMA_VERSION,
+        host: collector.host(),
+        tree: request.tree,
+        processes: Vec::new(),
+        holders: Vec::new(),
+        unsearchable: Vec::new(),
+    };
+    for &pid in request.pids {
+        collector.add(&mut snapshot, pid, Role::Target);
+    }
+    if request.tree {
+        let mut queue: Vec<i32> = request.pids.to_vec();
+        while let Some(pid) = queue.pop() {
+            for child in children_of(&snapshot, pid) {
+                if collector.add(&mut snapshot, child, Role::Descendant) {
+                    queue.push(child);
+                }
+            }
         }
     }
-    Ok(Snapshot {
-        schema_version: SNAPSHOT_SCHEMA_VERSION,
-        host,
-        processes: records,
-    })
+    let mut holders = HolderSearch::default();
+    holders.update(&mut collector, &mut snapshot);
+    let mut related = 0;
+    loop {
+        let wanted: Vec<i32> = (request.related)(&snapshot);
+        let mut added = false;
+        for pid in wanted {
+            if related < MAX_RELATED && collector.add(&mut snapshot, pid, Role::Related) {
+                related += 1;
+                added = true;
+            }
+        }
+        if !added {
+            break;
+        }
+        holders.update(&mut collector, &mut snapshot);
+    }
+    if !options.interval.is_zero() {
+        std::thread::sleep(options.interval);
+        collector.net.start_round();
+        collector.ppid_index = None;
+        for i in 0..snapshot.processes.len() {
+            let sample = collector.sample_again(i, snapshot.processes[i].pid);
+            snapshot.processes[i].samples.push(sample);
+        }
+    }
+    Ok(snapshot)
+}
+
+fn children_of(snapshot: &Snapshot, pid: i32) -> Vec<i32> {
+    let record = snapshot.processes.iter().find(|r| r.pid == pid);
+    let last = record.and_then(|r| r.samples.last());
+    last.and_then(|s| s.children.ok())
+        .map(|c| c.iter().map(|c| c.pid).collect())
+        .unwrap_or_default()
+}
+
+/// Finds who holds the other end of every pipe and socket the sampled
+/// processes hold: one pass over every process's fd links (readlink only,
+/// never followed), made once per run, then lookups.
+#[derive(Default)]
+struct HolderSearch {
+    /// inode → (pid, fd) for every pipe and socket fd on the host.
+    index: Option<HashMap<u64, Vec<(i32, i32)>>>,
+    /// Inodes whose holders are already in the snapshot.
+    done: std::collections::HashSet<u64>,
+}
+
+impl HolderSearch {
+    fn update(&mut self, collector: &mut Collector, snapshot: &mut Snapshot) {
+        let wanted: BTreeSet<u64> = snapshot
+            .processes
+            .iter()
+            .filter_map(|r| r.samples.last())
+            .flat_map(end_inodes)
+            .filter(|inode| !self.done.contains(inode))
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let index = match &self.index {
+            Some(index) => index,
+            None => self.index.insert(collector.holder_index(snapshot)),
+        };
+        let mut comms: HashMap<i32, Option<TargetString>> = HashMap::new();
+        for inode in wanted {
+            self.done.insert(inode);
+            for &(pid, fd) in index.get(&inode).into_iter().flatten() {
+                let flags = collector.fd_flags(pid, fd);
+                let comm = comms
+                    .entry(pid)
+                    .or_insert_with(|| collector.relative(pid).stat.ok().map(|s| s.comm.clone()));
+                snapshot.holders.push(Holder {
+                    inode,
+                    pid,
+                    fd,
+                    flags,
+                    comm: comm.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// The pipe and socket inodes a sample holds, and the inodes of the other
+/// ends of its connected sockets.
+fn end_inodes(sample: &Sample) -> Vec<u64> {
+    let mut inodes: Vec<u64> = sample
+        .fds
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|fd| {
+            let target = fd.target.as_bytes();
+            parse::link_inode(target, "pipe").or_else(|| parse::link_inode(target, "socket"))
+        })
+        .collect();
+    if let Some(sockets) = sample.sockets.ok() {
+        inodes.extend(sockets.unix.iter().filter_map(|u| u.peer_inode));
+        inodes.extend(sockets.tcp.iter().filter_map(|t| t.peer_inode));
+    }
+    inodes
 }
 
 struct Collector {
     root: ProcDir,
+    start: Instant,
+    /// Each sampled pid's directory, opened once and held for every round,
+    /// in the order of `Snapshot::processes`.
+    dirs: Vec<io::Result<ProcDir>>,
     net: NetCache,
     slow: SlowReads,
     read_timeout: Duration,
@@ -161,6 +271,89 @@ fn read_fact<T>(
 }
 
 impl Collector {
+    /// Open `pid`'s directory and take its first sample, unless it is
+    /// already in the snapshot. Whether it was added.
+    fn add(&mut self, snapshot: &mut Snapshot, pid: i32, role: Role) -> bool {
+        if snapshot.processes.iter().any(|r| r.pid == pid) {
+            return false;
+        }
+        self.dirs.push(self.root.open_dir(&pid.to_string()));
+        let sample = self.sample_again(self.dirs.len() - 1, pid);
+        snapshot.processes.push(ProcessRecord {
+            pid,
+            role,
+            samples: vec![sample],
+        });
+        true
+    }
+
+    /// A fresh sample of the `index`th process, through its held directory.
+    fn sample_again(&mut self, index: usize, pid: i32) -> Sample {
+        let elapsed_ms = self.start.elapsed().as_millis() as u64;
+        let dirs = std::mem::take(&mut self.dirs);
+        let sample = match &dirs[index] {
+            Ok(dir) => self.sample(pid, dir, elapsed_ms),
+            Err(e) => Sample::absent(elapsed_ms, Presence::NotFound, absent_reason(e)),
+        };
+        self.dirs = dirs;
+        sample
+    }
+
+    /// inode → (pid, fd) for every pipe and socket fd of every process:
+    /// sampled processes from their samples, the rest by reading their fd
+    /// links. A process whose fds cannot be listed is recorded as
+    /// unsearchable, never skipped silently.
+    fn holder_index(&mut self, snapshot: &mut Snapshot) -> HashMap<u64, Vec<(i32, i32)>> {
+        let mut index: HashMap<u64, Vec<(i32, i32)>> = HashMap::new();
+        let mut add = |pid: i32, fd: i32, target: &[u8]| {
+            if let Some(inode) = parse::link_inode(target, "pipe").or_else(|| parse::link_inode(target, "socket")) {
+                index.entry(inode).or_default().push((pid, fd));
+            }
+        };
+        let sampled: BTreeSet<i32> = snapshot.processes.iter().map(|r| r.pid).collect();
+        for record in &snapshot.processes {
+            for fd in record.samples.last().and_then(|s| s.fds.ok()).into_iter().flatten() {
+                add(record.pid, fd.fd, fd.target.as_bytes());
+            }
+        }
+        for pid in self.root.numeric_entries(".").unwrap_or_default() {
+            if sampled.contains(&pid) {
+                continue;
+            }
+            let fds = match self.root.numeric_entries(&format!("{pid}/fd")) {
+                Ok(fds) => fds,
+                Err(e) if is_vanished(&e) => continue,
+                Err(e) => {
+                    let comm = self.relative(pid).stat.ok().map(|s| s.comm.clone());
+                    snapshot.unsearchable.push(Unsearchable {
+                        pid,
+                        comm,
+                        reason: reason_for(&e),
+                    });
+                    continue;
+                }
+            };
+            for fd in fds {
+                if let Ok(target) = self.root.readlink(&format!("{pid}/fd/{fd}")) {
+                    add(pid, fd, &target);
+                }
+            }
+        }
+        index
+    }
+
+    /// The open flags of another process's fd, when readable.
+    fn fd_flags(&mut self, pid: i32, fd: i32) -> Option<u32> {
+        let info = read_fact(
+            &self.root,
+            &mut self.buf,
+            &format!("{pid}/fdinfo/{fd}"),
+            &mut false,
+            |b| Ok(parse::fdinfo(b)),
+        );
+        info.ok().and_then(|i| i.flags)
+    }
+
     fn host(&mut self) -> Host {
         let kernel_release = match self.root.read("sys/kernel/osrelease", &mut self.buf) {
             Ok(()) => Fact::Ok(String::from_utf8_lossy(&self.buf).trim().to_string()),

@@ -21,6 +21,20 @@ pub struct NetTables {
 }
 
 impl NetTables {
+    fn new(source: &'static str, tcp: impl IntoIterator<Item = TcpSocket>, unix: HashMap<u64, UnixSocket>) -> Self {
+        let mut tcp: HashMap<u64, TcpSocket> = tcp.into_iter().filter(|s| s.inode != 0).map(|s| (s.inode, s)).collect();
+        // A connection between two processes of this host appears twice,
+        // with local and remote swapped: that names the other end.
+        let by_ends: HashMap<(String, String), u64> = tcp
+            .values()
+            .map(|s| ((s.local.clone(), s.remote.clone()), s.inode))
+            .collect();
+        for socket in tcp.values_mut() {
+            socket.peer_inode = by_ends.get(&(socket.remote.clone(), socket.local.clone())).copied();
+        }
+        NetTables { source, tcp, unix }
+    }
+
     /// The entries for these socket inodes.
     pub fn select(&self, inodes: &[u64]) -> Sockets {
         Sockets {
@@ -77,15 +91,11 @@ impl NetCache {
         let failed = |e: std::io::Error| Reason::new(ReasonKind::Error, format!("sock_diag netlink query failed: {e}"));
         let tcp = sockdiag::dump_tcp(self.timeout).map_err(failed)?;
         let unix = sockdiag::dump_unix(self.timeout).map_err(failed)?;
-        Ok(NetTables {
-            source: "sock_diag",
-            tcp: tcp
-                .into_iter()
-                .filter(|s| s.inode != 0)
-                .map(|s| (s.inode, tcp_socket(s)))
-                .collect(),
-            unix: unix.into_iter().map(|s| (s.inode, unix_socket(s))).collect(),
-        })
+        Ok(NetTables::new(
+            "sock_diag",
+            tcp.into_iter().map(tcp_socket),
+            unix.into_iter().map(|s| (s.inode, unix_socket(s))).collect(),
+        ))
     }
 }
 
@@ -99,24 +109,15 @@ fn read_text(dir: &ProcDir) -> Result<NetTables, Reason> {
             Err(e) => Err(super::reason_for(&e)),
         }
     };
-    let mut tcp: HashMap<u64, TcpSocket> = HashMap::new();
+    let mut tcp = Vec::new();
     for rel in ["net/tcp", "net/tcp6"] {
-        tcp.extend(
-            parse::proc_net_tcp(&read(rel)?)
-                .into_iter()
-                .filter(|s| s.inode != 0)
-                .map(|s| (s.inode, s)),
-        );
+        tcp.extend(parse::proc_net_tcp(&read(rel)?));
     }
     let unix = parse::proc_net_unix(&read("net/unix")?)
         .into_iter()
         .map(|s| (s.inode, s))
         .collect();
-    Ok(NetTables {
-        source: "proc_net",
-        tcp,
-        unix,
-    })
+    Ok(NetTables::new("proc_net", tcp, unix))
 }
 
 fn tcp_socket(s: sockdiag::TcpDiag) -> TcpSocket {
@@ -127,6 +128,7 @@ fn tcp_socket(s: sockdiag::TcpDiag) -> TcpSocket {
         state: parse::tcp_state_name(s.state).to_string(),
         tx_queue: s.tx_queue,
         rx_queue: s.rx_queue,
+        peer_inode: None,
     }
 }
 

@@ -226,6 +226,7 @@ fn tcp_line(line: &str) -> Option<TcpSocket> {
         tx_queue: u32::from_str_radix(tx, 16).ok()?,
         rx_queue: u32::from_str_radix(rx, 16).ok()?,
         inode: f.get(9)?.parse().ok()?,
+        peer_inode: None,
     })
 }
 

@@ -6,7 +6,7 @@
 
 use crate::classify::view::bytes;
 use crate::classify::Severity;
-use crate::report::{FdsReport, ProcessReport, Report, ThreadReport};
+use crate::report::{FdsReport, PeerReport, ProcessReport, Report, ThreadReport};
 use crate::text::{command_line, TargetString};
 use comfy_table::{presets, Table};
 use std::collections::BTreeMap;
@@ -47,26 +47,130 @@ const MAX_THREAD_ROWS: usize = 20;
 const MAX_FD_ROWS: usize = 40;
 
 pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    if report.tree {
+        render_tree(report, style, out)?;
+    } else if !report.links.is_empty() {
+        render_links(report, style, out)?;
+    }
     for (i, process) in report.processes.iter().enumerate() {
-        if i > 0 {
+        if i > 0 || report.tree || !report.links.is_empty() {
             writeln!(out)?;
         }
         render_process(process, style, out)?;
     }
+    if !report.unsearchable.is_empty() {
+        let names: Vec<String> = report
+            .unsearchable
+            .iter()
+            .take(5)
+            .map(|u| {
+                format!(
+                    "{} ({})",
+                    u.pid,
+                    u.comm.as_ref().map(TargetString::escaped).unwrap_or_default()
+                )
+            })
+            .collect();
+        let more = report.unsearchable.len().saturating_sub(names.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "\n{} processes not searchable for the other ends of pipes and sockets ({}): {}{more}",
+            report.unsearchable.len(),
+            report.unsearchable[0].reason,
+            names.join(", ")
+        )?;
+    }
     Ok(())
 }
 
-fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::Result<()> {
+/// One line per process, indented under its parent, then the links.
+fn render_tree(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let pids: std::collections::BTreeSet<i32> = report.processes.iter().map(|p| p.pid).collect();
+    let roots: Vec<&ProcessReport> = report
+        .processes
+        .iter()
+        .filter(|p| p.ppid.is_none_or(|ppid| !pids.contains(&ppid)) || p.role == crate::snapshot::Role::Target)
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    writeln!(out, "{}", style.heading("tree"))?;
+    for root in roots {
+        tree_node(report, root, "", "", style, &mut seen, out)?;
+    }
+    render_links(report, style, out)
+}
+
+fn tree_node(
+    report: &Report,
+    p: &ProcessReport,
+    lead: &str,
+    indent: &str,
+    style: Style,
+    seen: &mut std::collections::BTreeSet<i32>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if !seen.insert(p.pid) {
+        return Ok(());
+    }
+    writeln!(out, "{lead}{}", headline(p, style))?;
+    let children: Vec<&ProcessReport> = report
+        .processes
+        .iter()
+        .filter(|c| c.ppid == Some(p.pid) && c.role != crate::snapshot::Role::Target)
+        .collect();
+    for (i, child) in children.iter().enumerate() {
+        let last = i + 1 == children.len();
+        let lead = format!("{indent}{}", if last { "└─ " } else { "├─ " });
+        let indent = format!("{indent}{}", if last { "   " } else { "│  " });
+        tree_node(report, child, &lead, &indent, style, seen, out)?;
+    }
+    Ok(())
+}
+
+fn render_links(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    if report.links.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{}", style.heading("links"))?;
+    for link in &report.links {
+        let fill = match (link.buffered_bytes, link.capacity_bytes) {
+            (Some(b), Some(c)) => format!(" {b}/{c}"),
+            _ => String::new(),
+        };
+        let full = if link.full == Some(true) {
+            style.paint(" FULL", "1;31")
+        } else {
+            String::new()
+        };
+        let arrow = if link.kind == "pipe" { "->" } else { "<->" };
+        writeln!(
+            out,
+            "  {} fd {} {arrow} {} fd {}  {} {}{fill}{full}",
+            link.from.pid, link.from.fd, link.to.pid, link.to.fd, link.kind, link.inode
+        )?;
+    }
+    Ok(())
+}
+
+/// "1200 python3 pipe-full [critical]: blocked writing ..."
+fn headline(p: &ProcessReport, style: Style) -> String {
     let comm = p.comm.as_ref().map(TargetString::escaped).unwrap_or_else(|| "?".into());
-    writeln!(
-        out,
+    format!(
         "{} {} {} [{}]: {}",
         style.heading(&p.pid.to_string()),
         comm,
         style.paint(p.verdict.name(), "1"),
         style.severity(p.severity),
         p.summary
-    )?;
+    )
+}
+
+fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{}", headline(p, style))?;
     if let Some(cmdline) = &p.cmdline {
         if !cmdline.is_empty() {
             writeln!(out, "  cmdline: {}", command_line(cmdline))?;
@@ -251,11 +355,27 @@ fn fds_table(p: &ProcessReport) -> Table {
                 _ => "fill unknown".into(),
             };
             let full = if pipe.full == Some(true) { ", FULL" } else { "" };
-            format!("{fill}{full}")
+            format!(
+                "{fill}{full}{}",
+                peers_text(
+                    &pipe.peers,
+                    if pipe.end == Some("write") {
+                        "read by"
+                    } else {
+                        "written by"
+                    }
+                )
+            )
         } else if let Some(t) = p.tcp.iter().find(|x| x.fd == fd.fd) {
-            format!("tcp {} -> {} {}", t.local, t.remote, t.state)
+            format!(
+                "tcp {} -> {} {}{}",
+                t.local,
+                t.remote,
+                t.state,
+                peers_text(&t.peers, "peer")
+            )
         } else if let Some(u) = p.unix.iter().find(|x| x.fd == fd.fd) {
-            format!("unix {} {}", u.kind, u.state)
+            format!("unix {} {}{}", u.kind, u.state, peers_text(&u.peers, "peer"))
         } else {
             String::new()
         };
@@ -279,6 +399,31 @@ fn fds_table(p: &ProcessReport) -> Table {
         )]);
     }
     table
+}
+
+/// ", read by 1200 (python3) fd 3".
+fn peers_text(peers: &[PeerReport], verb: &str) -> String {
+    if peers.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = peers
+        .iter()
+        .take(2)
+        .map(|p| {
+            format!(
+                "{} ({}) fd {}",
+                p.pid,
+                p.comm.as_ref().map(TargetString::escaped).unwrap_or_default(),
+                p.fd
+            )
+        })
+        .collect();
+    let more = if peers.len() > 2 {
+        format!(" +{}", peers.len() - 2)
+    } else {
+        String::new()
+    };
+    format!(", {verb} {}{more}", names.join(", "))
 }
 
 fn sockets_table(p: &ProcessReport) -> Table {

@@ -120,3 +120,29 @@ pub fn evidence(process: &Value) -> String {
     }
     text
 }
+
+/// Run whystuck as user `nobody` (root only: `setpriv` drops privileges).
+/// `None` when the tests do not run as root. A copy of the binary is run,
+/// since nobody may not be able to reach target/ (a checkout under /root).
+pub fn whystuck_as_nobody(args: &[&str]) -> Option<Run> {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("whystuck");
+    std::fs::copy(env!("CARGO_BIN_EXE_whystuck"), &copy).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&copy)
+        .args(args)
+        .output()
+        .expect("setpriv from util-linux");
+    Some(Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}

@@ -1,0 +1,450 @@
+//! The wait-for graph: who holds the other end of each pipe and socket,
+//! which process each blocked thread waits on, and the waits that can never
+//! resolve.
+//!
+//! An edge goes from a thread to the processes that could unblock it: the
+//! child it waits for, the readers of the full pipe it writes, the writers
+//! of the empty pipe it reads, the peer of its socket. A thread is unblocked
+//! if *any* of them makes progress, so liveness is a least fixed point: a
+//! process is live if it makes progress, has a thread on a CPU or in a wait
+//! something outside the graph can end (a timer, epoll, the disk), or has a
+//! thread whose edge leads to a live process. Whatever is not live, and is
+//! blocked on edges, is deadlocked. Processes outside the snapshot, and
+//! waits whystuck cannot resolve, count as live: no deadlock is ever claimed
+//! on a guess.
+
+use super::kernel::Wait;
+use super::view::{FdKind, View};
+use crate::snapshot::*;
+use crate::text::TargetString;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// One process holding the other end of a pipe or socket.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Peer {
+    pub pid: i32,
+    pub fd: i32,
+    pub comm: Option<TargetString>,
+}
+
+impl Peer {
+    pub fn name(&self) -> String {
+        match &self.comm {
+            Some(comm) => format!("pid {} ({})", self.pid, comm.escaped()),
+            None => format!("pid {}", self.pid),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EdgeKind {
+    /// wait4 / waitid on a child.
+    Child,
+    /// Blocked writing a full pipe or socket: waits on its readers.
+    Write,
+    /// Blocked reading an empty pipe or socket: waits on its writers.
+    Read,
+}
+
+/// A blocked thread and the processes any one of which could unblock it.
+#[derive(Clone, Debug)]
+pub struct Edge {
+    pub from: i32,
+    pub tid: i32,
+    pub kind: EdgeKind,
+    /// The syscall name, for child waits.
+    pub call: &'static str,
+    pub fd: Option<i32>,
+    /// `pipe`, `unix socket` or `TCP socket`.
+    pub channel: &'static str,
+    pub to: Vec<i32>,
+}
+
+impl Edge {
+    /// "1201 is blocked writing fd 1 (pipe, full); its only reader is 1200"
+    pub fn describe(&self) -> String {
+        let to: Vec<String> = self.to.iter().map(|p| p.to_string()).collect();
+        let fd = self.fd.map(|fd| format!("fd {fd}")).unwrap_or_else(|| "an fd".into());
+        let (verb, fill, role) = match self.kind {
+            EdgeKind::Child => return format!("{} waits in {} for {}", self.from, self.call, to.join(" or ")),
+            EdgeKind::Write => ("writing", "full", ("reader", "readers")),
+            EdgeKind::Read => ("reading", "empty", ("writer", "writers")),
+        };
+        let role = if self.channel != "pipe" {
+            "its peer is".to_string()
+        } else if to.len() == 1 {
+            format!("its only {} is", role.0)
+        } else {
+            format!("its {} are", role.1)
+        };
+        format!(
+            "{} is blocked {verb} {fd} ({}, {fill}); {role} {}",
+            self.from,
+            self.channel,
+            to.join(", ")
+        )
+    }
+}
+
+pub struct World<'a> {
+    pub host: &'a Host,
+    pub views: BTreeMap<i32, View<'a>>,
+    pub roles: BTreeMap<i32, Role>,
+    holders: HashMap<u64, Vec<&'a Holder>>,
+    pub unsearchable: &'a [Unsearchable],
+    edges: BTreeMap<i32, Vec<Edge>>,
+    live: BTreeSet<i32>,
+}
+
+impl<'a> World<'a> {
+    pub fn new(snapshot: &'a Snapshot) -> World<'a> {
+        let views: BTreeMap<i32, View> = snapshot
+            .processes
+            .iter()
+            .filter_map(|r| Some((r.pid, View::new(&snapshot.host, r)?)))
+            .collect();
+        let mut holders: HashMap<u64, Vec<&Holder>> = HashMap::new();
+        for holder in &snapshot.holders {
+            holders.entry(holder.inode).or_default().push(holder);
+        }
+        let mut world = World {
+            host: &snapshot.host,
+            roles: snapshot.processes.iter().map(|r| (r.pid, r.role)).collect(),
+            views,
+            holders,
+            unsearchable: &snapshot.unsearchable,
+            edges: BTreeMap::new(),
+            live: BTreeSet::new(),
+        };
+        world.edges = world.views.keys().map(|&pid| (pid, world.compute_edges(pid))).collect();
+        world.live = world.compute_live();
+        world
+    }
+
+    pub fn view(&self, pid: i32) -> Option<&View<'a>> {
+        self.views.get(&pid)
+    }
+
+    /// Who holds the other end of `pid`'s `fd`: for a pipe, every fd of the
+    /// same pipe open in the other direction; for a socket, the holders of
+    /// its peer.
+    pub fn peers(&self, pid: i32, fd: i32) -> Vec<Peer> {
+        let Some(view) = self.view(pid) else { return vec![] };
+        let Some(fd_view) = view.fd(fd) else { return vec![] };
+        let Some(inode) = fd_view.inode else { return vec![] };
+        let (peer_inode, wanted_access): (u64, Option<&str>) = match fd_view.kind {
+            FdKind::Pipe => (
+                inode,
+                match fd_view.access() {
+                    Some("read") => Some("write"),
+                    Some("write") => Some("read"),
+                    _ => None,
+                },
+            ),
+            FdKind::Socket => match view
+                .unix(inode)
+                .and_then(|u| u.peer_inode)
+                .or_else(|| view.tcp(inode)?.peer_inode)
+            {
+                Some(peer) => (peer, None),
+                None => return vec![],
+            },
+            _ => return vec![],
+        };
+        self.holders
+            .get(&peer_inode)
+            .into_iter()
+            .flatten()
+            .filter(|h| !(h.pid == pid && h.fd == fd))
+            .filter(|h| {
+                !matches!(
+                    (wanted_access, h.flags.map(|f| f & 0o3)),
+                    (Some("read"), Some(1)) | (Some("write"), Some(0))
+                )
+            })
+            .map(|h| Peer {
+                pid: h.pid,
+                fd: h.fd,
+                comm: h.comm.clone(),
+            })
+            .collect()
+    }
+
+    /// What an fd is, with who holds its other end: "fd 1, a pipe (write
+    /// end), 65536/65536 bytes buffered, read by pid 1200 (python3) fd 3".
+    pub fn describe_fd(&self, view: &View, fd: i32) -> String {
+        let what = view.describe_fd(fd);
+        let Some(fd_view) = view.fd(fd) else { return what };
+        if !matches!(fd_view.kind, FdKind::Pipe | FdKind::Socket) {
+            return what;
+        }
+        let peers = self.peers(view.pid, fd);
+        let verb = match (fd_view.kind, fd_view.access()) {
+            (FdKind::Pipe, Some("write")) => "read by",
+            (FdKind::Pipe, Some("read")) => "written by",
+            _ => "other end held by",
+        };
+        match peers.as_slice() {
+            [] if fd_view.kind == FdKind::Socket => what,
+            [] if self.unsearchable.is_empty() => format!("{what}, no other end found"),
+            [] => format!(
+                "{what}, no other end found ({} processes not searchable)",
+                self.unsearchable.len()
+            ),
+            peers => {
+                let names: Vec<String> = peers
+                    .iter()
+                    .take(3)
+                    .map(|p| {
+                        if p.pid == view.pid {
+                            format!("itself (fd {})", p.fd)
+                        } else {
+                            format!("{} fd {}", p.name(), p.fd)
+                        }
+                    })
+                    .collect();
+                let more = if peers.len() > 3 {
+                    format!(" and {} more", peers.len() - 3)
+                } else {
+                    String::new()
+                };
+                format!("{what}, {verb} {}{more}", names.join(", "))
+            }
+        }
+    }
+
+    /// A few words on an fd: "pipe from pid 1200 (python3), empty", "TCP
+    /// 10.0.0.1:5 -> 10.0.0.2:443 ESTABLISHED", "timerfd".
+    pub fn brief_fd(&self, view: &View, fd: i32) -> String {
+        let Some(f) = view.fd(fd) else { return "closed".into() };
+        let peers = self.peers(view.pid, fd);
+        let whom = match peers.as_slice() {
+            [] => String::new(),
+            [one, ..] if one.pid == view.pid => " itself".to_string(),
+            [one] => format!(" {}", one.name()),
+            [one, rest @ ..] => format!(" {} and {} more", one.name(), rest.len()),
+        };
+        match (f.kind, f.inode) {
+            (FdKind::Pipe, _) => {
+                let (dir, fill) = match f.access() {
+                    Some("write") => ("to", String::new()),
+                    _ => (
+                        "from",
+                        match f.pipe_fill() {
+                            Some(p) if p.buffered_bytes == 0 => ", empty".to_string(),
+                            Some(p) => format!(", {} bytes buffered", p.buffered_bytes),
+                            None => String::new(),
+                        },
+                    ),
+                };
+                if whom.is_empty() {
+                    format!("pipe{fill}")
+                } else {
+                    format!("pipe {dir}{whom}{fill}")
+                }
+            }
+            (FdKind::Socket, Some(inode)) => {
+                if let Some(t) = view.tcp(inode) {
+                    return if t.state == "LISTEN" {
+                        format!("TCP {} LISTEN", t.local)
+                    } else {
+                        format!("TCP {} -> {} {}", t.local, t.remote, t.state)
+                    };
+                }
+                match view.unix(inode) {
+                    Some(u) if whom.is_empty() => format!("unix {} socket", u.kind),
+                    Some(u) => format!("unix {} socket to{whom}", u.kind),
+                    None => "socket".into(),
+                }
+            }
+            (kind, _) => kind.name().to_string(),
+        }
+    }
+
+    /// Whether something other than a timer or a signal could make this fd
+    /// readable: a live process at the other end, the network, another
+    /// thread. Unknown counts as yes.
+    pub fn can_wake(&self, view: &View, fd: i32) -> bool {
+        let Some(f) = view.fd(fd) else { return false };
+        match (f.kind, f.inode) {
+            (FdKind::Timerfd | FdKind::Signalfd, _) => false,
+            (FdKind::Socket, Some(inode)) if view.tcp(inode).is_some() => true,
+            (FdKind::Pipe | FdKind::Socket, _) => {
+                let peers = self.peers(view.pid, fd);
+                peers.is_empty()
+                    || peers
+                        .iter()
+                        .any(|p| self.live.contains(&p.pid) || !self.views.contains_key(&p.pid))
+            }
+            _ => true,
+        }
+    }
+
+    pub fn edges(&self, pid: i32) -> &[Edge] {
+        self.edges.get(&pid).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    fn compute_edges(&self, pid: i32) -> Vec<Edge> {
+        let Some(view) = self.view(pid) else { return vec![] };
+        let mut edges = Vec::new();
+        for thread in view.threads.iter().filter(|t| t.state == Some('S')) {
+            let (kind, to, channel) = match thread.wait {
+                Some(Wait::Child) => (EdgeKind::Child, waited_children(view, thread.thread), ""),
+                Some(wait @ (Wait::Write | Wait::Read)) => {
+                    let Some(fd) = thread.fd.and_then(|fd| view.fd(fd)) else {
+                        continue;
+                    };
+                    let channel = match (fd.kind, fd.inode) {
+                        (FdKind::Pipe, _) => "pipe",
+                        (FdKind::Socket, Some(i)) if view.unix(i).is_some() => "unix socket",
+                        (FdKind::Socket, Some(i)) if view.tcp(i).is_some() => "TCP socket",
+                        _ => continue,
+                    };
+                    let mut to: Vec<i32> = self.peers(pid, fd.fd.fd).iter().map(|p| p.pid).collect();
+                    to.sort_unstable();
+                    to.dedup();
+                    let kind = if wait == Wait::Write {
+                        EdgeKind::Write
+                    } else {
+                        EdgeKind::Read
+                    };
+                    (kind, to, channel)
+                }
+                _ => continue,
+            };
+            if to.is_empty() {
+                continue; // nobody to wait on that we can see: not an edge
+            }
+            edges.push(Edge {
+                from: pid,
+                tid: thread.tid(),
+                kind,
+                call: thread.syscall_name.unwrap_or("wait"),
+                fd: thread.fd,
+                channel,
+                to,
+            });
+        }
+        edges
+    }
+
+    /// The least fixed point of liveness (see the module documentation).
+    fn compute_live(&self) -> BTreeSet<i32> {
+        let mut live = BTreeSet::new();
+        loop {
+            let before = live.len();
+            for (&pid, view) in &self.views {
+                if !live.contains(&pid) && self.is_live(pid, view, &live) {
+                    live.insert(pid);
+                }
+            }
+            if live.len() == before {
+                return live;
+            }
+        }
+    }
+
+    fn is_live(&self, pid: i32, view: &View, live: &BTreeSet<i32>) -> bool {
+        if view.progress.as_ref().and_then(|p| p.moved()) == Some(true) {
+            return true;
+        }
+        if view.last.presence != Presence::Present || view.threads.is_empty() {
+            return true; // dead or unreadable: not part of a deadlock we can prove
+        }
+        let edges = self.edges(pid);
+        view.threads.iter().any(|thread| {
+            if let Some(edge) = edges.iter().find(|e| e.tid == thread.tid()) {
+                return edge
+                    .to
+                    .iter()
+                    .any(|to| live.contains(to) || !self.views.contains_key(to));
+            }
+            // A futex wait depends on another thread of the same process;
+            // any other wait (or none) can end from outside the graph.
+            thread.wait != Some(Wait::Futex)
+        })
+    }
+
+    /// Blocked for good: not live, and blocked on at least one edge.
+    pub fn is_deadlocked(&self, pid: i32) -> bool {
+        !self.live.contains(&pid) && !self.edges(pid).is_empty()
+    }
+
+    /// The cycle `pid` is stuck behind: follow deadlocked edges from `pid`
+    /// until a process repeats. Whether `pid` is on the cycle itself.
+    pub fn cycle(&self, pid: i32) -> Option<(Vec<i32>, bool)> {
+        if !self.is_deadlocked(pid) {
+            return None;
+        }
+        let mut path = vec![pid];
+        loop {
+            let last = *path.last()?;
+            let next = self
+                .edges(last)
+                .iter()
+                .flat_map(|e| e.to.iter().copied())
+                .find(|to| self.is_deadlocked(*to))?;
+            if let Some(start) = path.iter().position(|&p| p == next) {
+                let cycle = path.split_off(start);
+                let on_it = cycle.contains(&pid);
+                return Some((cycle, on_it));
+            }
+            path.push(next);
+        }
+    }
+
+    /// The cycle spelled out, one edge after the other.
+    pub fn describe_cycle(&self, cycle: &[i32]) -> String {
+        let mut parts = Vec::new();
+        for (i, &from) in cycle.iter().enumerate() {
+            let to = cycle[(i + 1) % cycle.len()];
+            if let Some(edge) = self.edges(from).iter().find(|e| e.to.contains(&to)) {
+                parts.push(edge.describe());
+            }
+        }
+        parts.join("; ")
+    }
+
+    /// The pids a diagnosis of the sampled processes still needs: what their
+    /// blocked threads wait on.
+    pub fn wanted(&self) -> Vec<i32> {
+        let mut wanted: BTreeSet<i32> = BTreeSet::new();
+        for edges in self.edges.values() {
+            wanted.extend(edges.iter().flat_map(|e| e.to.iter().copied()));
+        }
+        wanted.into_iter().filter(|pid| !self.views.contains_key(pid)).collect()
+    }
+}
+
+/// The children a wait4 / waitid can return: the one it names, or all.
+fn waited_children(view: &View, thread: &Thread) -> Vec<i32> {
+    let all: Vec<i32> = view
+        .last
+        .children
+        .ok()
+        .map(|c| c.iter().map(|c| c.pid).collect())
+        .unwrap_or_default();
+    let Some(Syscall::Blocked { args, .. }) = thread.syscall.ok() else {
+        return all;
+    };
+    let arg = |i: usize| args.get(i).map(|&a| a as i64 as i32);
+    let named = match view
+        .threads
+        .iter()
+        .find(|t| t.tid() == thread.tid)
+        .and_then(|t| t.syscall_name)
+    {
+        Some("wait4") => arg(0).filter(|&p| p > 0),
+        Some("waitid") if arg(0) == Some(1) => arg(1).filter(|&p| p > 0), // P_PID
+        _ => None,
+    };
+    match named {
+        Some(pid) => vec![pid],
+        None => all,
+    }
+}
+
+/// The pids a diagnosis of this snapshot still needs (for `collect`).
+pub fn related_pids(snapshot: &Snapshot) -> Vec<i32> {
+    World::new(snapshot).wanted()
+}

@@ -1,0 +1,266 @@
+//! The wait-for graph on real processes: who holds the other end, process
+//! trees, and deadlock cycles.
+
+mod support;
+
+use serde_json::Value;
+use support::{diagnose, evidence, finding, whystuck, Scenario};
+
+fn process(report: &Value, pid: i64) -> &Value {
+    report["processes"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["pid"] == pid))
+        .unwrap_or_else(|| panic!("pid {pid} not reported: {report:#}"))
+}
+
+fn cycle(p: &Value) -> Vec<i64> {
+    let f = finding(p, "deadlock");
+    f["cycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect()
+}
+
+/// The classic: the parent `wait()`s for a child that is blocked writing a
+/// full stdout pipe only the parent could drain.
+#[test]
+fn popen_deadlock_seen_from_the_child() {
+    let s = Scenario::start("parent-waits-undrained");
+    let (parent, child) = (s.num("parent"), s.num("child"));
+    let p = diagnose(child, "300ms");
+    assert_eq!(p["verdict"], "deadlock", "{p:#}");
+    assert_eq!(p["severity"], "critical");
+    assert_eq!(cycle(&p), [child, parent]);
+    assert_eq!(
+        p["summary"],
+        format!("{child} is blocked writing fd 1 (pipe, full); its only reader is {parent}; {parent} waits in wait4 for {child}")
+    );
+    // The pipe names who holds the other end.
+    let pipe = &p["pipes"].as_array().unwrap().iter().find(|x| x["fd"] == 1).unwrap();
+    assert_eq!(pipe["full"], true);
+    let peers = pipe["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 1, "{pipe}");
+    assert_eq!(peers[0]["pid"], parent);
+    assert_eq!(peers[0]["comm"], "python3");
+    // The pipe-full finding still stands beside the deadlock.
+    assert!(finding(&p, "pipe-full")["summary"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("read by pid {parent} (python3)")));
+}
+
+#[test]
+fn popen_deadlock_seen_from_the_parent_with_tree() {
+    let s = Scenario::start("parent-waits-undrained");
+    let (parent, child) = (s.num("parent"), s.num("child"));
+    let run = whystuck(&["--json", "--tree", "--interval", "300ms", &parent.to_string()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["tree"], true);
+    let p = process(&report, parent);
+    let c = process(&report, child);
+    assert_eq!(p["role"], "target");
+    assert_eq!(c["role"], "descendant");
+    assert_eq!(p["verdict"], "deadlock", "{p:#}");
+    assert_eq!(c["verdict"], "deadlock", "{c:#}");
+    assert_eq!(cycle(p), [parent, child]);
+    assert_eq!(cycle(c), [child, parent]);
+    // The parent's wait takes its stuck child's severity.
+    assert_eq!(finding(p, "waiting-on-child")["severity"], "critical");
+    // The pipe between them is drawn as a link, with its fill.
+    let links = report["links"].as_array().unwrap();
+    let link = links
+        .iter()
+        .find(|l| l["kind"] == "pipe" && l["from"]["pid"] == child)
+        .expect("child -> parent pipe");
+    assert_eq!(link["to"]["pid"], parent);
+    assert_eq!(link["from"]["fd"], 1);
+    assert_eq!(link["full"], true);
+
+    let human = whystuck(&["--tree", "--interval", "0", &parent.to_string()]);
+    let tree: Vec<&str> = human.stdout.lines().take_while(|l| !l.is_empty()).collect();
+    assert_eq!(tree[0], "tree");
+    assert!(
+        tree[1].starts_with(&format!("{parent} python3 deadlock [critical]")),
+        "{tree:#?}"
+    );
+    assert!(
+        tree[2].starts_with(&format!("└─ {child} python3 deadlock [critical]")),
+        "{tree:#?}"
+    );
+    assert!(
+        human.stdout.contains(&format!("{child} fd 1 -> {parent} fd 3  pipe")),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+fn two_processes_reading_each_others_pipes_are_a_deadlock() {
+    let s = Scenario::start("two-pipes");
+    let (a, b) = (s.num("a"), s.num("b"));
+    let p = diagnose(a, "300ms");
+    assert_eq!(p["verdict"], "deadlock", "{p:#}");
+    assert_eq!(cycle(&p), [a, b]);
+    assert_eq!(
+        p["summary"],
+        format!("{a} is blocked reading fd 0 (pipe, empty); its only writer is {b}; {b} is blocked reading fd 0 (pipe, empty); its only writer is {a}")
+    );
+}
+
+/// What a log-growth liveness check gets wrong: a parent silent in wait4
+/// while its child works is healthy.
+#[test]
+fn parent_waiting_on_a_working_child_is_healthy() {
+    let s = Scenario::start("wait-child-busy");
+    let (parent, child) = (s.num("parent"), s.num("child"));
+    let run = whystuck(&["--json", "--interval", "500ms", &parent.to_string()]);
+    assert_eq!(run.code, 0, "healthy is not a failure: {}", run.stdout);
+    let p = &run.json()["processes"][0];
+    assert_eq!(p["verdict"], "waiting-on-child", "{p:#}");
+    assert_eq!(p["severity"], "ok");
+    let summary = p["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!("for pid {child} (python3), which is working:")),
+        "{summary}"
+    );
+    assert!(
+        evidence(p).contains(&format!("child pid {child} (python3): busy [info]")),
+        "{p:#}"
+    );
+    assert!(p["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["kind"] != "deadlock"));
+}
+
+#[test]
+fn parent_waiting_on_a_sleeping_child_shows_the_childs_verdict() {
+    let s = Scenario::start("wait-child-sleeping");
+    let p = diagnose(s.num("parent"), "300ms");
+    assert_eq!(p["verdict"], "waiting-on-child", "{p:#}");
+    assert_eq!(p["severity"], "info");
+    assert!(
+        evidence(&p).contains("sleeping [info]: main thread sleeping in clock_nanosleep"),
+        "{p:#}"
+    );
+}
+
+/// A supervisor holds its child's stdin open and never writes; the child
+/// idles in epoll on it.
+#[test]
+fn idle_child_says_what_it_waits_for_and_who_holds_the_other_end() {
+    let s = Scenario::start("supervisor-idle-child");
+    let (supervisor, child) = (s.num("supervisor"), s.num("child"));
+    let run = whystuck(&["--json", "--tree", "--interval", "300ms", &supervisor.to_string()]);
+    let report = run.json();
+    let c = process(&report, child);
+    assert_eq!(c["verdict"], "idle-in-epoll", "{c:#}");
+    let summary = c["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!(
+            "idle in epoll_wait on fd 0 (pipe from pid {supervisor} (python3), empty)"
+        )),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("nothing but a timer or a signal can wake it"),
+        "{summary}"
+    );
+    let stdin = c["pipes"].as_array().unwrap().iter().find(|p| p["fd"] == 0).unwrap();
+    assert_eq!(stdin["peers"][0]["pid"], supervisor);
+    assert!(report["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["from"]["pid"] == supervisor && l["to"]["pid"] == child && l["to"]["fd"] == 0));
+    for p in report["processes"].as_array().unwrap() {
+        assert!(
+            p["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["kind"] != "deadlock"),
+            "no deadlock here: {p:#}"
+        );
+    }
+}
+
+#[test]
+fn socket_peers_name_the_process_at_the_other_end() {
+    let unix = Scenario::start("unix-full");
+    let p = diagnose(unix.num("target"), "0");
+    let sock = p["unix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["fd"] == unix.num("fd"))
+        .unwrap();
+    assert_eq!(sock["peers"][0]["pid"], unix.num("peer"), "{sock}");
+    assert_eq!(sock["peers"][0]["fd"], unix.num("peer_fd"));
+
+    let tcp = Scenario::start("blocked-read-tcp");
+    let p = diagnose(tcp.num("target"), "0");
+    let conn = p["tcp"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["fd"] == tcp.num("fd"))
+        .unwrap();
+    assert_eq!(conn["peers"][0]["pid"], tcp.num("server"), "{conn}");
+}
+
+/// Looking for the other end of a pipe means reading other processes' fd
+/// tables; the ones that refuse are listed, never silently skipped.
+#[test]
+fn processes_whose_fds_cannot_be_read_are_listed_as_not_searchable() {
+    use std::process::{Command, Stdio};
+    // A sleeping process (as nobody when we are root) whose stdout is a pipe
+    // only this test (someone else) reads.
+    let mut command = if unsafe { libc::geteuid() } == 0 {
+        let mut setpriv = Command::new("setpriv");
+        setpriv.args(["--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "60"]);
+        setpriv
+    } else {
+        let mut sleep = Command::new("sleep");
+        sleep.arg("60");
+        sleep
+    };
+    let mut sleeper = command.stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200)); // let setpriv exec sleep
+    let pid = sleeper.id().to_string();
+    let args = ["--json", "--interval", "0", pid.as_str()];
+    let args = &args[..];
+    let run = support::whystuck_as_nobody(args).unwrap_or_else(|| whystuck(args));
+    let human = support::whystuck_as_nobody(&args[1..]).unwrap_or_else(|| whystuck(&args[1..]));
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    let report = run.json();
+    let unsearchable = report["unsearchable"].as_array().unwrap();
+    let init = unsearchable
+        .iter()
+        .find(|u| u["pid"] == 1)
+        .unwrap_or_else(|| panic!("pid 1 not listed: {report:#}"));
+    assert_eq!(init["reason"], "permission denied");
+    let p = &report["processes"][0];
+    let stdout = p["pipes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["fd"] == 1)
+        .expect("stdout pipe");
+    assert!(
+        stdout["peers"].as_array().unwrap().is_empty(),
+        "the reader is not visible: {stdout}"
+    );
+    assert!(
+        human
+            .stdout
+            .contains("processes not searchable for the other ends of pipes and sockets (permission denied)"),
+        "{}",
+        human.stdout
+    );
+}
