@@ -37,8 +37,8 @@ pub struct Cli {
     #[arg(long)]
     pub tree: bool,
 
-    /// Time between the two samples, e.g. 1s or 250ms; 0 takes one sample and skips rates
-    #[arg(short, long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    /// Time between the two samples, e.g. 1s, 250ms or 2 (seconds); 0 takes one sample and skips rates
+    #[arg(short, long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
     pub interval: Duration,
 
     /// Print one JSON document (same as --format json)
@@ -118,9 +118,21 @@ fn parse_pid(text: &str) -> Result<i32, String> {
     }
 }
 
+/// The longest interval: a diagnosis is a snapshot, not a watch.
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
 fn parse_interval(text: &str) -> Result<Duration, String> {
-    if text.trim() == "0" {
-        return Ok(Duration::ZERO);
+    let text = text.trim();
+    let duration = match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Duration::from_secs_f64(seconds.min(1e9)),
+        Ok(_) => return Err("must not be negative".into()),
+        Err(_) if text.starts_with('-') => return Err("must not be negative".into()),
+        Err(_) => {
+            humantime::parse_duration(text).map_err(|_| "expected a duration such as 1s, 500ms or 2".to_string())?
+        }
+    };
+    if duration > MAX_INTERVAL {
+        return Err("must be at most 1h".into());
     }
-    humantime::parse_duration(text).map_err(|e| format!("{e} (expected a duration such as 1s, 500ms or 0)"))
+    Ok(duration)
 }

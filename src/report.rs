@@ -89,6 +89,9 @@ pub struct ProcessReport {
     pub pid: i32,
     /// `target` (named by the user) or `descendant` (under `--tree`).
     pub role: Role,
+    /// When the user named a thread id: that thread (`pid` is its process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_thread: Option<i32>,
     pub ppid: Option<i32>,
     pub comm: Option<TargetString>,
     pub cmdline: Option<Vec<TargetString>>,
@@ -294,6 +297,7 @@ fn process(world: &World, diagnosis: Option<&Diagnosis>, record: &ProcessRecord)
     ProcessReport {
         pid: record.pid,
         role: record.role,
+        named_thread: record.named_thread,
         ppid: stat.and_then(|s| s.ppid),
         comm: stat.map(|s| s.comm.clone()),
         cmdline: last.and_then(|s| s.cmdline.ok().cloned()),
@@ -313,7 +317,10 @@ fn process(world: &World, diagnosis: Option<&Diagnosis>, record: &ProcessRecord)
         tcp: view.map(|v| tcp(world, v)).unwrap_or_default(),
         unix: view.map(|v| unix(world, v)).unwrap_or_default(),
         children: view.map(children).unwrap_or_default(),
-        signals: status.map(signals),
+        // A kernel thread ignores every signal: nothing to say.
+        signals: status
+            .filter(|_| !stat.is_some_and(Stat::is_kernel_thread))
+            .map(signals),
         unavailable: last.map(unavailable).unwrap_or_default(),
     }
 }
@@ -416,7 +423,7 @@ fn threads(view: &View) -> Vec<ThreadReport> {
             state: t.state.map(String::from),
             wchan: t.thread.wchan.ok().map(|w| kernel::strip_wchan_suffix(w).to_string()),
             syscall: match t.thread.syscall.ok() {
-                Some(Syscall::Blocked { nr, args }) => Some(SyscallReport {
+                Some(Syscall::Blocked { nr, args }) if !t.kernel_thread => Some(SyscallReport {
                     nr: *nr,
                     name: t.syscall_name,
                     args: args.clone(),

@@ -45,6 +45,9 @@ pub struct ProcessRecord {
     pub pid: i32,
     #[serde(default)]
     pub role: Role,
+    /// The user named this thread of the process rather than the process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub named_thread: Option<i32>,
     pub samples: Vec<Sample>,
 }
 
@@ -190,6 +193,9 @@ pub struct Stat {
     /// Clock ticks after boot: with the pid, it names one process for good.
     pub starttime: Option<u64>,
     pub rss_pages: Option<i64>,
+    /// The wait status a zombie exited with (since Linux 3.5).
+    #[serde(default)]
+    pub exit_code: Option<i32>,
 }
 
 impl Stat {
@@ -207,6 +213,9 @@ impl Stat {
 /// The lines of `/proc/PID/status` whystuck uses.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 pub struct Status {
+    /// The thread group (process) id: differs from the pid for a thread.
+    #[serde(default)]
+    pub tgid: Option<i32>,
     /// Real, effective, saved and filesystem uid.
     pub uid: Option<[u32; 4]>,
     pub tracer_pid: Option<i32>,

@@ -68,7 +68,10 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
 /// C0, DEL, C1, and the Unicode controls that reorder or hide text.
 fn is_dangerous(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}'
+        )
 }
 
 /// Quote one argument for display the way a shell user reads it: plain words

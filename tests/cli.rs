@@ -23,6 +23,8 @@ fn bad_arguments_are_one_line_errors_with_exit_2() {
     assert_one_line_usage_error(&["-5"], "-5");
     assert_one_line_usage_error(&[], "<PID>");
     assert_one_line_usage_error(&["--interval", "soon", "1"], "soon");
+    assert_one_line_usage_error(&["--interval", "-1s", "1"], "must not be negative");
+    assert_one_line_usage_error(&["--interval", "2h", "1"], "at most 1h");
     assert_one_line_usage_error(&["--fail-on", "sometimes", "1"], "sometimes");
     assert_one_line_usage_error(&["--json", "--format", "human", "1"], "--format");
 }
@@ -119,4 +121,13 @@ fn colour_on_a_terminal_unless_no_color() {
     assert!(coloured.contains("\x1b[36minfo\x1b[0m"), "{coloured:?}");
     let plain = on_tty(Some("1"));
     assert!(plain.contains("[info]") && !plain.contains('\x1b'), "{plain:?}");
+}
+
+#[test]
+fn a_bare_number_interval_is_seconds() {
+    let run = whystuck(&["--json", "--interval", "0.2", "2147483647"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let run = whystuck(&["--json", "--interval", "0.3", &std::process::id().to_string()]);
+    let interval = run.json()["processes"][0]["cpu"]["interval_ms"].as_u64().unwrap();
+    assert!((300..1000).contains(&interval), "{interval}");
 }

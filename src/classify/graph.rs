@@ -287,7 +287,11 @@ impl<'a> World<'a> {
     fn compute_edges(&self, pid: i32) -> Vec<Edge> {
         let Some(view) = self.view(pid) else { return vec![] };
         let mut edges = Vec::new();
-        for thread in view.threads.iter().filter(|t| t.state == Some('S')) {
+        // Blocked threads: asleep (S), or a vfork parent (D) waiting on its child.
+        let blocked = |t: &&super::view::ThreadView| {
+            t.state == Some('S') || (t.state == Some('D') && t.wait == Some(Wait::Child))
+        };
+        for thread in view.threads.iter().filter(blocked) {
             let (kind, to, channel) = match thread.wait {
                 Some(Wait::Child) => (EdgeKind::Child, waited_children(view, thread.thread), ""),
                 Some(wait @ (Wait::Write | Wait::Read)) => {

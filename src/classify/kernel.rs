@@ -32,6 +32,8 @@ pub enum Wait {
     Sleep,
     /// pause, sigsuspend, sigtimedwait.
     Signal,
+    /// open() of a FIFO, waiting for the other end to be opened.
+    FifoOpen,
     /// Any other syscall.
     Other,
 }
@@ -57,6 +59,23 @@ pub fn syscall_name(arch: &str, nr: i64) -> Option<&'static str> {
     (!name.is_empty()).then_some(name)
 }
 
+/// Whether a wchan is a vfork parent waiting for its child to exec or exit:
+/// the syscall file of such a task is not reliable, the wchan is.
+pub fn is_vfork_wait(wchan: &str) -> bool {
+    matches!(
+        strip_wchan_suffix(wchan),
+        "kernel_clone" | "_do_fork" | "do_fork" | "wait_for_vfork_done"
+    )
+}
+
+/// Whether a wchan is a pipe's (or FIFO's) read or write wait.
+pub fn is_pipe_wait(wchan: &str) -> bool {
+    matches!(
+        strip_wchan_suffix(wchan),
+        "pipe_read" | "pipe_write" | "anon_pipe_read" | "anon_pipe_write" | "wait_for_partner"
+    )
+}
+
 /// Which wait a syscall is, by name (names are the same on every arch).
 pub fn syscall_wait(name: &str, args: &[u64]) -> Wait {
     match name {
@@ -71,6 +90,7 @@ pub fn syscall_wait(name: &str, args: &[u64]) -> Wait {
         "wait4" | "waitid" => Wait::Child,
         "nanosleep" | "clock_nanosleep" => Wait::Sleep,
         "pause" | "rt_sigsuspend" | "rt_sigtimedwait" => Wait::Signal,
+        "vfork" => Wait::Child,
         _ => Wait::Other,
     }
 }
@@ -112,6 +132,9 @@ pub fn wchan_wait(wchan: &str) -> Option<Wait> {
         "ep_poll" | "do_epoll_wait" => Wait::Epoll,
         "poll_schedule_timeout" | "do_select" | "do_sys_poll" | "core_sys_select" => Wait::Poll,
         "do_wait" | "kernel_wait4" | "kernel_waitid" => Wait::Child,
+        // A vfork parent sleeps (in D) until its child execs or exits.
+        "kernel_clone" | "_do_fork" | "do_fork" | "wait_for_vfork_done" => Wait::Child,
+        "wait_for_partner" => Wait::FifoOpen,
         "hrtimer_nanosleep" | "do_nanosleep" | "common_nsleep" => Wait::Sleep,
         "do_sys_pause" | "sigsuspend" | "do_sigtimedwait" => Wait::Signal,
         _ => return None,

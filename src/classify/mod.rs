@@ -290,11 +290,14 @@ fn dead(view: &View) -> Option<Finding> {
         Some(parent) => format!("zombie: exited, not reaped by its parent {}", name_relative(parent)),
         None => "zombie: exited, not reaped".to_string(),
     };
-    Some(Finding::new(
-        Verdict::Dead,
-        summary,
-        vec![format!("state {}", stat.state), parent],
-    ))
+    let mut evidence = vec![format!("state {}", stat.state), parent];
+    if let Some(status) = stat.exit_code {
+        evidence.push(match status & 0x7f {
+            0 => format!("it exited with status {}", (status >> 8) & 0xff),
+            signal => format!("it was killed by {}", kernel::signal_names(1 << (signal - 1)).join("")),
+        });
+    }
+    Some(Finding::new(Verdict::Dead, summary, evidence))
 }
 
 fn stopped(view: &View, stat: &Stat) -> Option<Finding> {
@@ -311,12 +314,20 @@ fn stopped(view: &View, stat: &Stat) -> Option<Finding> {
     if let Some(pid) = view.status().and_then(|s| s.tracer_pid).filter(|&p| p > 0) {
         evidence.push(format!("TracerPid {pid}"));
     }
-    evidence.push("resume it with SIGCONT (or detach the tracer)".to_string());
+    evidence.push(match tracer {
+        Some(_) => "it resumes when its tracer continues or detaches it".to_string(),
+        None => "it resumes on SIGCONT".to_string(),
+    });
     Some(Finding::new(Verdict::Stopped, summary, evidence))
 }
 
 fn disk_wait(view: &View) -> Option<Finding> {
-    let stuck: Vec<&ThreadView> = view.threads.iter().filter(|t| t.state == Some('D')).collect();
+    // A vfork parent is in D too, but it waits on its child: not a disk wait.
+    let stuck: Vec<&ThreadView> = view
+        .threads
+        .iter()
+        .filter(|t| t.state == Some('D') && t.wait != Some(Wait::Child))
+        .collect();
     let first = stuck.first()?;
     let wchan = first.wchan.unwrap_or("an unknown kernel function");
     let summary = if stuck.len() == 1 {
@@ -349,7 +360,7 @@ fn full_writes(world: &World, view: &View) -> Vec<Finding> {
     {
         if let Some(fd) = thread.fd.filter(|&fd| {
             view.fd(fd)
-                .is_some_and(|f| matches!(f.kind, FdKind::Pipe | FdKind::Socket))
+                .is_some_and(|f| matches!(f.kind, FdKind::Pipe | FdKind::Fifo | FdKind::Socket))
         }) {
             writers.entry(fd).or_default().push(thread);
         }
@@ -525,13 +536,19 @@ fn deciding_thread<'v, 'a>(view: &'v View<'a>) -> Option<&'v ThreadView<'a>> {
     let rank = |t: &ThreadView| match t.wait {
         _ if t.on_cpu() => 0,
         Some(Wait::Write) => 1,
-        Some(Wait::Read | Wait::Accept) => 2,
+        Some(Wait::Read | Wait::Accept | Wait::FifoOpen) => 2,
         Some(Wait::Epoll | Wait::Poll) => 3,
         Some(Wait::Child) => 4,
         Some(Wait::Connect | Wait::Sleep | Wait::Signal | Wait::Other) => 5,
         None => 6,
         Some(Wait::Futex) => 7,
     };
+    if let Some(named) = view
+        .named_thread
+        .and_then(|tid| view.threads.iter().find(|t| t.tid() == tid))
+    {
+        return Some(named);
+    }
     match view.main_thread() {
         Some(main) if !matches!(main.wait, Some(Wait::Futex) | None) || main.on_cpu() => Some(main),
         main => view
@@ -562,8 +579,10 @@ fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
             ),
         });
     };
-    if thread.state == Some('D') || matches!(thread.state, Some('T' | 't')) {
-        return None; // already a finding of its own
+    // D (but for a vfork parent's wait on its child) and stopped are
+    // findings of their own.
+    if (thread.state == Some('D') && thread.wait != Some(Wait::Child)) || matches!(thread.state, Some('T' | 't')) {
+        return None;
     }
     let who = if thread.tid() == view.pid {
         "main thread".to_string()
@@ -571,6 +590,13 @@ fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
         format!("thread {}", thread.tid())
     };
     let mut evidence = vec![format!("{who} ({}) in {}", thread.comm(), thread.describe_call())];
+    if view.named_thread == Some(thread.tid()) {
+        evidence.push(format!(
+            "{} is a thread of process {}: judged by that thread",
+            thread.tid(),
+            view.pid
+        ));
+    }
     let fd_text = thread.fd.map(|fd| world.describe_fd(view, fd));
     let (kind, summary) = match thread.wait {
         _ if thread.on_cpu() => return Some(running()),
@@ -580,7 +606,7 @@ fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
                 if thread
                     .fd
                     .and_then(|fd| view.fd(fd))
-                    .is_some_and(|f| matches!(f.kind, FdKind::Pipe | FdKind::Socket)) =>
+                    .is_some_and(|f| matches!(f.kind, FdKind::Pipe | FdKind::Fifo | FdKind::Socket)) =>
             {
                 return None
             }
@@ -593,6 +619,10 @@ fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
                 Some(fd) => format!("{who} blocked reading {fd}"),
                 None => format!("{who} blocked in a read"),
             },
+        ),
+        Some(Wait::FifoOpen) => (
+            Verdict::BlockedOnRead,
+            format!("{who} blocked opening a FIFO until another process opens its other end"),
         ),
         Some(Wait::Accept) => (
             Verdict::BlockedOnRead,
@@ -655,28 +685,7 @@ fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
             Verdict::Sleeping,
             format!("{who} parked in {}", thread.syscall_name.unwrap_or("a syscall")),
         ),
-        None => {
-            let why = [
-                ("syscall", thread.thread.syscall.reason()),
-                ("wchan", thread.thread.wchan.reason()),
-            ]
-            .into_iter()
-            .filter_map(|(what, reason)| Some(format!("{what} {}", reason?)))
-            .collect::<Vec<_>>();
-            let state = thread
-                .state
-                .map(|s| format!("state {s}"))
-                .unwrap_or_else(|| "state unknown".into());
-            let why = if why.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", why.join("; "))
-            };
-            (
-                Verdict::Sleeping,
-                format!("{who} asleep ({state}), in a wait whystuck cannot name{why}"),
-            )
-        }
+        None => unnamed_wait(view, thread, &who),
     };
     if moved == Some(true) && kind != Verdict::WaitingOnChild {
         evidence.insert(0, format!("sampled: {summary}"));
@@ -684,10 +693,48 @@ fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
         finding.evidence = evidence;
         return Some(finding);
     }
-    Some(Finding::new(kind, summary, evidence))
+    let mut finding = Finding::new(kind, summary, evidence);
+    if kind == Verdict::Unknown {
+        // Only the wait is unreadable (another user's process): say so
+        // plainly, without failing every unprivileged run.
+        finding.severity = Severity::Info;
+    }
+    Some(finding)
 }
 
 /// "main thread idle in epoll_wait on epoll fd 3, watching fd 0 (a pipe ...)"
+/// A wait no syscall or wchan family names. When the facts were readable,
+/// the thread is simply asleep there; when they were refused, whystuck does
+/// not know, and says so instead of guessing.
+fn unnamed_wait(view: &View, thread: &ThreadView, who: &str) -> (Verdict, String) {
+    let state = thread
+        .state
+        .map(|s| format!("state {s}"))
+        .unwrap_or_else(|| "state unknown".into());
+    if view.stat().is_some_and(Stat::is_kernel_thread) {
+        let wchan = thread.wchan.map(|w| format!(" in {w}")).unwrap_or_default();
+        return (Verdict::Sleeping, format!("kernel thread, asleep ({state}){wchan}"));
+    }
+    let refused: Vec<String> = [
+        ("syscall", thread.thread.syscall.reason()),
+        ("wchan", thread.thread.wchan.reason()),
+    ]
+    .into_iter()
+    .filter_map(|(what, reason)| Some(format!("{what} {}", reason?)))
+    .collect();
+    match (thread.wchan, refused.is_empty()) {
+        (Some(wchan), _) => (Verdict::Sleeping, format!("{who} asleep ({state}) in {wchan}")),
+        (None, true) => (Verdict::Sleeping, format!("{who} asleep ({state})")),
+        (None, false) => (
+            Verdict::Unknown,
+            format!(
+                "{who} asleep ({state}) in a wait whystuck cannot see ({}): run as its user or as root",
+                refused.join("; ")
+            ),
+        ),
+    }
+}
+
 /// "main thread idle in epoll_wait on fd 0 (pipe from pid 1200 (python3),
 /// empty) and fd 5 (TCP 10.0.0.1:5 -> 10.0.0.2:443 ESTABLISHED)", and whether
 /// anything but a timer or a signal could still wake it.
@@ -695,11 +742,12 @@ fn epoll_summary(world: &World, view: &View, who: &str, epfd: Option<i32>) -> (S
     let Some(epfd) = epfd else {
         return (format!("{who} idle in epoll_wait"), vec![]);
     };
-    let targets: Vec<i32> = view
+    let mut targets: Vec<i32> = view
         .fd(epfd)
         .and_then(|fd| fd.fd.info.ok())
         .map(|info| info.epoll_targets.iter().map(|t| t.fd).collect())
         .unwrap_or_default();
+    targets.sort_unstable();
     let watched: Vec<String> = targets
         .iter()
         .map(|&fd| format!("watching {}", world.describe_fd(view, fd)))

@@ -6,7 +6,6 @@
 use super::kernel::{self, Wait};
 use crate::collect::parse::link_inode;
 use crate::snapshot::*;
-use crate::text::TargetString;
 use std::collections::{HashMap, HashSet};
 
 /// O_NONBLOCK on x86_64 and aarch64 (the generic value).
@@ -17,6 +16,8 @@ const O_ACCMODE: u32 = 0o3;
 pub enum FdKind {
     File,
     Pipe,
+    /// A named pipe: a path whose readers or writers wait in pipe code.
+    Fifo,
     Socket,
     Eventpoll,
     Eventfd,
@@ -34,6 +35,7 @@ impl FdKind {
         match self {
             FdKind::File => "file",
             FdKind::Pipe => "pipe",
+            FdKind::Fifo => "fifo",
             FdKind::Socket => "socket",
             FdKind::Eventpoll => "eventpoll",
             FdKind::Eventfd => "eventfd",
@@ -120,18 +122,24 @@ pub struct ThreadView<'a> {
     pub fd: Option<i32>,
     /// wchan without compiler suffixes.
     pub wchan: Option<&'a str>,
+    /// A kernel thread: no user-space syscall to speak of.
+    pub kernel_thread: bool,
 }
 
 impl<'a> ThreadView<'a> {
     fn new(thread: &'a Thread, arch: &str) -> ThreadView<'a> {
         let state = thread.stat.ok().map(|s| s.state);
+        // A kernel thread has no user-space syscall: its syscall file reads
+        // zeros, which would look like read(0).
+        let kernel_thread = thread.stat.ok().is_some_and(Stat::is_kernel_thread);
         let wchan = thread
             .wchan
             .ok()
             .map(|w| kernel::strip_wchan_suffix(w))
             .filter(|w| !w.is_empty());
+        let vfork = wchan.is_some_and(kernel::is_vfork_wait);
         let (syscall_name, from_syscall, fd) = match thread.syscall.ok() {
-            Some(Syscall::Blocked { nr, args }) if *nr >= 0 => {
+            Some(Syscall::Blocked { nr, args }) if *nr >= 0 && !kernel_thread && !vfork => {
                 let name = kernel::syscall_name(arch, *nr);
                 let wait = name.map(|n| kernel::syscall_wait(n, args));
                 let fd = wait
@@ -143,9 +151,15 @@ impl<'a> ThreadView<'a> {
             _ => (None, None, None),
         };
         let blocked = matches!(state, Some('S' | 'D'));
-        let wait = blocked
-            .then(|| from_syscall.or_else(|| wchan.and_then(kernel::wchan_wait)))
-            .flatten();
+        // The syscall decides; a syscall with no wait of its own (openat,
+        // ioctl...) defers to a wchan family that names one (a FIFO open).
+        let from_wchan = wchan.and_then(kernel::wchan_wait);
+        let wait = match from_syscall {
+            Some(Wait::Other) => from_wchan.or(from_syscall),
+            Some(wait) => Some(wait),
+            None => from_wchan,
+        };
+        let wait = wait.filter(|_| blocked);
         ThreadView {
             thread,
             state,
@@ -153,6 +167,7 @@ impl<'a> ThreadView<'a> {
             wait,
             fd,
             wchan,
+            kernel_thread,
         }
     }
 
@@ -178,7 +193,9 @@ impl<'a> ThreadView<'a> {
                 let wchan = wchan.map(|w| format!(", wchan {w}")).unwrap_or_default();
                 format!("{name}({fd}){wchan}")
             }
-            (None, Some(Syscall::Blocked { nr, .. }), Some(w)) if *nr >= 0 => format!("syscall {nr}, wchan {w}"),
+            (None, Some(Syscall::Blocked { nr, .. }), Some(w)) if *nr >= 0 && !self.kernel_thread => {
+                format!("syscall {nr}, wchan {w}")
+            }
             (None, _, Some(w)) => format!("wchan {w}"),
             (None, Some(Syscall::Running), None) => "on CPU".to_string(),
             (None, _, None) => "an unknown wait (neither syscall nor wchan readable)".to_string(),
@@ -231,6 +248,8 @@ impl Progress {
 pub struct View<'a> {
     pub host: &'a Host,
     pub pid: i32,
+    /// The thread the user named, when they named a thread.
+    pub named_thread: Option<i32>,
     pub first: &'a Sample,
     pub last: &'a Sample,
     pub fds: Vec<FdView<'a>>,
@@ -266,6 +285,16 @@ impl<'a> View<'a> {
             .ok()
             .map(|ts| ts.iter().map(|t| ThreadView::new(t, &host.arch)).collect())
             .unwrap_or_default();
+        let mut fds = fds;
+        for thread in &threads {
+            if let (Some(fd), Some(wchan)) = (thread.fd, thread.wchan) {
+                if let Some(f) = fds.iter_mut().find(|f| f.fd.fd == fd && f.kind == FdKind::File) {
+                    if kernel::is_pipe_wait(wchan) {
+                        f.kind = FdKind::Fifo;
+                    }
+                }
+            }
+        }
         let sockets = last.sockets.ok();
         let tcp = sockets
             .map(|s| s.tcp.iter().map(|t| (t.inode, t)).collect())
@@ -276,6 +305,7 @@ impl<'a> View<'a> {
         let mut view = View {
             host,
             pid: record.pid,
+            named_thread: record.named_thread,
             first,
             last,
             fds,
@@ -355,6 +385,7 @@ impl<'a> View<'a> {
             return format!("fd {fd} (not in the fd table)");
         };
         let what = match (view.kind, view.inode) {
+            (FdKind::Fifo, _) => format!("a FIFO {} (fill unknown)", view.fd.target.escaped()),
             (FdKind::Pipe, Some(_)) => {
                 let end = view.access().map(|a| format!(" ({a} end)")).unwrap_or_default();
                 let fill = match view.fd.pipe.as_ref() {
@@ -473,16 +504,11 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// "250ms", "1.0s", "12.5s".
 pub fn duration_ms(ms: u64) -> String {
-    if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
+    if ms < 1000 {
+        format!("{ms}ms")
     } else {
         format!("{:.1}s", ms as f64 / 1000.0)
     }
-}
-
-/// Escape a comm for prose.
-pub fn comm_of(stat: Option<&Stat>) -> String {
-    stat.map(|s| s.comm.escaped())
-        .unwrap_or_else(|| TargetString::default().escaped())
 }

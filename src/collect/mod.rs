@@ -274,7 +274,19 @@ impl Collector {
     /// Open `pid`'s directory and take its first sample, unless it is
     /// already in the snapshot. Whether it was added.
     fn add(&mut self, snapshot: &mut Snapshot, pid: i32, role: Role) -> bool {
-        if snapshot.processes.iter().any(|r| r.pid == pid) {
+        // /proc/TID exists for every thread; a thread id stands for its process.
+        let status = read_fact(&self.root, &mut self.buf, &format!("{pid}/status"), &mut false, |b| {
+            Ok(parse::status(b))
+        });
+        let (pid, named_thread) = match status.ok().and_then(|s| s.tgid) {
+            Some(tgid) if tgid != pid && tgid > 0 => (tgid, Some(pid)),
+            _ => (pid, None),
+        };
+        if let Some(existing) = snapshot.processes.iter_mut().find(|r| r.pid == pid) {
+            if role == Role::Target && named_thread.is_some() {
+                existing.role = Role::Target;
+                existing.named_thread = named_thread;
+            }
             return false;
         }
         self.dirs.push(self.root.open_dir(&pid.to_string()));
@@ -282,6 +294,7 @@ impl Collector {
         snapshot.processes.push(ProcessRecord {
             pid,
             role,
+            named_thread,
             samples: vec![sample],
         });
         true

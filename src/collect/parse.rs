@@ -37,6 +37,7 @@ pub fn stat(buf: &[u8]) -> Result<Stat, String> {
         num_threads: field(&fields, 17),
         starttime: field(&fields, 19),
         rss_pages: field(&fields, 21),
+        exit_code: field(&fields, 49),
     })
 }
 
@@ -55,6 +56,7 @@ pub fn status(buf: &[u8]) -> Status {
                 status.uid = ids.try_into().ok();
             }
             "TracerPid" => status.tracer_pid = value.parse().ok(),
+            "Tgid" => status.tgid = value.parse().ok(),
             "VmRSS" => status.vm_rss_kib = value.trim_end_matches("kB").trim().parse().ok(),
             "SigPnd" => status.sig_pending = hex(),
             "ShdPnd" => status.sig_shared_pending = hex(),

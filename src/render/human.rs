@@ -45,6 +45,19 @@ impl Style {
 /// fds or threads still gets a readable report (`--json` has everything).
 const MAX_THREAD_ROWS: usize = 20;
 const MAX_FD_ROWS: usize = 40;
+const MAX_CMDLINE_CHARS: usize = 1024;
+
+/// The first `max` characters, and how much was left out.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!(
+            "{}... ({} more characters; --json has all)",
+            &text[..cut],
+            text[cut..].chars().count()
+        ),
+        None => text.to_string(),
+    }
+}
 
 pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
     if report.tree {
@@ -171,9 +184,15 @@ fn headline(p: &ProcessReport, style: Style) -> String {
 
 fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}", headline(p, style))?;
+    if let Some(tid) = p.named_thread {
+        writeln!(
+            out,
+            "  you named {tid}, a thread of this process: it is judged by that thread"
+        )?;
+    }
     if let Some(cmdline) = &p.cmdline {
         if !cmdline.is_empty() {
-            writeln!(out, "  cmdline: {}", command_line(cmdline))?;
+            writeln!(out, "  cmdline: {}", shorten(&command_line(cmdline), MAX_CMDLINE_CHARS))?;
         }
     }
     if p.state.is_some() {
@@ -253,13 +272,14 @@ fn facts_line(p: &ProcessReport) -> String {
         known(p.uid.map(|v| v.to_string())),
         p.threads.len(),
         if p.threads.len() == 1 { "" } else { "s" },
-        known(p.rss_bytes.map(bytes)),
+        p.rss_bytes.map(bytes).unwrap_or_else(|| "n/a".into()),
         fd_counts(&p.fds),
     )
 }
 
 fn fd_counts(fds: &FdsReport) -> String {
     match fds.count {
+        Some(0) => "no fds".into(),
         Some(count) => {
             let kinds: Vec<String> = fds.by_type.iter().map(|(k, n)| format!("{k} {n}")).collect();
             format!("{count} fds ({})", kinds.join(", "))
@@ -289,10 +309,13 @@ fn thread_row(t: &ThreadReport) -> [String; 4] {
         (Some(s), _) if s.nr < 0 => "-".to_string(),
         (Some(s), _) => {
             let name = s.name.map(String::from).unwrap_or_else(|| format!("syscall {}", s.nr));
-            // Small values are fds and counts; large ones are addresses.
-            let first = match s.args.first() {
-                Some(&a) if a < 1 << 16 => a.to_string(),
-                Some(a) => format!("{a:#x}"),
+            // Small values are fds and counts, -1 and AT_FDCWD are ints;
+            // large ones are addresses.
+            let first = match s.args.first().map(|&a| (a, a as u32 as i32)) {
+                Some((0xffff_ff9c, _)) => "AT_FDCWD".to_string(),
+                Some((a, _)) if a < 1 << 16 => a.to_string(),
+                Some((a, signed)) if a <= u64::from(u32::MAX) && (-4096..0).contains(&signed) => signed.to_string(),
+                Some((a, _)) => format!("{a:#x}"),
                 None => String::new(),
             };
             format!("{name}({first}, ...)")
@@ -345,10 +368,14 @@ fn threads_table(threads: &[ThreadReport]) -> Table {
 
 fn fds_table(p: &ProcessReport) -> Table {
     let mut table = table(&["FD", "TYPE", "ACCESS", "TARGET", "DETAIL"]);
-    // Pipes, sockets and event fds are what waits are made of: list them first.
+    // Pipes, sockets and event fds are what waits are made of: past the row
+    // limit, keep those, then show the rows in fd order.
     let mut open: Vec<_> = p.fds.open.iter().collect();
     open.sort_by_key(|f| (matches!(f.kind, "file" | "device" | "other" | "namespace"), f.fd));
-    for fd in open.iter().take(MAX_FD_ROWS) {
+    let hidden = open.len().saturating_sub(MAX_FD_ROWS);
+    open.truncate(MAX_FD_ROWS);
+    open.sort_by_key(|f| f.fd);
+    for fd in &open {
         let detail = if let Some(pipe) = p.pipes.iter().find(|x| x.fd == fd.fd) {
             let fill = match (pipe.buffered_bytes, pipe.capacity_bytes) {
                 (Some(b), Some(c)) => format!("{b}/{c} bytes"),
@@ -392,11 +419,9 @@ fn fds_table(p: &ProcessReport) -> Table {
             detail,
         ]);
     }
-    if open.len() > MAX_FD_ROWS {
-        table.add_row(vec![format!(
-            "... {} more (--json lists all)",
-            open.len() - MAX_FD_ROWS
-        )]);
+    if hidden > 0 {
+        let more = format!("... {hidden} more (--json lists all)");
+        table.add_row(vec![String::new(), String::new(), String::new(), more]);
     }
     table
 }
