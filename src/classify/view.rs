@@ -286,6 +286,7 @@ impl<'a> View<'a> {
             .map(|ts| ts.iter().map(|t| ThreadView::new(t, &host.arch)).collect())
             .unwrap_or_default();
         let mut fds = fds;
+        fds.sort_by_key(|f| f.fd.fd); // for View::fd's binary search
         for thread in &threads {
             if let (Some(fd), Some(wchan)) = (thread.fd, thread.wchan) {
                 if let Some(f) = fds.iter_mut().find(|f| f.fd.fd == fd && f.kind == FdKind::File) {
@@ -341,7 +342,8 @@ impl<'a> View<'a> {
     }
 
     pub fn fd(&self, fd: i32) -> Option<&FdView<'a>> {
-        self.fds.iter().find(|f| f.fd.fd == fd)
+        let at = self.fds.binary_search_by_key(&fd, |f| f.fd.fd).ok()?;
+        self.fds.get(at)
     }
 
     pub fn tcp(&self, inode: u64) -> Option<&'a TcpSocket> {

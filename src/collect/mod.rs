@@ -147,11 +147,23 @@ impl HolderSearch {
             Some(index) => index,
             None => self.index.insert(collector.holder_index(snapshot)),
         };
+        // Sampled processes answer from their samples; others are read.
         let mut comms: HashMap<i32, Option<TargetString>> = HashMap::new();
+        let mut sampled_flags: HashMap<(i32, i32), Option<u32>> = HashMap::new();
+        for record in &snapshot.processes {
+            let Some(sample) = record.samples.last() else { continue };
+            comms.insert(record.pid, sample.stat.ok().map(|s| s.comm.clone()));
+            for fd in sample.fds.ok().into_iter().flatten() {
+                sampled_flags.insert((record.pid, fd.fd), fd.info.ok().and_then(|i| i.flags));
+            }
+        }
         for inode in wanted {
             self.done.insert(inode);
             for &(pid, fd) in index.get(&inode).into_iter().flatten() {
-                let flags = collector.fd_flags(pid, fd);
+                let flags = match sampled_flags.get(&(pid, fd)) {
+                    Some(flags) => *flags,
+                    None => collector.fd_flags(pid, fd),
+                };
                 let comm = comms
                     .entry(pid)
                     .or_insert_with(|| collector.relative(pid).stat.ok().map(|s| s.comm.clone()));

@@ -25,6 +25,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import ctypes
@@ -44,6 +45,7 @@ SYSCALLS = {
         restart_syscall=219, clock_nanosleep=230, epoll_wait=232,
         waitid=247, pselect6=270, ppoll=271, epoll_pwait=281, accept4=288,
         epoll_pwait2=441, futex_waitv=449,
+        stat=4, lstat=6, newfstatat=262, statx=332,
     ),
     "aarch64": dict(
         epoll_pwait=22, read=63, write=64, readv=65, writev=66, pselect6=72,
@@ -51,6 +53,7 @@ SYSCALLS = {
         restart_syscall=128, rt_sigsuspend=133, accept=202, sendto=206,
         recvfrom=207, sendmsg=211, recvmsg=212, accept4=242, wait4=260,
         epoll_pwait2=441, futex_waitv=449,
+        newfstatat=79, statx=291,
     ),
 }
 ARCH = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine(), platform.machine())
@@ -66,6 +69,7 @@ EPOLL = ("epoll_wait", "epoll_pwait", "epoll_pwait2")
 FUTEX = ("futex", "futex_waitv")
 WAIT = ("wait4", "waitid")
 SLEEP = ("clock_nanosleep", "nanosleep")
+STAT = ("stat", "lstat", "newfstatat", "statx")
 
 
 def syscall_nrs(names):
