@@ -26,11 +26,47 @@ Exit codes:
         whystuck samples each process twice (--interval apart) from /proc and socket \
         diagnostics, and prints a verdict per process with the facts behind it. It is \
         read-only: it never stops, signals or writes to a target.",
-    after_help = AFTER_HELP
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 pub struct Cli {
-    /// Process ids to diagnose
-    #[arg(value_name = "PID", required = true, value_parser = parse_pid)]
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// Diagnose a snapshot written by `whystuck capture` (- for stdin) instead of live processes
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["pids", "tree", "proc_root"])]
+    pub from: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub output: Output,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Write everything a diagnosis is made from (both samples, every thread, fd, pipe
+    /// fill and socket fact) to a snapshot file, to diagnose later with --from
+    Capture(Capture),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Capture {
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// Where to write the snapshot; - for stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// Which processes to look at, and how.
+#[derive(clap::Args, Debug)]
+pub struct Selection {
+    /// Process ids to diagnose (a thread id stands for its process)
+    #[arg(value_name = "PID", value_parser = parse_pid)]
     pub pids: Vec<i32>,
 
     /// Also diagnose every descendant of each PID, shown as a tree with the pipes and sockets between them
@@ -41,6 +77,14 @@ pub struct Cli {
     #[arg(short, long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
     pub interval: Duration,
 
+    /// Read process facts from this directory instead of /proc (a fake tree, for tests)
+    #[arg(long, value_name = "DIR", default_value = "/proc")]
+    pub proc_root: PathBuf,
+}
+
+/// How to print the diagnosis, and what makes the exit code 1.
+#[derive(clap::Args, Debug)]
+pub struct Output {
     /// Print one JSON document (same as --format json)
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
@@ -56,13 +100,9 @@ pub struct Cli {
     /// When to colour the human report (auto: on a terminal, unless NO_COLOR is set)
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
     pub color: ColorWhen,
-
-    /// Read process facts from this directory instead of /proc (a fake tree, for tests)
-    #[arg(long, value_name = "DIR", default_value = "/proc")]
-    pub proc_root: PathBuf,
 }
 
-impl Cli {
+impl Output {
     pub fn format(&self) -> Format {
         if self.json {
             Format::Json

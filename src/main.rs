@@ -1,27 +1,46 @@
-//! The `whystuck` binary: parse, collect, classify, render, exit.
+//! The `whystuck` binary: parse, collect (or load a snapshot), classify,
+//! render, exit.
 //!
 //! Exit codes: 0 nothing at or above `--fail-on`; 1 something is; 2 usage
 //! error or failure to run. Errors print one line with their causes; a
 //! closed stdout (`whystuck ... | head`) is a clean exit.
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Parser;
-use std::io::{self, IsTerminal, Write};
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
-use whystuck::cli::Cli;
+use whystuck::cli::{Capture, Cli, Command, Selection};
 use whystuck::render::{self, Style};
+use whystuck::snapshot::Snapshot;
 use whystuck::{collect, report};
 
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(code) => code,
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
-        Err(err) => {
+    // A bug must still end in one line and exit 2, never a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("whystuck: internal error{place}: {message} (please report it)");
+    }));
+    match std::panic::catch_unwind(run) {
+        Ok(Ok(code)) => code,
+        Ok(Err(err)) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Ok(Err(err)) => {
             eprintln!("whystuck: {err:#}");
             ExitCode::from(EXIT_USAGE)
         }
+        Err(_) => ExitCode::from(EXIT_USAGE),
     }
 }
 
@@ -30,33 +49,106 @@ fn run() -> anyhow::Result<ExitCode> {
         Ok(cli) => cli,
         Err(err) => return Ok(usage_error(err)),
     };
-    let mut pids = cli.pids.clone();
-    let mut seen = std::collections::HashSet::new();
-    pids.retain(|pid| seen.insert(*pid));
-    let options = collect::Options {
-        proc_root: cli.proc_root.clone(),
-        interval: cli.interval,
-        read_timeout: std::time::Duration::from_secs(2),
+    match &cli.command {
+        Some(Command::Capture(capture)) => run_capture(capture),
+        None => run_diagnosis(&cli),
+    }
+}
+
+fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let snapshot = match &cli.from {
+        Some(path) => load(path)?,
+        None => take_snapshot(&cli.selection)?,
     };
-    let request = collect::Request {
-        pids: &pids,
-        tree: cli.tree,
-        related: &whystuck::classify::graph::related_pids,
-    };
-    let snapshot = collect::collect(&request, &options)?;
     let report = report::build(&snapshot);
     let stdout = io::stdout();
     let style = Style {
-        color: cli.color.enabled(stdout.is_terminal()),
+        color: cli.output.color.enabled(stdout.is_terminal()),
     };
     let mut out = io::BufWriter::new(stdout.lock());
-    render::render(&report, cli.format(), style, &mut out).context("writing the report")?;
+    render::render(&report, cli.output.format(), style, &mut out).context("writing the report")?;
     out.flush().context("writing the report")?;
     let failing = cli
+        .output
         .fail_on
         .threshold()
         .is_some_and(|threshold| report.processes.iter().any(|p| p.severity >= threshold));
     Ok(if failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn take_snapshot(selection: &Selection) -> anyhow::Result<Snapshot> {
+    if selection.pids.is_empty() {
+        bail!("no process to look at: name at least one PID (see whystuck --help)");
+    }
+    let mut pids = selection.pids.clone();
+    let mut seen = std::collections::HashSet::new();
+    pids.retain(|pid| seen.insert(*pid));
+    let options = collect::Options {
+        proc_root: selection.proc_root.clone(),
+        interval: selection.interval,
+        read_timeout: std::time::Duration::from_secs(2),
+    };
+    let request = collect::Request {
+        pids: &pids,
+        tree: selection.tree,
+        related: &whystuck::classify::graph::related_pids,
+    };
+    collect::collect(&request, &options)
+}
+
+/// `whystuck capture`: the snapshot, written whole or not at all.
+fn run_capture(capture: &Capture) -> anyhow::Result<ExitCode> {
+    let snapshot = take_snapshot(&capture.selection)?;
+    let mut json = serde_json::to_vec_pretty(&snapshot)?;
+    json.push(b'\n');
+    if capture.output == Path::new("-") {
+        io::stdout().lock().write_all(&json).context("writing the snapshot")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Write beside the target, then rename: a reader never sees half a file.
+    let path = &capture.output;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}: cannot write here", path.display()))?;
+    temp.write_all(&json)
+        .with_context(|| format!("{}: writing", path.display()))?;
+    temp.persist(path)
+        .with_context(|| format!("{}: cannot create", path.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read a snapshot file (or stdin for `-`): a regular file only, so a FIFO
+/// planted at the path cannot hang the run.
+fn load(path: &Path) -> anyhow::Result<Snapshot> {
+    let mut bytes = Vec::new();
+    if path == Path::new("-") {
+        io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .context("reading the snapshot from stdin")?;
+    } else {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = File::options()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .with_context(|| format!("{}: cannot open", path.display()))?;
+        if !file.metadata()?.is_file() {
+            bail!("{}: not a regular file", path.display());
+        }
+        file.take(512 << 20)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+    }
+    let name = if path == Path::new("-") {
+        "stdin".into()
+    } else {
+        path.display().to_string()
+    };
+    Snapshot::parse(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))
 }
 
 /// Help and version go to stdout with exit 0; anything else is one line on

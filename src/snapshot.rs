@@ -12,8 +12,15 @@ use serde::{Deserialize, Serialize};
 /// Bumped whenever a field changes meaning or a required field is added.
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
 
+/// The `format` of every snapshot file: tells a snapshot from any other JSON.
+pub const SNAPSHOT_FORMAT: &str = "whystuck-snapshot";
+
+/// Snapshot files larger than this are refused rather than read.
+const MAX_SNAPSHOT_BYTES: usize = 256 << 20;
+
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Snapshot {
+    pub format: String,
     pub schema_version: u32,
     pub host: Host,
     /// Whether descendants of the targets were sampled too (`--tree`).
@@ -344,4 +351,100 @@ pub struct UnixSocket {
 pub struct Relative {
     pub pid: i32,
     pub stat: Fact<Stat>,
+}
+
+impl Snapshot {
+    /// Parse a snapshot file's bytes. Errors say what is wrong and where
+    /// (serde_json's line and column), in one line.
+    pub fn parse(bytes: &[u8]) -> Result<Snapshot, String> {
+        if bytes.len() > MAX_SNAPSHOT_BYTES {
+            return Err(format!("too large to be a snapshot ({} bytes)", bytes.len()));
+        }
+        #[derive(Deserialize)]
+        struct Header {
+            format: Option<serde_json::Value>,
+            schema_version: Option<serde_json::Value>,
+        }
+        let header: Header = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
+        if header.format.as_ref().and_then(|f| f.as_str()) != Some(SNAPSHOT_FORMAT) {
+            return Err(format!(
+                "not a whystuck snapshot (no \"format\": \"{SNAPSHOT_FORMAT}\")"
+            ));
+        }
+        match header.schema_version.as_ref().and_then(|v| v.as_u64()) {
+            Some(v) if v > u64::from(SNAPSHOT_SCHEMA_VERSION) => {
+                return Err(format!(
+                    "snapshot schema version {v} is newer than this whystuck reads ({SNAPSHOT_SCHEMA_VERSION}): upgrade whystuck"
+                ))
+            }
+            Some(v) if v >= 1 => {}
+            _ => return Err("snapshot has no valid schema_version".into()),
+        }
+        serde_json::from_slice(bytes).map_err(|e| json_error(&e))
+    }
+}
+
+fn json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Eof => format!("truncated: {e}"),
+        Category::Syntax => format!("not valid JSON: {e}"),
+        Category::Data | Category::Io => format!("not a valid snapshot: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> String {
+        format!(
+            r#"{{"format": "{SNAPSHOT_FORMAT}", "schema_version": 1,
+              "host": {{"kernel_release": {{"ok": "6.1"}}, "arch": "x86_64", "clock_ticks_per_second": 100,
+                        "page_size": 4096, "captured_at_unix_ms": 0}},
+              "processes": []}}"#
+        )
+    }
+
+    #[test]
+    fn a_minimal_snapshot_parses() {
+        let snapshot = Snapshot::parse(minimal().as_bytes()).unwrap();
+        assert!(snapshot.processes.is_empty() && snapshot.holders.is_empty() && !snapshot.tree);
+    }
+
+    #[test]
+    fn bad_snapshots_are_one_line_errors_that_say_what_and_where() {
+        let full = minimal();
+        let cases: Vec<(String, &str)> = vec![
+            (full[..full.len() / 2].to_string(), "truncated: EOF while parsing"),
+            (
+                full.replace("\"processes\": []", "\"processes\": [}"),
+                "not valid JSON: expected value at line 4",
+            ),
+            (
+                full.replace("\"schema_version\": 1", "\"schema_version\": 2"),
+                "schema version 2 is newer",
+            ),
+            (full.replace("\"schema_version\": 1,", ""), "no valid schema_version"),
+            (
+                full.replace(SNAPSHOT_FORMAT, "something-else"),
+                "not a whystuck snapshot",
+            ),
+            (
+                r#"{"schema_version": 1, "processes": []}"#.to_string(),
+                "not a whystuck snapshot",
+            ),
+            ("[1, 2, 3]".to_string(), "at line 1"),
+            (
+                full.replace("\"arch\": \"x86_64\"", "\"arch\": 5"),
+                "not a valid snapshot: invalid type: integer `5`, expected a string at line 2",
+            ),
+            (String::new(), "truncated"),
+        ];
+        for (text, expected) in cases {
+            let err = Snapshot::parse(text.as_bytes()).unwrap_err();
+            assert!(err.contains(expected), "{err:?} does not contain {expected:?}");
+            assert!(!err.contains('\n'), "{err:?}");
+        }
+    }
 }

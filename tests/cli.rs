@@ -21,7 +21,7 @@ fn bad_arguments_are_one_line_errors_with_exit_2() {
     assert_one_line_usage_error(&["abc"], "'abc'");
     assert_one_line_usage_error(&["0"], "not a process id");
     assert_one_line_usage_error(&["-5"], "-5");
-    assert_one_line_usage_error(&[], "<PID>");
+    assert_one_line_usage_error(&[], "PID");
     assert_one_line_usage_error(&["--interval", "soon", "1"], "soon");
     assert_one_line_usage_error(&["--interval", "-1s", "1"], "must not be negative");
     assert_one_line_usage_error(&["--interval", "2h", "1"], "at most 1h");

@@ -6,7 +6,7 @@ x86_64 numbers come from <asm/unistd_64.h>; aarch64 uses the generic table in
 newer than the installed headers (451..469, the same numbers on both arches
 since 424 unified them) are appended from the list below.
 
-Usage: python3 tools/gen-syscall-names.py > src/classify/kernel/syscall_names.rs
+Usage: python3 tools/gen-syscall-names.py > src/classify/kernel/syscall_names.rs && cargo fmt
 """
 import re
 import subprocess

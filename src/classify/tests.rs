@@ -127,6 +127,7 @@ fn record(state: char, cpu_delta: u64, threads: &[T], fds: &[Fd]) -> ProcessReco
 
 fn snapshot(arch: &str, processes: Vec<ProcessRecord>, holders: Vec<Holder>) -> Snapshot {
     Snapshot {
+        format: SNAPSHOT_FORMAT.to_string(),
         schema_version: 1,
         host: host(arch),
         tree: false,

@@ -63,6 +63,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         dirs: Vec::new(),
     };
     let mut snapshot = Snapshot {
+        format: SNAPSHOT_FORMAT.to_string(),
         schema_version: SNAPSHOT_SCHEMA_VERSION,
         host: collector.host(),
         tree: request.tree,

@@ -16,6 +16,7 @@ Standard library only. Works on x86_64 and aarch64: syscall numbers are only
 ever looked up by name in SYSCALLS.
 """
 
+import errno
 import json
 import os
 import platform
@@ -697,6 +698,314 @@ def hostile_names():
     return {"target": T.pid, "comm_hex": HOSTILE_COMM.hex(), "argv_hex": [a.hex() for a in argv]}
 
 
+# --------------------------------------------------------------------------
+# fuse-stuck: a FUSE server (pure Python, speaking the kernel protocol on
+# /dev/fuse) that stops answering while a victim thread waits in the kernel
+# --------------------------------------------------------------------------
+
+class Skip(Exception):
+    """The scenario cannot run on this host (exit status 77)."""
+
+
+FUSE_SOURCE = "whystuck-fuse"   # mount source ("device") in /proc/mounts
+FUSE_PREFIX = "whystuck-fuse-"  # mount dir: $TMPDIR/whystuck-fuse-<controller pid>-XXXXXXXX
+
+# The server. Structures from include/uapi/linux/fuse.h; it announces protocol
+# 7.31 and every timeout it returns is 0, so the kernel asks again each time.
+# Until a line arrives on its stdin it answers INIT, LOOKUP, GETATTR, OPEN,
+# READ, FLUSH, RELEASE and STATFS (ENOSYS for the rest; FORGET and INTERRUPT
+# get no reply). After that it keeps reading requests and never answers one.
+# It must stay alive and keep /dev/fuse open: when its last /dev/fuse fd is
+# closed, the kernel aborts the connection and every waiter gets ENOTCONN.
+FUSE_SERVER = """
+    import ctypes, errno, os, select, stat, struct, sys, time
+    mp = sys.argv[1]
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+    try:
+        fd = os.open("/dev/fuse", os.O_RDWR)   # O_CLOEXEC: nobody else gets it
+    except OSError as e:
+        report(error=f"open /dev/fuse: {e.strerror}", errno=e.errno)
+        raise SystemExit(1)
+    opts = f"fd={fd},rootmode=40000,user_id=0,group_id=0".encode()
+    MS_NOSUID, MS_NODEV = 2, 4
+    if libc.mount(sys.argv[2].encode(), os.fsencode(mp), b"fuse", MS_NOSUID | MS_NODEV, opts):
+        e = ctypes.get_errno()
+        report(error=f"mount -t fuse on {mp}: {os.strerror(e)}", errno=e)
+        raise SystemExit(1)
+
+    IN_HDR = struct.Struct("<IIQQIIIHH")      # fuse_in_header, 40 bytes
+    OUT_HDR = struct.Struct("<IiQ")           # fuse_out_header, 16 bytes
+    ATTR = struct.Struct("<6Q4I6I")           # fuse_attr, 88 bytes (last I: flags)
+    INIT_OUT = struct.Struct("<4I2H2I2HI7I")  # fuse_init_out, 64 bytes
+    LOOKUP, FORGET, GETATTR, OPEN, READ, STATFS, RELEASE = 1, 2, 3, 14, 15, 17, 18
+    FLUSH, INIT, INTERRUPT, BATCH_FORGET = 25, 26, 36, 42
+    ROOT, FILE = 1, 2                         # node ids (1 is FUSE_ROOT_ID)
+    CONTENT = b"whystuck: this file lives on a FUSE server that stops answering\\n"
+    NOW = int(time.time())
+
+    def attr(node):
+        if node == ROOT:
+            mode, nlink, size = stat.S_IFDIR | 0o755, 2, 0
+        else:
+            mode, nlink, size = stat.S_IFREG | 0o444, 1, len(CONTENT)
+        return ATTR.pack(node, size, (size + 511) // 512, NOW, NOW, NOW, 0, 0, 0,
+                         mode, nlink, 0, 0, 0, 4096, 0)
+
+    def reply(unique, err=0, body=b""):
+        try:
+            os.write(fd, OUT_HDR.pack(OUT_HDR.size + len(body), -err, unique) + body)
+        except OSError as e:
+            if e.errno != errno.ENOENT:       # ENOENT: the request was interrupted
+                raise
+
+    def handle(op, unique, node, arg):
+        if op in (FORGET, BATCH_FORGET, INTERRUPT):
+            return                            # no reply expected (or needed)
+        if op == INIT:
+            major, minor, readahead, flags = struct.unpack_from("<4I", arg)
+            if major != 7:
+                return reply(unique, errno.EPROTO)
+            # minor 31, no flags, max_background 16, congestion 12,
+            # max_write 4096, time_gran 1
+            return reply(unique, 0, INIT_OUT.pack(7, 31, readahead, 0, 16, 12, 4096, 1,
+                                                  0, 0, 0, *[0] * 7))
+        if op == LOOKUP:
+            if node == ROOT and arg.split(b"\\0")[0] == b"stuck":
+                # fuse_entry_out: nodeid, generation, entry_valid, attr_valid
+                # (0 s: never cached), their nsecs, then the attributes
+                return reply(unique, 0, struct.pack("<4Q2I", FILE, 1, 0, 0, 0, 0) + attr(FILE))
+            return reply(unique, errno.ENOENT)
+        if op == GETATTR:                     # fuse_attr_out: attr_valid 0
+            return reply(unique, 0, struct.pack("<Q2I", 0, 0, 0) + attr(node))
+        if op == OPEN:                        # fuse_open_out: fh, open_flags, backing_id
+            return reply(unique, 0, struct.pack("<QIi", 1, 0, 0))
+        if op == READ:
+            _fh, offset, size = struct.unpack_from("<QQI", arg)
+            return reply(unique, 0, CONTENT[offset:offset + size])
+        if op in (FLUSH, RELEASE):
+            return reply(unique)
+        if op == STATFS:                      # fuse_kstatfs
+            return reply(unique, 0, struct.pack("<5Q4I6I", 1, 0, 0, 2, 0, 4096, 255, 4096,
+                                                0, *[0] * 6))
+        return reply(unique, errno.ENOSYS)
+
+    answering = True
+    while True:
+        if answering:
+            ready, _, _ = select.select([fd, 0], [], [])
+            if 0 in ready:
+                if not os.read(0, 64):
+                    raise SystemExit(0)       # controller gone
+                answering = False             # "stop": from now on, never reply
+                continue
+        try:
+            req = os.read(fd, 65536)          # >= FUSE_MIN_READ_BUFFER (8192)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.EINTR, errno.EAGAIN):
+                continue                      # request vanished before we read it
+            if e.errno == errno.ENODEV:
+                raise SystemExit(0)           # unmounted or aborted
+            raise
+        if not answering:
+            continue
+        _len, op, unique, node, _uid, _gid, _pid, _ext, _pad = IN_HDR.unpack_from(req)
+        handle(op, unique, node, req[IN_HDR.size:])
+        if op == INIT:
+            report(fuse_fd=fd)
+"""
+
+# The victim: opens MOUNTDIR/stuck (that fd stays open), then, on a line from
+# the controller, stats the same path again in a second thread named
+# "stat-fuse". The main thread joins that thread. SIGUSR1 has a no-op handler:
+# the controller sends it to the stat thread, like a Ctrl-C that does not help.
+FUSE_VICTIM = """
+    import ctypes, os, signal, sys, threading
+    path = os.path.join(sys.argv[1], "stuck")
+    fd = os.open(path, os.O_RDONLY)
+    signal.signal(signal.SIGUSR1, lambda *a: None)
+    started, go, me = threading.Event(), threading.Event(), []
+
+    def stat_again():
+        ctypes.CDLL(None).prctl(15, b"stat-fuse")   # PR_SET_NAME (this thread's comm)
+        me.append(threading.get_native_id())
+        started.set()
+        go.wait()
+        try:
+            os.stat(path)            # attr and entry timeouts are 0: asks the server
+        except OSError:
+            pass                     # ENOTCONN once the controller aborts the mount
+
+    t = threading.Thread(target=stat_again, name="stat-fuse", daemon=True)
+    t.start()
+    started.wait()
+    report(fuse_fd=fd, stuck_tid=me[0])
+    os.read(0, 64)                   # the server has stopped answering
+    go.set()
+    t.join()
+"""
+
+MNT_FORCE, MNT_DETACH = 1, 2
+
+
+def fuse_mounts():
+    """[(mountpoint, major, minor, fstype, source)] from /proc/self/mountinfo.
+    Reading it never talks to a FUSE server (stat() on a mountpoint would)."""
+    out = []
+    for line in read_bytes("/proc/self/mountinfo").decode("utf-8", "surrogateescape").splitlines():
+        left, _, right = line.partition(" - ")
+        f, r = left.split(" "), right.split(" ")
+        major, minor = f[2].split(":")
+        mp = f[4].replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+        out.append((mp, int(major), int(minor), r[0], r[1] if len(r) > 1 else ""))
+    return out
+
+
+def umount_detach(mp, force=True):
+    """umount2(mp, MNT_FORCE|MNT_DETACH): MNT_FORCE makes FUSE abort the
+    connection (fuse_umount_begin), so every waiter gets ENOTCONN; MNT_DETACH
+    takes the mount away now even though the victim still holds a file open.
+    Returns 0 or an errno; EINVAL means that mp is not a mountpoint."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    if libc.umount2(os.fsencode(mp), (MNT_FORCE if force else 0) | MNT_DETACH) == 0:
+        return 0
+    return ctypes.get_errno()
+
+
+def ours_alive(pid):
+    """Is pid a live hang.py controller (so its FUSE mount is not stale)?"""
+    try:
+        return b"hang.py" in read_bytes(f"/proc/{pid}/cmdline") and state(pid) not in "ZX"
+    except OSError:
+        return False
+
+
+def clean_stale_fuse():
+    """Remove what a SIGKILLed fuse-stuck run left: its mount (the connection
+    is already aborted, because its server died) and its directory. Mounts and
+    directories of a live controller (e.g. a parallel test) are left alone."""
+    tmp = tempfile.gettempdir()
+    mounted = set()
+    for mp, _maj, _min, fstype, source in fuse_mounts():
+        if not (fstype.startswith("fuse") and source == FUSE_SOURCE):
+            continue
+        base = os.path.basename(mp)
+        pid = base[len(FUSE_PREFIX):].split("-")[0]
+        if not (base.startswith(FUSE_PREFIX) and pid.isdigit()) or ours_alive(int(pid)):
+            mounted.add(mp)
+            continue
+        err = umount_detach(mp)
+        if err and err != errno.EINVAL:
+            sys.stderr.write(f"hang.py fuse-stuck: stale mount {mp}: umount2: {os.strerror(err)}\n")
+            mounted.add(mp)
+    for name in os.listdir(tmp):
+        path = os.path.join(tmp, name)
+        pid = name[len(FUSE_PREFIX):].split("-")[0]
+        if name.startswith(FUSE_PREFIX) and pid.isdigit() and path not in mounted \
+                and not ours_alive(int(pid)):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+
+
+def fuse_teardown_before_kill(mp, conn):
+    """Runs before the processes are killed: abort and detach the mount, so
+    that the stuck thread wakes up (ENOTCONN) and the victim's exit (close ->
+    FUSE_FLUSH, an uninterruptible request) cannot hang."""
+    err = umount_detach(mp)
+    if err and err != errno.EINVAL:
+        sys.stderr.write(f"hang.py fuse-stuck: umount2({mp}, MNT_FORCE|MNT_DETACH): {os.strerror(err)}\n")
+        umount_detach(mp, force=False)
+    if conn:
+        # Also abort through fusectl, where it is mounted (it usually is not
+        # needed: MNT_FORCE already aborted, and the server's death would too).
+        try:
+            with open(f"/sys/fs/fuse/connections/{conn[0]}/abort", "w") as f:
+                f.write("1")
+        except OSError:
+            pass
+
+
+def fuse_teardown_after_reap(mp):
+    for attempt in range(3):
+        try:
+            os.rmdir(mp)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if attempt == 2:
+                sys.stderr.write(f"hang.py fuse-stuck: rmdir {mp}: {e.strerror}\n")
+                return
+            umount_detach(mp, force=False)   # still mounted? (EBUSY)
+            time.sleep(0.05)
+
+
+def in_fuse_wait(pid, tid):
+    """The thread is in a stat-family syscall and its wchan is FUSE's."""
+    stat_nrs = syscall_nrs(STAT)
+
+    def check():
+        nr, _ = task_syscall(pid, tid)
+        wchan = read_bytes(f"/proc/{pid}/task/{tid}/wchan").decode(errors="replace")
+        if nr in stat_nrs and (wchan.startswith(("fuse", "__fuse")) or wchan == "request_wait_answer"):
+            return None
+        return f"want a stat syscall waiting on FUSE; have {describe(pid, tid)}"
+    return check
+
+
+def fuse_stuck():
+    if os.geteuid() != 0:
+        raise Skip("needs root (it mounts a FUSE file system)")
+    try:
+        os.close(os.open("/dev/fuse", os.O_RDWR))
+    except OSError as e:
+        raise Skip(f"cannot open /dev/fuse: {e.strerror}")
+    capeff = int(status_field(ME, "CapEff") or "0", 16)
+    if not capeff & (1 << 21):
+        raise Skip("needs CAP_SYS_ADMIN (mount)")
+    clean_stale_fuse()
+    mp = tempfile.mkdtemp(prefix=f"{FUSE_PREFIX}{ME}-")
+    conn = []  # fusectl connection number, once known
+    PRE_KILL.append(lambda: fuse_teardown_before_kill(mp, conn))
+    POST_REAP.append(lambda: fuse_teardown_after_reap(mp))
+
+    S = stdin_pipe_child(FUSE_SERVER, mp, FUSE_SOURCE, report=True)
+    stop_server = HELD[-1]
+    info = S.report()
+    if "error" in info:
+        if info.get("errno") in (errno.EPERM, errno.EACCES):
+            raise Skip(info["error"])
+        fail(f"FUSE server: {info['error']}")
+    fusefd = info["fuse_fd"]
+    mine = [m for m in fuse_mounts() if m[0] == mp]
+    if not mine or mine[-1][3] != "fuse" or mine[-1][4] != FUSE_SOURCE:
+        fail(f"no fuse mount {FUSE_SOURCE} on {mp} in /proc/self/mountinfo: {mine}")
+    conn.append((mine[-1][1] << 20) | mine[-1][2])  # the kernel's dev_t, as fusectl names it
+
+    V = stdin_pipe_child(FUSE_VICTIM, mp, report=True)
+    go = HELD[-1]
+    vinfo = V.report()           # it has opened MOUNTDIR/stuck
+    tid = vinfo["stuck_tid"]
+    os.write(stop_server, b"stop\n")
+    wait_for(blocked_in(S.pid, READ, fd=fusefd))  # reads only: no longer answering
+    os.write(go, b"go\n")
+    wait_for(in_fuse_wait(V.pid, tid))
+    if state(V.pid, tid) != "D":
+        # The first wait for an answer is interruptible (S). A signal turns it
+        # into the killable wait (D) that lasts until the server answers: the
+        # kernel queues FUSE_INTERRUPT, which this server never answers.
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.tgkill(V.pid, tid, signal.SIGUSR1):
+            fail(f"tgkill({V.pid}, {tid}, SIGUSR1): {os.strerror(ctypes.get_errno())}")
+    wait_for(in_fuse_wait(V.pid, tid), blocked_in(V.pid, STAT, tid=tid, states="D"),
+             blocked_in(S.pid, READ, fd=fusefd))
+    return {"target": V.pid, "stuck_tid": tid, "fuse_fd": vinfo["fuse_fd"],
+            "mountpoint": mp, "server": S.pid}
+
+
 SCENARIOS = {
     "pipe-full": pipe_full,
     "parent-waits-undrained": parent_waits_undrained,
@@ -721,6 +1030,7 @@ SCENARIOS = {
     "busy": busy,
     "running": running,
     "hostile-names": hostile_names,
+    "fuse-stuck": fuse_stuck,
 }
 
 
@@ -728,10 +1038,24 @@ SCENARIOS = {
 # controller lifecycle
 # --------------------------------------------------------------------------
 
+PRE_KILL = []   # scenario teardown run before the kill (e.g. unmount)
+POST_REAP = []  # and after every descendant is reaped (e.g. rmdir)
+
+
+def run_hooks(hooks):
+    while hooks:
+        try:
+            hooks.pop(0)()
+        except Exception as e:  # keep tearing down
+            sys.stderr.write(f"hang.py: teardown: {e!r}\n")
+
+
 def cleanup():
     """SIGKILL every descendant (repeatedly, in case one was mid-fork) and
     reap. As a child subreaper the controller inherits orphaned grandchildren,
-    so it reaps those too and leaves no zombies behind."""
+    so it reaps those too and leaves no zombies behind. The scenario's own
+    teardown hooks run before the kill and after the reaping."""
+    run_hooks(PRE_KILL)
     for _ in range(200):
         alive = [p for p in descendants(ME) if not _is_zombie(p)]
         if not alive:
@@ -744,6 +1068,7 @@ def cleanup():
         _reap(block=False)
         time.sleep(0.005)
     _reap(block=True)
+    run_hooks(POST_REAP)
 
 
 def _is_zombie(pid):
@@ -801,6 +1126,9 @@ def main(argv):
         except NotReady as e:
             sys.stderr.write(f"hang.py {name}: not ready after {time.monotonic() - start:.2f}s: {e}\n")
             return 1
+        except Skip as e:
+            sys.stderr.write(f"hang.py {name}: cannot run here (exit 77): {e}\n")
+            return 77
         info.update(scenario=name, controller=ME, arch=ARCH,
                     ready_ms=round((time.monotonic() - start) * 1000))
         try:

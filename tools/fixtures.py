@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Regenerate fixtures/: snapshots of real hung processes, and edits of them
+that stand for other kernels and architectures.
+
+    cargo build && python3 tools/fixtures.py [NAME...]
+
+Each fixture is a directory holding
+  snapshot.json  what `whystuck capture` wrote (or an edit of a capture),
+  expected.json  the verdict, severity and findings it must keep producing,
+  NOTE.md        how it was made.
+tests/fixtures.rs replays every fixture with `whystuck --from` and checks it.
+
+Captured fixtures come from tests/hangs/hang.py scenarios on the machine that
+runs this script; their expected.json is what whystuck said at capture time
+(review the diff before committing). Edited fixtures keep the expected
+verdict, severity and finding kinds of the capture they were edited from:
+the classifier must reach the same conclusion from the other spelling.
+"""
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WHYSTUCK = os.path.join(ROOT, "target", "debug", "whystuck")
+HANG = os.path.join(ROOT, "tests", "hangs", "hang.py")
+FIXTURES = os.path.join(ROOT, "fixtures")
+sys.path.insert(0, os.path.join(ROOT, "tests", "hangs"))
+
+# name: (scenario, key of the pid to capture, extra capture arguments)
+CAPTURES = {
+    "pipe-full": ("pipe-full", "target", []),
+    "popen-deadlock": ("parent-waits-undrained", "parent", ["--tree"]),
+    "two-pipes-deadlock": ("two-pipes", "a", []),
+    "futex-abba": ("abba", "target", []),
+    "idle-in-epoll": ("epoll-idle", "target", []),
+    "supervisor-idle-child": ("supervisor-idle-child", "supervisor", ["--tree"]),
+    "wakeup-socketpair-full": ("wakeup-socketpair-full", "target", []),
+    "wakeup-pipe-full": ("wakeup-pipe-full", "target", []),
+    "blocked-read-pipe": ("blocked-read-pipe", "target", []),
+    "blocked-read-tcp": ("blocked-read-tcp", "target", []),
+    "tcp-listen": ("tcp-listen", "target", []),
+    "unix-full": ("unix-full", "target", []),
+    "wait-child-busy": ("wait-child-busy", "parent", []),
+    "zombie": ("zombie", "zombie", []),
+    "stopped": ("stopped", "target", []),
+    "traced": ("traced", "target", []),
+    "sleeping": ("sleeping", "target", []),
+    "busy": ("busy", "target", []),
+    "running": ("running", "target", ["--interval", "1s"]),
+    # No scenario: a pid that cannot exist (above the kernel's pid_max).
+    "no-such-process": (None, "2147483647", []),
+}
+
+
+def run(args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, **kw)
+
+
+def expectation(snapshot_path, with_summaries):
+    report = json.loads(subprocess.run([WHYSTUCK, "--from", snapshot_path, "--json", "--fail-on", "never"],
+                                       check=True, capture_output=True).stdout)
+    processes = []
+    for p in report["processes"]:
+        entry = {"pid": p["pid"], "verdict": p["verdict"], "severity": p["severity"],
+                 "findings": [{"kind": f["kind"], "severity": f["severity"]} for f in p["findings"]]}
+        if with_summaries:
+            entry["summary"] = p["summary"]
+            for e, f in zip(entry["findings"], p["findings"]):
+                e["summary"] = f["summary"]
+                if "cycle" in f:
+                    e["cycle"] = f["cycle"]
+        processes.append(entry)
+    return {"processes": processes}
+
+
+def write(name, snapshot, expected, note):
+    directory = os.path.join(FIXTURES, name)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "snapshot.json"), "w") as f:
+        json.dump(snapshot, f, indent=1, sort_keys=False)
+        f.write("\n")
+    with open(os.path.join(directory, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(directory, "NOTE.md"), "w") as f:
+        f.write(note.strip() + "\n")
+
+
+def capture(name):
+    scenario, key, extra = CAPTURES[name]
+    interval = [] if "--interval" in extra else ["--interval", "300ms"]
+    if scenario is None:
+        snapshot = json.loads(run([WHYSTUCK, "capture", *interval, *extra, key, "-o", "-"]).stdout)
+    else:
+        controller = subprocess.Popen([sys.executable, HANG, scenario], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, start_new_session=True)
+        try:
+            info = json.loads(controller.stdout.readline())
+            snapshot = json.loads(run([WHYSTUCK, "capture", *interval, *extra, str(info[key]), "-o", "-"]).stdout)
+        finally:
+            controller.stdin.close()
+            controller.wait()
+    path = os.path.join(FIXTURES, name, "snapshot.json")
+    write(name, snapshot, {"processes": []}, "")
+    expected = expectation(path, with_summaries=True)
+    kernel = snapshot["host"]["kernel_release"].get("ok", "unknown")
+    source = (f"of pid {key}, which does not exist" if scenario is None else
+              f"from the real hung process that `tests/hangs/hang.py {scenario}` creates (the `{key}`)")
+    write(name, snapshot, expected, f"""
+# {name}
+
+Captured with `whystuck capture {' '.join(interval + extra)} PID` {source}, on
+Linux {kernel}, {snapshot['host']['arch']}. Regenerate with
+`python3 tools/fixtures.py {name}`.
+
+expected.json is what whystuck said of it at capture time: verdicts,
+severities, findings and their summaries.
+""")
+
+
+def load(name):
+    with open(os.path.join(FIXTURES, name, "snapshot.json")) as f:
+        return json.load(f)
+
+
+def threads(snapshot):
+    for process in snapshot["processes"]:
+        for sample in process["samples"]:
+            for thread in sample["threads"].get("ok", []):
+                yield thread
+
+
+def rename_wchans(snapshot, renames):
+    for thread in threads(snapshot):
+        wchan = thread["wchan"].get("ok")
+        if wchan in renames:
+            thread["wchan"]["ok"] = renames[wchan]
+
+
+def syscall_tables():
+    """name -> number, per arch, from the table whystuck itself uses."""
+    text = open(os.path.join(ROOT, "src", "classify", "kernel", "syscall_names.rs")).read()
+    tables, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("pub(super) const "):
+            current = tables.setdefault(line.split()[2].rstrip(":"), {})
+        elif current is not None and (m := re.match(r'\s*"(\w*)",\s*// (\d+)$', line)):
+            if m.group(1):
+                current.setdefault(m.group(1), int(m.group(2)))
+    return tables
+
+
+def to_aarch64(snapshot):
+    tables = syscall_tables()
+    x86 = {number: name for name, number in tables["X86_64"].items()}
+    arm = tables["AARCH64"]
+    # x86_64-only calls and their generic equivalents (same arguments first).
+    equivalents = {"epoll_wait": "epoll_pwait", "poll": "ppoll", "select": "pselect6", "pause": "rt_sigsuspend"}
+    snapshot["host"]["arch"] = "aarch64"
+    for thread in threads(snapshot):
+        call = thread["syscall"].get("ok")
+        if isinstance(call, dict) and "blocked" in call and call["blocked"]["nr"] >= 0:
+            name = x86[call["blocked"]["nr"]]
+            call["blocked"]["nr"] = arm[equivalents.get(name, name)]
+
+
+def without_syscalls(snapshot):
+    """As another user sees it: no syscall file, wchan still readable."""
+    for thread in threads(snapshot):
+        thread["syscall"] = {"unavailable": {"kind": "permission", "detail": "permission denied"}}
+
+
+EDITS = {
+    "old-kernel-futex-abba": ("futex-abba", "Linux 5.15 spells the futex wait `futex_wait_queue_me`.",
+                              lambda s: rename_wchans(s, {"futex_do_wait": "futex_wait_queue_me"}), "5.15.0"),
+    "old-kernel-pipe-full": ("pipe-full", "Before 6.x pipes wait in `pipe_write`, not `anon_pipe_write`.",
+                             lambda s: rename_wchans(s, {"anon_pipe_write": "pipe_write"}), "5.10.0"),
+    "old-kernel-idle-in-epoll": ("idle-in-epoll", "Older kernels wait in `ep_poll` and `futex_wait_queue`.",
+                                 lambda s: rename_wchans(s, {"do_epoll_wait": "ep_poll", "futex_do_wait": "futex_wait_queue"}),
+                                 "6.1.0"),
+    "no-ptrace-idle-in-epoll": ("old-kernel-idle-in-epoll",
+                                "Seen without ptrace access on an old kernel: no syscall file, only `ep_poll` wchans.",
+                                without_syscalls, None),
+    "no-ptrace-futex-abba": ("old-kernel-futex-abba",
+                             "Seen without ptrace access on 5.15: only `futex_wait_queue_me` wchans.",
+                             without_syscalls, None),
+    "aarch64-pipe-full": ("pipe-full", "The same hang on aarch64: syscall numbers renumbered (write is 64).",
+                          to_aarch64, None),
+    "aarch64-idle-in-epoll": ("idle-in-epoll",
+                              "On aarch64 there is no epoll_wait: epoll_pwait (22), futex (98).", to_aarch64, None),
+    "aarch64-popen-deadlock": ("popen-deadlock",
+                               "The Popen deadlock on aarch64: wait4 is 260, write is 64.", to_aarch64, None),
+}
+
+
+def edit(name):
+    source, why, change, release = EDITS[name]
+    snapshot = copy.deepcopy(load(source))
+    change(snapshot)
+    if release:
+        snapshot["host"]["kernel_release"] = {"ok": f"{release} (edited)"}
+    with open(os.path.join(FIXTURES, source, "expected.json")) as f:
+        source_expected = json.load(f)
+    expected = {"processes": [
+        {"pid": p["pid"], "verdict": p["verdict"], "severity": p["severity"],
+         "findings": [{"kind": f["kind"], "severity": f["severity"]} for f in p["findings"]]}
+        for p in source_expected["processes"]]}
+    write(name, snapshot, expected, f"""
+# {name}
+
+An edit of the captured fixture `{source}`, standing for a kernel or
+architecture this project's machines do not run: {why}
+
+Made by `python3 tools/fixtures.py {name}`. expected.json keeps the verdict,
+severity and finding kinds of `{source}` (summaries may name other
+syscalls or wchans): the classifier must reach the same conclusion.
+""")
+
+
+def main():
+    names = sys.argv[1:] or list(CAPTURES) + list(EDITS)
+    for name in names:
+        if name in CAPTURES:
+            capture(name)
+        elif name in EDITS:
+            edit(name)
+        else:
+            sys.exit(f"unknown fixture {name!r}")
+        print("wrote", name)
+
+
+if __name__ == "__main__":
+    main()
