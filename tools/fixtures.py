@@ -167,6 +167,17 @@ def to_aarch64(snapshot):
             call["blocked"]["nr"] = arm[equivalents.get(name, name)]
 
 
+def without_ptrace(snapshot):
+    """As another user sees it: no syscall file, and wchan reads 0."""
+    without_syscalls(snapshot)
+    for thread in threads(snapshot):
+        thread["wchan"] = {"unavailable": {"kind": "permission", "detail": "reads 0 without ptrace access"}}
+    for process in snapshot["processes"]:
+        for sample in process["samples"]:
+            for fact in ("fds", "io", "sockets"):
+                sample[fact] = {"unavailable": {"kind": "permission", "detail": "permission denied"}}
+
+
 def without_syscalls(snapshot):
     """As another user sees it: no syscall file, wchan still readable."""
     for thread in threads(snapshot):
@@ -187,6 +198,10 @@ EDITS = {
     "no-ptrace-futex-abba": ("old-kernel-futex-abba",
                              "Seen without ptrace access on 5.15: only `futex_wait_queue_me` wchans.",
                              without_syscalls, None),
+    "no-ptrace-sleeping": ("sleeping",
+                           "Another user's sleeping process without ptrace access: no syscall, wchan reads 0, no fds.",
+                           without_ptrace, None,
+                           {"verdict": "unknown", "severity": "info", "findings": [{"kind": "unknown", "severity": "info"}]}),
     "aarch64-pipe-full": ("pipe-full", "The same hang on aarch64: syscall numbers renumbered (write is 64).",
                           to_aarch64, None),
     "aarch64-idle-in-epoll": ("idle-in-epoll",
@@ -197,7 +212,7 @@ EDITS = {
 
 
 def edit(name):
-    source, why, change, release = EDITS[name]
+    source, why, change, release, *override = EDITS[name]
     snapshot = copy.deepcopy(load(source))
     change(snapshot)
     if release:
@@ -208,15 +223,19 @@ def edit(name):
         {"pid": p["pid"], "verdict": p["verdict"], "severity": p["severity"],
          "findings": [{"kind": f["kind"], "severity": f["severity"]} for f in p["findings"]]}
         for p in source_expected["processes"]]}
+    for process in expected["processes"]:
+        process.update(*override)  # an edit that changes what can be known
+    kept = (f"expected.json is what can still be concluded once the facts are gone: "
+            f"{override[0]['verdict']} ({override[0]['severity']}), never a guess." if override else
+            f"expected.json keeps the verdict, severity and finding kinds of `{source}` "
+            f"(summaries may name other syscalls or wchans): the classifier must reach the same conclusion.")
     write(name, snapshot, expected, f"""
 # {name}
 
 An edit of the captured fixture `{source}`, standing for a kernel or
 architecture this project's machines do not run: {why}
 
-Made by `python3 tools/fixtures.py {name}`. expected.json keeps the verdict,
-severity and finding kinds of `{source}` (summaries may name other
-syscalls or wchans): the classifier must reach the same conclusion.
+Made by `python3 tools/fixtures.py {name}`. {kept}
 """)
 
 
