@@ -7,7 +7,10 @@
 pub mod classify;
 pub mod cli;
 pub mod collect;
+pub mod redact;
 pub mod render;
 pub mod report;
+pub mod selection;
 pub mod snapshot;
 pub mod text;
+pub mod watch;

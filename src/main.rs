@@ -6,17 +6,16 @@
 //! closed stdout (`whystuck ... | head`) is a clean exit.
 
 use anyhow::{bail, Context};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use whystuck::cli::{Capture, Cli, Command, Selection};
+use whystuck::cli::{Capture, Cli, Command, Selection, EXIT_FAILING, EXIT_NOTHING_SELECTED, EXIT_USAGE};
 use whystuck::render::{self, Style};
+use whystuck::selection::NothingSelected;
 use whystuck::snapshot::Snapshot;
 use whystuck::{collect, report};
-
-const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     // A bug must still end in one line and exit 2, never a backtrace.
@@ -36,6 +35,10 @@ fn main() -> ExitCode {
     match std::panic::catch_unwind(run) {
         Ok(Ok(code)) => code,
         Ok(Err(err)) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Ok(Err(err)) if err.is::<NothingSelected>() => {
+            eprintln!("whystuck: {err}");
+            ExitCode::from(EXIT_NOTHING_SELECTED)
+        }
         Ok(Err(err)) => {
             eprintln!("whystuck: {err:#}");
             ExitCode::from(EXIT_USAGE)
@@ -51,6 +54,18 @@ fn run() -> anyhow::Result<ExitCode> {
     };
     match &cli.command {
         Some(Command::Capture(capture)) => run_capture(capture),
+        Some(Command::Watch(watch)) => {
+            whystuck::watch::run(watch, &mut io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(*shell, &mut Cli::command(), "whystuck", &mut io::stdout().lock());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Man) => {
+            clap_mangen::Man::new(Cli::command()).render(&mut io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         None => run_diagnosis(&cli),
     }
 }
@@ -58,35 +73,40 @@ fn run() -> anyhow::Result<ExitCode> {
 fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
     let snapshot = match &cli.from {
         Some(path) => load(path)?,
-        None => take_snapshot(&cli.selection)?,
+        None => take_snapshot(&cli.selection, cli.sampling.interval)?,
     };
-    let report = report::build(&snapshot);
+    let mut report = report::build(&snapshot);
     let stdout = io::stdout();
+    let format = cli.output.format();
+    let to_a_person = format == render::Format::Human && stdout.is_terminal();
+    if !cli.output.no_redact && !to_a_person {
+        report.redact_secrets();
+    }
     let style = Style {
         color: cli.output.color.enabled(stdout.is_terminal()),
     };
     let mut out = io::BufWriter::new(stdout.lock());
-    render::render(&report, cli.output.format(), style, &mut out).context("writing the report")?;
+    render::render(&report, format, style, &mut out).context("writing the report")?;
     out.flush().context("writing the report")?;
     let failing = cli
         .output
         .fail_on
         .threshold()
         .is_some_and(|threshold| report.processes.iter().any(|p| p.severity >= threshold));
-    Ok(if failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failing {
+        ExitCode::from(EXIT_FAILING)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-fn take_snapshot(selection: &Selection) -> anyhow::Result<Snapshot> {
-    if selection.pids.is_empty() {
-        bail!("no process to look at: name at least one PID (see whystuck --help)");
-    }
-    let mut pids = selection.pids.clone();
-    let mut seen = std::collections::HashSet::new();
-    pids.retain(|pid| seen.insert(*pid));
+fn take_snapshot(selection: &Selection, interval: std::time::Duration) -> anyhow::Result<Snapshot> {
+    let read_timeout = std::time::Duration::from_secs(2);
+    let pids = whystuck::selection::resolve(selection, read_timeout)?;
     let options = collect::Options {
         proc_root: selection.proc_root.clone(),
-        interval: selection.interval,
-        read_timeout: std::time::Duration::from_secs(2),
+        interval,
+        read_timeout,
     };
     let request = collect::Request {
         pids: &pids,
@@ -98,7 +118,10 @@ fn take_snapshot(selection: &Selection) -> anyhow::Result<Snapshot> {
 
 /// `whystuck capture`: the snapshot, written whole or not at all.
 fn run_capture(capture: &Capture) -> anyhow::Result<ExitCode> {
-    let snapshot = take_snapshot(&capture.selection)?;
+    let mut snapshot = take_snapshot(&capture.selection, capture.sampling.interval)?;
+    if !capture.no_redact {
+        snapshot.redact_secrets();
+    }
     let mut json = serde_json::to_vec_pretty(&snapshot)?;
     json.push(b'\n');
     if capture.output == Path::new("-") {

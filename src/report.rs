@@ -79,6 +79,7 @@ impl From<Peer> for PeerReport {
 
 #[derive(Serialize, Debug)]
 pub struct HostReport {
+    pub hostname: Option<String>,
     pub kernel_release: Option<String>,
     pub arch: String,
     pub captured_at_unix_ms: u64,
@@ -253,6 +254,17 @@ pub struct Unavailable {
     pub reason: String,
 }
 
+impl Report {
+    /// Replace secrets in every command line (see [`crate::redact`]).
+    pub fn redact_secrets(&mut self) {
+        for process in &mut self.processes {
+            if let Some(cmdline) = &mut process.cmdline {
+                crate::redact::redact(cmdline);
+            }
+        }
+    }
+}
+
 /// Diagnose every process of a snapshot; report the ones the user asked for.
 pub fn build(snapshot: &Snapshot) -> Report {
     let world = World::new(snapshot);
@@ -267,6 +279,7 @@ pub fn build(snapshot: &Snapshot) -> Report {
     Report {
         schema_version: REPORT_SCHEMA_VERSION,
         host: HostReport {
+            hostname: snapshot.host.hostname.clone(),
             kernel_release: snapshot.host.kernel_release.ok().cloned(),
             arch: snapshot.host.arch.clone(),
             captured_at_unix_ms: snapshot.host.captured_at_unix_ms,

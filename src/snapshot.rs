@@ -38,6 +38,9 @@ pub struct Snapshot {
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Host {
+    /// The collecting host's name (`/proc/sys/kernel/hostname`).
+    #[serde(default)]
+    pub hostname: Option<String>,
     pub kernel_release: Fact<String>,
     /// `std::env::consts::ARCH` of the collector: it decides the syscall table.
     pub arch: String,
@@ -354,6 +357,15 @@ pub struct Relative {
 }
 
 impl Snapshot {
+    /// Replace secrets in every sampled command line (see [`crate::redact`]).
+    pub fn redact_secrets(&mut self) {
+        for sample in self.processes.iter_mut().flat_map(|p| p.samples.iter_mut()) {
+            if let Fact::Ok(cmdline) = &mut sample.cmdline {
+                crate::redact::redact(cmdline);
+            }
+        }
+    }
+
     /// Parse a snapshot file's bytes. Errors say what is wrong and where
     /// (serde_json's line and column), in one line.
     pub fn parse(bytes: &[u8]) -> Result<Snapshot, String> {

@@ -43,6 +43,7 @@ impl Severity {
 pub enum Verdict {
     Dead,
     Deadlock,
+    Stalled,
     Stopped,
     DiskWait,
     PipeFull,
@@ -58,9 +59,10 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 14] = [
+    pub const ALL: [Verdict; 15] = [
         Verdict::Dead,
         Verdict::Deadlock,
+        Verdict::Stalled,
         Verdict::Stopped,
         Verdict::DiskWait,
         Verdict::PipeFull,
@@ -79,6 +81,7 @@ impl Verdict {
         match self {
             Verdict::Dead => "dead",
             Verdict::Deadlock => "deadlock",
+            Verdict::Stalled => "stalled",
             Verdict::Stopped => "stopped",
             Verdict::DiskWait => "disk-wait",
             Verdict::PipeFull => "pipe-full",
@@ -96,7 +99,9 @@ impl Verdict {
 
     pub fn default_severity(self) -> Severity {
         match self {
-            Verdict::Dead | Verdict::Deadlock | Verdict::PipeFull | Verdict::WakeupFdEagain => Severity::Critical,
+            Verdict::Dead | Verdict::Deadlock | Verdict::Stalled | Verdict::PipeFull | Verdict::WakeupFdEagain => {
+                Severity::Critical
+            }
             Verdict::Stopped | Verdict::DiskWait | Verdict::FutexBlocked | Verdict::Unknown => Severity::Warn,
             Verdict::Busy
             | Verdict::IdleInEpoll
@@ -111,6 +116,9 @@ impl Verdict {
         match self {
             Verdict::Dead => "no such process, exited while inspected, or a zombie nobody reaped",
             Verdict::Deadlock => "in a cycle of processes each waiting on the next: none can ever proceed",
+            Verdict::Stalled => {
+                "(watch) no CPU, syscalls, I/O or context switches, descendants included, for --stall-after"
+            }
             Verdict::Stopped => "stopped by a signal or a tracer",
             Verdict::DiskWait => "uninterruptible sleep (D)",
             Verdict::PipeFull => "a thread is blocked writing into a full pipe or socket",
@@ -564,9 +572,13 @@ fn deciding_thread<'v, 'a>(view: &'v View<'a>) -> Option<&'v ThreadView<'a>> {
 fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
     let world = judge.world;
     let moved = view.progress.as_ref().and_then(|p| p.moved());
-    let running = || {
-        let progress = view.progress.as_ref().map(|p| p.describe()).unwrap_or_default();
-        Finding::new(Verdict::Running, format!("making progress: {progress}"), vec![])
+    let running = || match &view.progress {
+        Some(progress) => Finding::new(
+            Verdict::Running,
+            format!("making progress: {}", progress.describe()),
+            vec![],
+        ),
+        None => Finding::new(Verdict::Running, "on a CPU (one sample: progress not measured)", vec![]),
     };
     let Some(thread) = deciding_thread(view) else {
         let reason = view.last.threads.reason().map(|r| r.to_string()).unwrap_or_default();

@@ -8,6 +8,7 @@ const PID: i32 = 100;
 
 fn host(arch: &str) -> Host {
     Host {
+        hostname: None,
         kernel_release: Fact::Ok("test".into()),
         arch: arch.into(),
         clock_ticks_per_second: 100,

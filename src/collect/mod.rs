@@ -9,6 +9,8 @@ mod deadline;
 mod dir;
 mod net;
 pub mod parse;
+pub mod pulse;
+pub mod select;
 pub mod sockdiag;
 
 use crate::snapshot::*;
@@ -385,8 +387,14 @@ impl Collector {
             Ok(()) => Fact::Ok(String::from_utf8_lossy(&self.buf).trim().to_string()),
             Err(e) => Fact::Unavailable(reason_for(&e)),
         };
+        let hostname = self
+            .root
+            .read("sys/kernel/hostname", &mut self.buf)
+            .ok()
+            .map(|()| String::from_utf8_lossy(&self.buf).trim().to_string());
         let sysconf = |var| nix::unistd::sysconf(var).ok().flatten().map(|v| v as u64);
         Host {
+            hostname,
             kernel_release,
             arch: std::env::consts::ARCH.to_string(),
             clock_ticks_per_second: sysconf(nix::unistd::SysconfVar::CLK_TCK).unwrap_or(100),

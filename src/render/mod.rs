@@ -3,6 +3,8 @@
 
 mod human;
 mod json;
+mod ndjson;
+mod prometheus;
 
 pub use human::Style;
 
@@ -15,11 +17,17 @@ pub enum Format {
     Human,
     /// One JSON document (schema_version 1).
     Json,
+    /// One JSON line per process, with a timestamp and the host name: to append from cron.
+    Ndjson,
+    /// The text exposition format, for node_exporter's textfile collector.
+    Prometheus,
 }
 
 pub fn render(report: &Report, format: Format, style: Style, out: &mut dyn Write) -> io::Result<()> {
     match format {
         Format::Human => human::render(report, style, out),
         Format::Json => json::render(report, out),
+        Format::Ndjson => ndjson::render(report, out),
+        Format::Prometheus => prometheus::render(report, out),
     }
 }

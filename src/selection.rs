@@ -1,0 +1,109 @@
+//! Turning the command line's selection (pids, pidfiles, --all, --name,
+//! --user) into the pids to diagnose.
+
+use crate::cli::Selection;
+use crate::collect::select::{scan, Filter};
+use anyhow::{anyhow, bail, Context};
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+/// The selection chose nothing: its own exit code, so cron can tell "no such
+/// process" from "a process is stuck".
+#[derive(Debug)]
+pub struct NothingSelected(pub String);
+
+impl std::fmt::Display for NothingSelected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NothingSelected {}
+
+/// The pids to diagnose, in the order given, each once.
+pub fn resolve(selection: &Selection, read_timeout: Duration) -> anyhow::Result<Vec<i32>> {
+    let mut pids = selection.pids.clone();
+    for path in &selection.pidfile {
+        pids.push(read_pidfile(path)?);
+    }
+    let filtering = selection.all || selection.name.is_some() || selection.user.is_some();
+    if filtering {
+        let uid = selection.user.as_deref().map(resolve_user).transpose()?;
+        let filter = Filter {
+            name: selection.name.as_ref(),
+            uid,
+            kernel_threads: selection.kernel_threads,
+        };
+        let found = scan(&selection.proc_root, &filter, read_timeout)?;
+        if found.is_empty() && pids.is_empty() {
+            return Err(NothingSelected(format!("no process matches {}", describe(selection))).into());
+        }
+        pids.extend(found);
+    }
+    if pids.is_empty() {
+        bail!("no process to look at: name a PID, or use --all, --name, --user or --pidfile (see whystuck --help)");
+    }
+    let mut seen = std::collections::HashSet::new();
+    pids.retain(|pid| seen.insert(*pid));
+    Ok(pids)
+}
+
+fn describe(selection: &Selection) -> String {
+    let mut parts = Vec::new();
+    if let Some(name) = &selection.name {
+        parts.push(format!("--name '{}'", name.as_str()));
+    }
+    if let Some(user) = &selection.user {
+        parts.push(format!("--user {user}"));
+    }
+    if parts.is_empty() {
+        parts.push("--all".into());
+    }
+    if !selection.kernel_threads {
+        parts.push("(kernel threads left out)".into());
+    }
+    parts.join(" ")
+}
+
+/// A user name or uid to a uid.
+fn resolve_user(user: &str) -> anyhow::Result<u32> {
+    if let Ok(uid) = user.parse::<u32>() {
+        return Ok(uid);
+    }
+    match nix::unistd::User::from_name(user) {
+        Ok(Some(found)) => Ok(found.uid.as_raw()),
+        Ok(None) => bail!("--user {user}: no such user"),
+        Err(e) => bail!("--user {user}: cannot look it up: {e}"),
+    }
+}
+
+/// The pid in a pidfile: the first line, a positive integer. Opened
+/// non-blocking and only if it is a regular file, so a FIFO cannot hang us.
+fn read_pidfile(path: &Path) -> anyhow::Result<i32> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path.display();
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("--pidfile {name}: cannot open"))?;
+    if !file.metadata()?.is_file() {
+        bail!("--pidfile {name}: not a regular file");
+    }
+    let mut text = String::new();
+    file.take(4096)
+        .read_to_string(&mut text)
+        .with_context(|| format!("--pidfile {name}: cannot read"))?;
+    let first = text.lines().next().map(str::trim).unwrap_or("");
+    if first.is_empty() {
+        bail!("--pidfile {name}: empty");
+    }
+    match first.parse::<i32>() {
+        Ok(pid) if pid > 0 => Ok(pid),
+        _ => Err(anyhow!(
+            "--pidfile {name}: line 1: not a pid: {:?}",
+            first.chars().take(40).collect::<String>()
+        )),
+    }
+}

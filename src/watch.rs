@@ -1,0 +1,418 @@
+//! `whystuck watch`: keep diagnosing while a stall unfolds.
+//!
+//! Every tick reads each watched process's pulse (CPU time, syscalls, I/O,
+//! times scheduled; its descendants' too), which costs three small reads per
+//! process. A full diagnosis runs only when something changed (a state
+//! letter, moving vs still), when a repeated warning is due, or every 30
+//! ticks, so watching a hundred processes every second stays cheap.
+//!
+//! Liveness comes from progress, not from output: a process whose pulse and
+//! its descendants' pulses have not moved for `--stall-after` is `stalled`
+//! (critical), whatever it is parked in; one waiting on a working child is
+//! not. A line is printed when a verdict changes; while a process stays at
+//! warn or worse, the warning is repeated with fresh evidence at a doubling
+//! interval. Watch ends when every watched process is gone, with a line
+//! saying how each ended.
+
+use crate::classify::graph::related_pids;
+use crate::classify::{Severity, Verdict};
+use crate::cli::{Watch, WatchFormat};
+use crate::collect::pulse::{Pulse, PulseReader};
+use crate::collect::{self, Request};
+use crate::report::{self, ProcessReport};
+use crate::snapshot::{ProcessRecord, Role, Snapshot};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
+use std::time::{Duration, Instant, SystemTime};
+
+/// A full diagnosis at least this often (in ticks), even when nothing moved.
+const REFRESH_TICKS: u32 = 30;
+/// The first repeat of a standing warning comes after this many ticks; each
+/// next one after twice as long, up to an hour.
+const FIRST_REPEAT_TICKS: u32 = 6;
+const MAX_REPEAT_GAP: Duration = Duration::from_secs(3600);
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize)]
+struct Event<'a> {
+    timestamp: String,
+    host: Option<&'a str>,
+    /// `change` (a new verdict), `still` (the same warning, fresh evidence)
+    /// or `ended` (the process is gone).
+    event: &'static str,
+    pid: i32,
+    comm: String,
+    verdict: Verdict,
+    severity: Severity,
+    summary: String,
+    previous_verdict: Option<Verdict>,
+    /// Seconds since its pulse (or a descendant's) last moved.
+    still_for_seconds: u64,
+    evidence: Vec<String>,
+    cmdline: Option<Vec<crate::text::TargetString>>,
+}
+
+struct Shown {
+    verdict: Verdict,
+    next_repeat: Option<Instant>,
+    repeat_gap: Duration,
+}
+
+struct Tracked {
+    comm: String,
+    /// The process and its descendants as of the last diagnosis.
+    family: Vec<i32>,
+    pulses: HashMap<i32, Pulse>,
+    last_moved: Instant,
+    last_state: char,
+    moving: bool,
+    shown: Option<Shown>,
+    ticks_since_full: u32,
+    /// How it ended, when a diagnosis found it dead (a zombie, its status).
+    ended: Option<String>,
+}
+
+impl Tracked {
+    fn new(pid: i32, now: Instant) -> Tracked {
+        Tracked {
+            comm: String::new(),
+            family: vec![pid],
+            pulses: HashMap::new(),
+            last_moved: now,
+            last_state: '?',
+            moving: false,
+            shown: None,
+            ticks_since_full: 0,
+            ended: None,
+        }
+    }
+}
+
+pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
+    let pids = crate::selection::resolve(&watch.selection, READ_TIMEOUT)?;
+    let mut pulse = PulseReader::new(&watch.selection.proc_root)?;
+    let start = Instant::now();
+    let mut tracked: BTreeMap<i32, Tracked> = pids.iter().map(|&pid| (pid, Tracked::new(pid, start))).collect();
+    let color = watch.color.enabled(std::io::IsTerminal::is_terminal(&io::stdout()));
+    // The last sample of every process, and when it was taken: a diagnosis
+    // pairs it with a fresh one, so rates cover the time since.
+    let mut last_records: HashMap<i32, (ProcessRecord, u64)> = HashMap::new();
+    let mut host_name: Option<String> = None;
+    loop {
+        let tick = Instant::now();
+        let mut due = Vec::new();
+        let mut ended = Vec::new();
+        for (&pid, t) in tracked.iter_mut() {
+            let Some(own) = pulse.read(pid) else {
+                ended.push(pid);
+                continue;
+            };
+            let mut moved = false;
+            for member in t.family.clone() {
+                let now = if member == pid {
+                    Some(own.clone())
+                } else {
+                    pulse.read(member)
+                };
+                match (now, t.pulses.get(&member)) {
+                    (Some(now), Some(before)) => {
+                        moved |= now.moved_since(before);
+                        t.pulses.insert(member, now);
+                    }
+                    (Some(now), None) => {
+                        t.pulses.insert(member, now);
+                    }
+                    (None, _) => {
+                        moved = true; // a descendant exited: that is progress
+                        t.pulses.remove(&member);
+                        pulse.forget(member);
+                    }
+                }
+            }
+            if moved {
+                t.last_moved = tick;
+            }
+            t.ticks_since_full += 1;
+            let stalled_now = tick.duration_since(t.last_moved) >= watch.stall_after;
+            let was_stalled = t.shown.as_ref().is_some_and(|s| s.verdict == Verdict::Stalled);
+            let repeat_due = t
+                .shown
+                .as_ref()
+                .and_then(|s| s.next_repeat)
+                .is_some_and(|at| tick >= at);
+            if t.shown.is_none()
+                || own.state != t.last_state
+                || moved != t.moving
+                || stalled_now != was_stalled
+                || repeat_due
+                || t.ticks_since_full >= REFRESH_TICKS
+            {
+                due.push(pid);
+            }
+            t.last_state = own.state;
+            t.moving = moved;
+        }
+        if !due.is_empty() {
+            let snapshot = diagnose_now(watch, &due)?;
+            host_name = snapshot.host.hostname.clone();
+            let paired = pair(&snapshot, &mut last_records);
+            let mut report = report::build(&paired);
+            if !watch.no_redact {
+                report.redact_secrets();
+            }
+            for &pid in &due {
+                let Some(process) = report.processes.iter().find(|p| p.pid == pid) else {
+                    continue;
+                };
+                let Some(t) = tracked.get_mut(&pid) else { continue };
+                t.ticks_since_full = 0;
+                t.comm = process.comm.as_ref().map(|c| c.escaped()).unwrap_or_default();
+                t.family = family(&paired, pid);
+                if process.verdict == Verdict::Dead {
+                    let evidence = process
+                        .findings
+                        .first()
+                        .map(|f| f.evidence.join("; "))
+                        .unwrap_or_default();
+                    t.ended = Some(format!("{} ({evidence})", process.summary));
+                    ended.push(pid);
+                    continue;
+                }
+                let event = judge(t, process, watch, Instant::now());
+                if let Some(event) = event {
+                    emit(
+                        out,
+                        watch.format,
+                        color,
+                        &event_of(event, t, process, host_name.as_deref()),
+                    )?;
+                }
+            }
+            if watch.selection.tree {
+                // Descendants found by this diagnosis are watched in their own right.
+                let found: Vec<i32> = due.iter().flat_map(|&pid| family(&paired, pid)).collect();
+                for pid in found {
+                    tracked.entry(pid).or_insert_with(|| Tracked::new(pid, Instant::now()));
+                }
+            }
+        }
+        for pid in ended {
+            if let Some(t) = tracked.remove(&pid) {
+                let how = t
+                    .ended
+                    .clone()
+                    .unwrap_or_else(|| "exited: its /proc entry is gone".to_string());
+                let last = t.shown.as_ref().map(|s| s.verdict);
+                emit(
+                    out,
+                    watch.format,
+                    color,
+                    &ended_event(pid, &t, &how, last, host_name.as_deref()),
+                )?;
+            }
+            pulse.forget(pid);
+            last_records.remove(&pid);
+        }
+        if tracked.is_empty() {
+            return Ok(());
+        }
+        std::thread::sleep(watch.every.saturating_sub(tick.elapsed()));
+    }
+}
+
+/// One sample of `pids` and their descendants (and whatever they wait on).
+fn diagnose_now(watch: &Watch, pids: &[i32]) -> anyhow::Result<Snapshot> {
+    let request = Request {
+        pids,
+        tree: true,
+        related: &related_pids,
+    };
+    let options = collect::Options {
+        proc_root: watch.selection.proc_root.clone(),
+        interval: Duration::ZERO,
+        read_timeout: READ_TIMEOUT,
+    };
+    let mut snapshot = collect::collect(&request, &options)?;
+    // Descendants are watched for their progress; only targets are reported.
+    for record in &mut snapshot.processes {
+        if record.role == Role::Descendant && !watch.selection.tree {
+            record.role = Role::Related;
+        }
+    }
+    Ok(snapshot)
+}
+
+/// The fresh snapshot, each record preceded by the last sample taken of the
+/// same process, so the diagnosis measures progress since then.
+fn pair(snapshot: &Snapshot, last: &mut HashMap<i32, (ProcessRecord, u64)>) -> Snapshot {
+    let now_ms = snapshot.host.captured_at_unix_ms;
+    let mut paired = snapshot.clone();
+    for record in &mut paired.processes {
+        let fresh = record.clone();
+        if let Some((before, then_ms)) = last.get(&record.pid) {
+            if let (Some(old), Some(new)) = (before.samples.last(), record.samples.last_mut()) {
+                let mut old = old.clone();
+                old.elapsed_ms = 0;
+                new.elapsed_ms = now_ms.saturating_sub(*then_ms);
+                record.samples.insert(0, old);
+            }
+        }
+        last.insert(fresh.pid, (fresh, now_ms));
+    }
+    paired
+}
+
+/// `pid` and every descendant in the snapshot.
+fn family(snapshot: &Snapshot, pid: i32) -> Vec<i32> {
+    let mut family = vec![pid];
+    let mut i = 0;
+    while let Some(&member) = family.get(i) {
+        let record = snapshot.processes.iter().find(|r| r.pid == member);
+        let children = record.and_then(|r| r.samples.last()).and_then(|s| s.children.ok());
+        for child in children.into_iter().flatten() {
+            if !family.contains(&child.pid) {
+                family.push(child.pid);
+            }
+        }
+        i += 1;
+    }
+    family
+}
+
+enum Judgement {
+    Change(Option<Verdict>),
+    Still,
+}
+
+/// Decide what to print for a fresh diagnosis, and remember it.
+fn judge(t: &mut Tracked, process: &ProcessReport, watch: &Watch, now: Instant) -> Option<(Judgement, Verdict)> {
+    let stalled = now.duration_since(t.last_moved) >= watch.stall_after && process.verdict != Verdict::Dead;
+    let verdict = if stalled { Verdict::Stalled } else { process.verdict };
+    let severity = if stalled { Severity::Critical } else { process.severity };
+    let first_gap = watch.every * FIRST_REPEAT_TICKS;
+    match &mut t.shown {
+        Some(shown) if shown.verdict == verdict => {
+            let due = shown.next_repeat.is_some_and(|at| now >= at);
+            if !due {
+                return None;
+            }
+            shown.repeat_gap = (shown.repeat_gap * 2).min(MAX_REPEAT_GAP);
+            shown.next_repeat = Some(now + shown.repeat_gap);
+            Some((Judgement::Still, verdict))
+        }
+        shown => {
+            let previous = shown.as_ref().map(|s| s.verdict);
+            *shown = Some(Shown {
+                verdict,
+                next_repeat: (severity >= Severity::Warn).then_some(now + first_gap),
+                repeat_gap: first_gap,
+            });
+            Some((Judgement::Change(previous), verdict))
+        }
+    }
+}
+
+fn timestamp() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn event_of<'a>(
+    (judgement, verdict): (Judgement, Verdict),
+    t: &Tracked,
+    process: &ProcessReport,
+    host: Option<&'a str>,
+) -> Event<'a> {
+    let still_for = t.last_moved.elapsed();
+    let (event, previous) = match judgement {
+        Judgement::Change(previous) => ("change", previous),
+        Judgement::Still => ("still", None),
+    };
+    let summary = if verdict == Verdict::Stalled {
+        format!(
+            "nothing moved for {} (CPU, syscalls, I/O, context switches; {} descendants included); {}: {}",
+            humantime::format_duration(Duration::from_secs(still_for.as_secs())),
+            t.family.len() - 1,
+            process.verdict.name(),
+            process.summary
+        )
+    } else {
+        process.summary.clone()
+    };
+    Event {
+        timestamp: timestamp(),
+        host,
+        event,
+        pid: process.pid,
+        comm: t.comm.clone(),
+        verdict,
+        severity: if verdict == Verdict::Stalled {
+            Severity::Critical
+        } else {
+            process.severity
+        },
+        summary,
+        previous_verdict: previous,
+        still_for_seconds: still_for.as_secs(),
+        evidence: process.findings.first().map(|f| f.evidence.clone()).unwrap_or_default(),
+        cmdline: process.cmdline.clone(),
+    }
+}
+
+fn ended_event<'a>(pid: i32, t: &Tracked, how: &str, last: Option<Verdict>, host: Option<&'a str>) -> Event<'a> {
+    Event {
+        timestamp: timestamp(),
+        host,
+        event: "ended",
+        pid,
+        comm: t.comm.clone(),
+        verdict: Verdict::Dead,
+        severity: Severity::Critical,
+        summary: match last {
+            Some(v) => format!("{how}; it was {} when last seen", v.name()),
+            None => how.to_string(),
+        },
+        previous_verdict: last,
+        still_for_seconds: t.last_moved.elapsed().as_secs(),
+        evidence: Vec::new(),
+        cmdline: None,
+    }
+}
+
+fn emit(out: &mut dyn Write, format: WatchFormat, color: bool, event: &Event) -> io::Result<()> {
+    match format {
+        WatchFormat::Ndjson => {
+            serde_json::to_writer(&mut *out, event)?;
+            writeln!(out)?;
+        }
+        WatchFormat::Human => {
+            let severity = if color {
+                let code = match event.severity {
+                    Severity::Critical => "1;31",
+                    Severity::Warn => "1;33",
+                    Severity::Info => "36",
+                    Severity::Ok => "32",
+                };
+                format!("\x1b[{code}m{}\x1b[0m", event.severity.name())
+            } else {
+                event.severity.name().to_string()
+            };
+            let suffix = match (event.event, event.previous_verdict) {
+                ("change", Some(previous)) => format!(" (was {})", previous.name()),
+                ("still", _) => format!(" (still, nothing moved for {}s)", event.still_for_seconds),
+                _ => String::new(),
+            };
+            let verdict = if event.event == "ended" {
+                "ended"
+            } else {
+                event.verdict.name()
+            };
+            writeln!(
+                out,
+                "{} {} {} {verdict} [{severity}]: {}{suffix}",
+                event.timestamp, event.pid, event.comm, event.summary
+            )?;
+        }
+    }
+    out.flush()
+}
