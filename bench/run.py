@@ -10,8 +10,10 @@ the ratio to whystuck. Commands that are not installed are skipped. Needs
 GNU time (/usr/bin/time, Debian package `time`) for peak RSS.
 
 Scenarios:
-  fds   one process with 10,000 open fds: 5,000 pipe ends, 4,800 unix
-        socketpair ends, 200 TCP ends on loopback (100 connections).
+  fds    one process with 10,000 open fds: 5,000 pipe ends, 4,800 unix
+         socketpair ends, 200 TCP ends on loopback (100 connections).
+  watch  `whystuck watch --every 1s` on 100 idle processes for 30 s: CPU
+         time per second, beside `ps` run once a second on the same pids.
 """
 import argparse
 import os
@@ -108,7 +110,43 @@ def bench_fds(runs):
         os.waitpid(pid, 0)
 
 
-SCENARIOS = {"fds": bench_fds}
+def cpu_seconds(pid):
+    """utime + stime of a live process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_watch(runs, processes=100, seconds=30):
+    """The cost of `whystuck watch` on 100 idle processes, every second."""
+    sleepers = [subprocess.Popen(["sleep", "3600"]) for _ in range(processes)]
+    try:
+        pids = [str(p.pid) for p in sleepers]
+        watch = subprocess.Popen([WHYSTUCK, "watch", "--every", "1s", "--format", "ndjson", *pids],
+                                 stdout=subprocess.DEVNULL)
+        time.sleep(2)  # past the first full diagnosis
+        start_cpu, start = cpu_seconds(watch.pid), time.monotonic()
+        time.sleep(seconds)
+        used, wall = cpu_seconds(watch.pid) - start_cpu, time.monotonic() - start
+        watch.kill()
+        watch.wait()
+        # The same load watched the old way: ps once a second.
+        ps_cpu = 0.0
+        for _ in range(5):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run(["ps", "-o", "pid,stat,wchan", "-p", ",".join(pids)], stdout=subprocess.DEVNULL)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            ps_cpu += (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        print(f"\nwhystuck watch --every 1s on {processes} idle processes, measured over {wall:.0f}s ({os.cpu_count()} cores)")
+        print(f"  whystuck watch             {used * 1000 / wall:6.2f} ms CPU per second = {used / wall * 100:.2f}% of one core")
+        print(f"  ps -o pid,stat,wchan -p .. {ps_cpu / 5 * 1000:6.2f} ms CPU per run     = {ps_cpu / 5 * 100:.2f}% of one core if run every second")
+    finally:
+        for p in sleepers:
+            p.kill()
+            p.wait()
+
+
+SCENARIOS = {"fds": bench_fds, "watch": bench_watch}
 
 
 def main():
