@@ -38,11 +38,22 @@ fn an_unreadable_proc_root_is_a_one_line_failure() {
 fn help_documents_verdicts_and_exit_codes() {
     let run = whystuck(&["--help"]);
     assert_eq!(run.code, 0);
-    for needle in ["EXIT CODES", "VERDICTS", "wakeup-fd-eagain", "--fail-on", "--interval", "FORMATS"] {
+    for needle in [
+        "EXIT CODES",
+        "VERDICTS",
+        "wakeup-fd-eagain",
+        "--fail-on",
+        "--interval",
+        "FORMATS",
+    ] {
         assert!(run.stdout.contains(needle), "{needle} missing from --help");
     }
     let short = whystuck(&["-h"]);
-    assert!(short.stdout.contains("Exit codes: 0 nothing at or above --fail-on"), "{}", short.stdout);
+    assert!(
+        short.stdout.contains("Exit codes: 0 nothing at or above --fail-on"),
+        "{}",
+        short.stdout
+    );
 }
 
 #[test]
