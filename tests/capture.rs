@@ -99,14 +99,16 @@ fn the_snapshot_holds_both_samples_and_the_host_facts() {
     );
     assert!(samples[1]["elapsed_ms"].as_u64().unwrap() >= 200);
     assert!(samples[0]["threads"]["ok"][0]["syscall"].is_object());
-    assert!(
-        samples[0]["fds"]["ok"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|fd| fd["pipe"].is_object()),
-        "pipe fill is captured"
-    );
+    // Pipe fill levels are captured (the writer's stdout is a full pipe).
+    let pipe = Scenario::start("pipe-full");
+    let run = whystuck(&["capture", "--interval", "0", &pipe.num("target").to_string(), "-o", "-"]);
+    let snapshot: Value = serde_json::from_str(&run.stdout).unwrap();
+    let fds = snapshot["processes"][0]["samples"][0]["fds"]["ok"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let stdout = fds.iter().find(|fd| fd["fd"] == 1).expect("fd 1");
+    assert_eq!(stdout["pipe"]["ok"]["capacity_bytes"], 65536, "{stdout}");
 }
 
 #[test]
