@@ -12,6 +12,9 @@ GNU time (/usr/bin/time, Debian package `time`) for peak RSS.
 Scenarios:
   fds    one process with 10,000 open fds: 5,000 pipe ends, 4,800 unix
          socketpair ends, 200 TCP ends on loopback (100 connections).
+  processes  2,000 processes with 20 fds each: `whystuck --all --interval 0`
+         beside ps -eLo, ss -xtanp, both back to back, and lsof -nP.
+  scaling  peak RSS at 5,000 processes, and the time at 5,000 against 2,000.
   watch  `whystuck watch --every 1s` on 100 idle processes for 30 s: CPU
          time per second, beside `ps` run once a second on the same pids.
 """
@@ -110,6 +113,72 @@ def bench_fds(runs):
         os.waitpid(pid, 0)
 
 
+def spawn_many(count, pipes_per_process=5, socketpairs_per_process=5):
+    """Fork `count` processes holding 20 fds each (pipes and unix
+    socketpairs), parked in pause(). Returns the pid of their parent."""
+    ready_r, ready_w = os.pipe()
+    parent = os.fork()
+    if parent:
+        os.close(ready_w)
+        for _ in range(count):
+            os.read(ready_r, 1)
+        os.close(ready_r)
+        return parent
+    os.close(ready_r)
+    import signal
+    for _ in range(count):
+        if os.fork() == 0:
+            keep = [os.pipe() for _ in range(pipes_per_process)]
+            keep += [socket.socketpair() for _ in range(socketpairs_per_process)]
+            os.write(ready_w, b"!")
+            os.close(ready_w)
+            while True:
+                signal.pause()
+    while True:
+        signal.pause()
+
+
+def kill_tree(parent):
+    subprocess.run(["pkill", "-KILL", "-P", str(parent)])
+    os.kill(parent, 9)
+    os.waitpid(parent, 0)
+
+
+def bench_processes(runs, count=2000):
+    parent = spawn_many(count)
+    try:
+        procs = sum(1 for d in os.listdir("/proc") if d.isdigit())
+        compare(
+            f"{count} processes with 20 fds each ({procs} processes on the host)",
+            [
+                ("whystuck --all --interval 0", [WHYSTUCK, "--all", "--interval", "0", "--fail-on", "never"]),
+                ("ps -eLo pid,tid,stat,wchan", ["ps", "-eLo", "pid,tid,stat,wchan"]),
+                ("ss -xtanp", ["ss", "-xtanp"]),
+                ("ps -eLo ... ; ss -xtanp", ["sh", "-c", "ps -eLo pid,tid,stat,wchan; ss -xtanp"]),
+                ("lsof -nP", ["lsof", "-nP"]),
+            ],
+            runs,
+        )
+    finally:
+        kill_tree(parent)
+
+
+def bench_scaling(runs):
+    """Peak memory at 5,000 processes, and time at 5,000 against 2,000."""
+    times = {}
+    for count in (2000, 5000):
+        parent = spawn_many(count)
+        try:
+            argv = [WHYSTUCK, "--all", "--interval", "0", "--fail-on", "never"]
+            samples = [measure(argv) for _ in range(runs)]
+            times[count] = statistics.median(w for w, _ in samples)
+            rss = statistics.median(r for _, r in samples)
+            print(f"\nwhystuck --all --interval 0 at {count} processes: {times[count] * 1000:.1f}ms, peak RSS {rss / 1024:.1f}MiB")
+        finally:
+            kill_tree(parent)
+    print(f"  5,000 / 2,000 processes: {times[5000] / times[2000]:.2f}x the time (2.5x would be linear)")
+
+
 def cpu_seconds(pid):
     """utime + stime of a live process, in seconds."""
     with open(f"/proc/{pid}/stat") as f:
@@ -146,7 +215,7 @@ def bench_watch(runs, processes=100, seconds=30):
             p.wait()
 
 
-SCENARIOS = {"fds": bench_fds, "watch": bench_watch}
+SCENARIOS = {"fds": bench_fds, "processes": bench_processes, "scaling": bench_scaling, "watch": bench_watch}
 
 
 def main():

@@ -194,6 +194,11 @@ pub struct Sampling {
     /// Time between the two samples, e.g. 1s, 250ms or 2 (seconds); 0 takes one sample and skips rates
     #[arg(short, long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
     pub interval: Duration,
+
+    /// Read every fd's fdinfo and pipe fill even in a process with more than 256 fds
+    /// (by default only the fds its threads wait on, its epoll sets and self-pipes)
+    #[arg(long)]
+    pub deep: bool,
 }
 
 /// How to print the diagnosis, and what makes the exit code 1.

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use whystuck::cli::{Capture, Cli, Command, Selection, EXIT_FAILING, EXIT_NOTHING_SELECTED, EXIT_USAGE};
+use whystuck::cli::{Capture, Cli, Command, Sampling, Selection, EXIT_FAILING, EXIT_NOTHING_SELECTED, EXIT_USAGE};
 use whystuck::render::{self, Style};
 use whystuck::selection::NothingSelected;
 use whystuck::snapshot::Snapshot;
@@ -73,7 +73,7 @@ fn run() -> anyhow::Result<ExitCode> {
 fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
     let snapshot = match &cli.from {
         Some(path) => load(path)?,
-        None => take_snapshot(&cli.selection, cli.sampling.interval)?,
+        None => take_snapshot(&cli.selection, &cli.sampling)?,
     };
     let mut report = report::build(&snapshot);
     let stdout = io::stdout();
@@ -100,13 +100,14 @@ fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn take_snapshot(selection: &Selection, interval: std::time::Duration) -> anyhow::Result<Snapshot> {
+fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<Snapshot> {
     let read_timeout = std::time::Duration::from_secs(2);
     let pids = whystuck::selection::resolve(selection, read_timeout)?;
     let options = collect::Options {
         proc_root: selection.proc_root.clone(),
-        interval,
+        interval: sampling.interval,
         read_timeout,
+        deep: sampling.deep,
     };
     let request = collect::Request {
         pids: &pids,
@@ -118,7 +119,7 @@ fn take_snapshot(selection: &Selection, interval: std::time::Duration) -> anyhow
 
 /// `whystuck capture`: the snapshot, written whole or not at all.
 fn run_capture(capture: &Capture) -> anyhow::Result<ExitCode> {
-    let mut snapshot = take_snapshot(&capture.selection, capture.sampling.interval)?;
+    let mut snapshot = take_snapshot(&capture.selection, &capture.sampling)?;
     if !capture.no_redact {
         snapshot.redact_secrets();
     }

@@ -232,6 +232,7 @@ fn diagnose_now(watch: &Watch, pids: &[i32]) -> anyhow::Result<Snapshot> {
         proc_root: watch.selection.proc_root.clone(),
         interval: Duration::ZERO,
         read_timeout: READ_TIMEOUT,
+        deep: false,
     };
     let mut snapshot = collect::collect(&request, &options)?;
     // Descendants are watched for their progress; only targets are reported.

@@ -9,7 +9,7 @@
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
@@ -63,16 +63,22 @@ impl ProcDir {
     /// Numeric entry names of a directory (pids, tids, fds), sorted.
     pub fn numeric_entries(&self, rel: &str) -> io::Result<Vec<i32>> {
         let dir_fd = nix::fcntl::openat(self.fd.as_fd(), rel, dir_flags(), Mode::empty())?;
-        let mut dir = nix::dir::Dir::from_fd(dir_fd)?;
+        // getdents64 straight into one large buffer: libc's readdir sizes its
+        // buffer from /proc's st_blksize (1 KiB), a syscall per ~40 entries.
+        let mut buf = vec![0u8; 64 << 10];
         let mut entries = Vec::new();
-        for entry in dir.iter() {
-            let entry = entry?;
-            if let Some(n) = std::str::from_utf8(entry.file_name().to_bytes())
-                .ok()
-                .and_then(|s| s.parse::<i32>().ok())
-            {
-                entries.push(n);
+        loop {
+            // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+            let n = unsafe { libc::syscall(libc::SYS_getdents64, dir_fd.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
             }
+            if n == 0 {
+                break;
+            }
+            entries.extend(
+                dirent_names(&buf[..n as usize]).filter_map(|name| std::str::from_utf8(name).ok()?.parse::<i32>().ok()),
+            );
         }
         entries.sort_unstable();
         Ok(entries)
@@ -85,6 +91,51 @@ impl ProcDir {
     }
 }
 
+/// The names in a buffer of `linux_dirent64` records (d_ino u64, d_off i64,
+/// d_reclen u16, d_type u8, then the NUL-terminated name), bounds-checked.
+fn dirent_names(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut offset = 0;
+    std::iter::from_fn(move || {
+        let record = buf.get(offset..)?;
+        let reclen = u16::from_ne_bytes(record.get(16..18)?.try_into().ok()?) as usize;
+        if reclen < 19 || reclen > record.len() {
+            return None;
+        }
+        offset += reclen;
+        let name = &record[19..reclen];
+        Some(&name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())])
+    })
+}
+
 fn dir_flags() -> OFlag {
     OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_entries_lists_a_big_directory_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in 0..3000 {
+            std::fs::write(dir.path().join(n.to_string()), b"").unwrap();
+        }
+        std::fs::write(dir.path().join("not-a-number"), b"").unwrap();
+        let listed = ProcDir::open(dir.path()).unwrap().numeric_entries(".").unwrap();
+        assert_eq!(listed, (0..3000).collect::<Vec<i32>>());
+    }
+
+    #[test]
+    fn truncated_dirent_records_end_the_listing_without_panicking() {
+        let mut record = vec![0u8; 24];
+        record[16..18].copy_from_slice(&24u16.to_ne_bytes());
+        record[19..21].copy_from_slice(b"42");
+        assert_eq!(dirent_names(&record).collect::<Vec<_>>(), [b"42"]);
+        assert_eq!(dirent_names(&record[..20]).count(), 0);
+        record[16..18].copy_from_slice(&400u16.to_ne_bytes());
+        assert_eq!(dirent_names(&record).count(), 0);
+        record[16..18].copy_from_slice(&0u16.to_ne_bytes());
+        assert_eq!(dirent_names(&record).count(), 0, "a zero length cannot loop forever");
+    }
 }

@@ -19,6 +19,7 @@ use deadline::SlowReads;
 use dir::ProcDir;
 use net::NetCache;
 use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -31,7 +32,17 @@ pub struct Options {
     pub interval: Duration,
     /// Deadline for each read that can block (cmdline, netlink).
     pub read_timeout: Duration,
+    /// Read every fd's fdinfo and every pipe's fill, however many fds a
+    /// process has (see [`LAZY_FDS`]).
+    pub deep: bool,
 }
+
+/// A process with more fds than this has its fds read in depth (fdinfo,
+/// pipe fill) only where it matters: the fds its blocked threads name, its
+/// epoll fds and what they watch, and pipes and socketpairs it holds both
+/// ends of. The rest are listed by their links, their details marked "not
+/// collected".
+pub const LAZY_FDS: usize = 256;
 
 /// What to sample.
 pub struct Request<'a> {
@@ -55,6 +66,8 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", options.proc_root.display()))?;
     let live = options.proc_root == std::path::Path::new("/proc");
     let mut collector = Collector {
+        deep: options.deep,
+        page_size: 4096,
         net: NetCache::new(live, options.read_timeout),
         slow: SlowReads::default(),
         read_timeout: options.read_timeout,
@@ -64,10 +77,12 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         start: Instant::now(),
         dirs: Vec::new(),
     };
+    let host = collector.host();
+    collector.page_size = host.page_size;
     let mut snapshot = Snapshot {
         format: SNAPSHOT_FORMAT.to_string(),
         schema_version: SNAPSHOT_SCHEMA_VERSION,
-        host: collector.host(),
+        host,
         tree: request.tree,
         processes: Vec::new(),
         holders: Vec::new(),
@@ -190,6 +205,7 @@ fn end_inodes(sample: &Sample) -> Vec<u64> {
         .ok()
         .into_iter()
         .flatten()
+        .filter(|fd| fd.info.ok().is_some()) // not the fds skipped in a lazy read
         .filter_map(|fd| {
             let target = fd.target.as_bytes();
             parse::link_inode(target, "pipe").or_else(|| parse::link_inode(target, "socket"))
@@ -204,6 +220,8 @@ fn end_inodes(sample: &Sample) -> Vec<u64> {
 
 struct Collector {
     root: ProcDir,
+    deep: bool,
+    page_size: u64,
     start: Instant,
     /// Each sampled pid's directory, opened once and held for every round,
     /// in the order of `Snapshot::processes`.
@@ -340,7 +358,9 @@ impl Collector {
         };
         let sampled: BTreeSet<i32> = snapshot.processes.iter().map(|r| r.pid).collect();
         for record in &snapshot.processes {
-            for fd in record.samples.last().and_then(|s| s.fds.ok()).into_iter().flatten() {
+            let fds = record.samples.last().and_then(|s| s.fds.ok()).into_iter().flatten();
+            // Fds skipped by a lazy read are not looked for as other ends.
+            for fd in fds.filter(|fd| fd.info.ok().is_some()) {
                 add(record.pid, fd.fd, fd.target.as_bytes());
             }
         }
@@ -432,10 +452,14 @@ impl Collector {
         };
         let io = read_fact(dir, &mut self.buf, "io", &mut gone, |b| Ok(parse::io(b)));
         let threads = self.threads(dir, &mut gone);
-        let fds = self.fds(dir, &mut gone);
-        let sockets = match &fds {
-            Fact::Ok(fds) => self.sockets(dir, pid, fds),
+        let links = self.fd_links(dir, &mut gone);
+        let sockets = match &links {
+            Fact::Ok(links) => self.sockets(dir, pid, links),
             Fact::Unavailable(reason) => Fact::Unavailable(reason.clone()),
+        };
+        let fds = match links {
+            Fact::Ok(links) => Fact::Ok(self.fd_details(dir, links, &threads, &sockets)),
+            Fact::Unavailable(reason) => Fact::Unavailable(reason),
         };
         let children = self.children(pid, dir, &threads, &mut gone);
         let ppid = stat.ok().and_then(|s| s.ppid).filter(|&p| p > 0);
@@ -511,7 +535,9 @@ impl Collector {
         Fact::Ok(threads)
     }
 
-    fn fds(&mut self, dir: &ProcDir, gone: &mut bool) -> Fact<Vec<Fd>> {
+    /// Every fd and its link text (readlink only: the target is never
+    /// followed).
+    fn fd_links(&mut self, dir: &ProcDir, gone: &mut bool) -> Fact<Vec<(i32, Vec<u8>)>> {
         let numbers = match dir.numeric_entries("fd") {
             Ok(numbers) => numbers,
             Err(e) => {
@@ -519,30 +545,75 @@ impl Collector {
                 return Fact::Unavailable(reason_for(&e));
             }
         };
-        let mut fds = Vec::with_capacity(numbers.len());
-        let mut pipe_fill: HashMap<u64, Fact<PipeFill>> = HashMap::new();
+        let mut links = Vec::with_capacity(numbers.len());
+        let mut path = String::new();
         for fd in numbers {
-            let target = match dir.readlink(&format!("fd/{fd}")) {
-                Ok(target) => target,
+            path.clear();
+            let _ = write!(path, "fd/{fd}");
+            match dir.readlink(&path) {
+                Ok(target) => links.push((fd, target)),
                 Err(e) if is_vanished(&e) => continue, // closed after the listing
                 Err(e) => return Fact::Unavailable(reason_for(&e)),
-            };
-            let mut fd_gone = false;
-            let info = read_fact(dir, &mut self.buf, &format!("fdinfo/{fd}"), &mut fd_gone, |b| {
-                Ok(parse::fdinfo(b))
+            }
+        }
+        Fact::Ok(links)
+    }
+
+    /// fdinfo and pipe fill: for every fd, or, past [`LAZY_FDS`], for the
+    /// ones that matter.
+    fn fd_details(
+        &mut self,
+        dir: &ProcDir,
+        links: Vec<(i32, Vec<u8>)>,
+        threads: &Fact<Vec<Thread>>,
+        sockets: &Fact<Sockets>,
+    ) -> Vec<Fd> {
+        let mut pipe_fill: HashMap<u64, Fact<PipeFill>> = HashMap::new();
+        let mut probe = |fd: i32, inode: u64| -> Fact<PipeFill> {
+            pipe_fill
+                .entry(inode)
+                .or_insert_with(|| match probe_pipe(dir, fd) {
+                    Ok(fill) => Fact::Ok(fill),
+                    Err(e) => Fact::Unavailable(reason_for(&e)),
+                })
+                .clone()
+        };
+        let deep: Option<BTreeSet<i32>> = (!self.deep && links.len() > LAZY_FDS).then(|| {
+            let page_size = self.page_size;
+            let full = full_self_connections(&links, sockets, |fd, inode| {
+                matches!(probe(fd, inode), Fact::Ok(f) if f.capacity_bytes.saturating_sub(f.buffered_bytes) < page_size)
             });
+            let mut wanted = wanted_fds(&links, threads);
+            wanted.extend(full);
+            wanted
+        });
+        let mut fds = Vec::with_capacity(links.len());
+        let mut epoll_targets: BTreeSet<i32> = BTreeSet::new();
+        let mut path = String::new();
+        for (fd, target) in links {
+            let pipe_inode = parse::link_inode(&target, "pipe");
+            let wanted = deep
+                .as_ref()
+                .is_none_or(|w| w.contains(&fd) || epoll_targets.contains(&fd));
+            if !wanted {
+                fds.push(Fd {
+                    fd,
+                    target: TargetString::new(target),
+                    info: not_collected(),
+                    pipe: pipe_inode.map(|_| not_collected()),
+                });
+                continue;
+            }
+            path.clear();
+            let _ = write!(path, "fdinfo/{fd}");
+            let info = read_fact(dir, &mut self.buf, &path, &mut false, |b| Ok(parse::fdinfo(b)));
             if matches!(&info, Fact::Unavailable(r) if r.kind == ReasonKind::NotSupported) {
                 continue; // closed after the listing
             }
-            let pipe = parse::link_inode(&target, "pipe").map(|inode| {
-                pipe_fill
-                    .entry(inode)
-                    .or_insert_with(|| match probe_pipe(dir, fd) {
-                        Ok(fill) => Fact::Ok(fill),
-                        Err(e) => Fact::Unavailable(reason_for(&e)),
-                    })
-                    .clone()
-            });
+            if let Fact::Ok(info) = &info {
+                epoll_targets.extend(info.epoll_targets.iter().map(|t| t.fd));
+            }
+            let pipe = pipe_inode.map(|inode| probe(fd, inode));
             fds.push(Fd {
                 fd,
                 target: TargetString::new(target),
@@ -550,13 +621,13 @@ impl Collector {
                 pipe,
             });
         }
-        Fact::Ok(fds)
+        fds
     }
 
-    fn sockets(&mut self, dir: &ProcDir, pid: i32, fds: &[Fd]) -> Fact<Sockets> {
-        let inodes: Vec<u64> = fds
+    fn sockets(&mut self, dir: &ProcDir, pid: i32, links: &[(i32, Vec<u8>)]) -> Fact<Sockets> {
+        let inodes: Vec<u64> = links
             .iter()
-            .filter_map(|fd| parse::link_inode(fd.target.as_bytes(), "socket"))
+            .filter_map(|(_, target)| parse::link_inode(target, "socket"))
             .collect();
         if inodes.is_empty() {
             return Fact::Ok(Sockets::default());
@@ -630,6 +701,77 @@ impl Collector {
         );
         Relative { pid, stat }
     }
+}
+
+fn not_collected<T>() -> Fact<T> {
+    Fact::Unavailable(Reason::new(
+        ReasonKind::NotCollected,
+        format!(
+            "not read: more than {LAZY_FDS} fds, only those its threads wait on are read in depth (--deep reads all)"
+        ),
+    ))
+}
+
+/// The fds worth reading in depth in a process with many: any fd a blocked
+/// thread's syscall names (argument 0 of every syscall: no table needed to
+/// over-approximate), and every epoll fd (what it watches is added as it is
+/// read). Self-pipes and socketpairs are added by [`Collector::fd_details`]
+/// when they are full.
+fn wanted_fds(links: &[(i32, Vec<u8>)], threads: &Fact<Vec<Thread>>) -> BTreeSet<i32> {
+    let mut wanted: BTreeSet<i32> = threads
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| match t.syscall.ok()? {
+            Syscall::Blocked { nr, args } if *nr >= 0 => i32::try_from(*args.first()?).ok(),
+            _ => None,
+        })
+        .collect();
+    wanted.extend(
+        links
+            .iter()
+            .filter(|(_, target)| target.as_slice() == b"anon_inode:[eventpoll]")
+            .map(|(fd, _)| *fd),
+    );
+    wanted
+}
+
+/// Self-pipes probed for fill in a lazily read process: a wakeup fd is one
+/// or two pipes, not thousands; past this many, --deep reads them all.
+const MAX_SELF_PIPE_PROBES: usize = 64;
+
+/// Both ends of every pipe and unix socketpair held twice by this process
+/// and full: a wakeup fd that may be losing signals.
+fn full_self_connections(
+    links: &[(i32, Vec<u8>)],
+    sockets: &Fact<Sockets>,
+    mut pipe_is_full: impl FnMut(i32, u64) -> bool,
+) -> BTreeSet<i32> {
+    let mut pipes: HashMap<u64, Vec<i32>> = HashMap::new();
+    let mut socket_fds: HashMap<u64, i32> = HashMap::new();
+    for (fd, target) in links {
+        if let Some(inode) = parse::link_inode(target, "pipe") {
+            pipes.entry(inode).or_default().push(*fd);
+        } else if let Some(inode) = parse::link_inode(target, "socket") {
+            socket_fds.insert(inode, *fd);
+        }
+    }
+    let mut full = BTreeSet::new();
+    for (&inode, fds) in pipes.iter().filter(|(_, fds)| fds.len() > 1).take(MAX_SELF_PIPE_PROBES) {
+        if pipe_is_full(fds[0], inode) {
+            full.extend(fds);
+        }
+    }
+    for unix in sockets.ok().map(|s| s.unix.as_slice()).unwrap_or_default() {
+        let at_limit = matches!((unix.wmem_alloc, unix.sndbuf), (Some(used), Some(limit)) if used >= limit);
+        let ends = socket_fds
+            .get(&unix.inode)
+            .zip(unix.peer_inode.and_then(|p| socket_fds.get(&p)));
+        if let (true, Some((&fd, &peer))) = (at_limit, ends) {
+            full.extend([fd, peer]);
+        }
+    }
+    full
 }
 
 /// `wchan` reads `0` both for a thread that is not waiting and for one we may

@@ -451,10 +451,14 @@ fn peers_text(peers: &[PeerReport], verb: &str) -> String {
     format!(", {verb} {}{more}", names.join(", "))
 }
 
+/// One row per socket; past [`MAX_FD_ROWS`], the busiest (full, or with
+/// queued bytes) are kept.
 fn sockets_table(p: &ProcessReport) -> Table {
     let mut table = table(&["FD", "PROTO", "LOCAL", "REMOTE / PEER", "STATE", "RECV-Q", "SEND-Q"]);
+    // (quiet, fd, cells): quiet rows sort after busy ones.
+    let mut rows: Vec<(bool, i32, Vec<String>)> = Vec::new();
     for t in &p.tcp {
-        table.add_row(vec![
+        let cells = vec![
             t.fd.to_string(),
             "tcp".into(),
             t.local.clone(),
@@ -462,7 +466,8 @@ fn sockets_table(p: &ProcessReport) -> Table {
             t.state.clone(),
             t.rx_queue.to_string(),
             t.tx_queue.to_string(),
-        ]);
+        ];
+        rows.push((t.rx_queue == 0 && t.tx_queue == 0, t.fd, cells));
     }
     let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
     for u in &p.unix {
@@ -470,7 +475,7 @@ fn sockets_table(p: &ProcessReport) -> Table {
             (Some(used), Some(limit)) => format!("{used}/{limit}{}", if u.full == Some(true) { " FULL" } else { "" }),
             _ => opt(u.wqueue),
         };
-        table.add_row(vec![
+        let cells = vec![
             u.fd.to_string(),
             format!("unix/{}", u.kind),
             u.path.as_ref().map(TargetString::escaped).unwrap_or_else(|| "-".into()),
@@ -480,7 +485,20 @@ fn sockets_table(p: &ProcessReport) -> Table {
             u.state.clone(),
             opt(u.rqueue),
             send,
-        ]);
+        ];
+        let quiet = u.full != Some(true) && u.rqueue.unwrap_or(0) == 0;
+        rows.push((quiet, u.fd, cells));
+    }
+    rows.sort_by_key(|(quiet, fd, _)| (*quiet, *fd));
+    let hidden = rows.len().saturating_sub(MAX_FD_ROWS);
+    rows.truncate(MAX_FD_ROWS);
+    rows.sort_by_key(|(_, fd, _)| *fd);
+    for (_, _, cells) in rows {
+        table.add_row(cells);
+    }
+    if hidden > 0 {
+        let more = format!("... {hidden} more (--json lists all)");
+        table.add_row(vec![String::new(), String::new(), more]);
     }
     table
 }

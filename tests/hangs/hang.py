@@ -708,7 +708,9 @@ class Skip(Exception):
 
 
 FUSE_SOURCE = "whystuck-fuse"   # mount source ("device") in /proc/mounts
-FUSE_PREFIX = "whystuck-fuse-"  # mount dir: $TMPDIR/whystuck-fuse-<controller pid>-XXXXXXXX
+FUSE_PREFIX = "whystuck-fuse-"  # run dir: $TMPDIR/whystuck-fuse-<controller pid>-XXXXXXXX
+# The mountpoint is RUN_DIR/mnt, not RUN_DIR: stat() on the mountpoint itself
+# hangs too (GETATTR on the root), and `ls -l /tmp` must not.
 
 # The server. Structures from include/uapi/linux/fuse.h; it announces protocol
 # 7.31 and every timeout it returns is 0, so the kernel asks again each time.
@@ -816,9 +818,9 @@ FUSE_SERVER = """
 """
 
 # The victim: opens MOUNTDIR/stuck (that fd stays open), then, on a line from
-# the controller, stats the same path again in a second thread named
-# "stat-fuse". The main thread joins that thread. SIGUSR1 has a no-op handler:
-# the controller sends it to the stat thread, like a Ctrl-C that does not help.
+# the controller, stats the same path again in a second thread (comm
+# "stat-fuse"); the main thread joins it. SIGUSR1 has a no-op handler: the
+# controller sends it to the stat thread, like a Ctrl-C that does not help.
 FUSE_VICTIM = """
     import ctypes, os, signal, sys, threading
     path = os.path.join(sys.argv[1], "stuck")
@@ -881,31 +883,39 @@ def ours_alive(pid):
         return False
 
 
+def fuse_run_owner(run_dir):
+    """Controller pid in a run directory's name, or None if not one of ours."""
+    name = os.path.basename(run_dir)
+    pid = name[len(FUSE_PREFIX):].split("-")[0]
+    return int(pid) if name.startswith(FUSE_PREFIX) and pid.isdigit() else None
+
+
 def clean_stale_fuse():
-    """Remove what a SIGKILLed fuse-stuck run left: its mount (the connection
-    is already aborted, because its server died) and its directory. Mounts and
-    directories of a live controller (e.g. a parallel test) are left alone."""
-    tmp = tempfile.gettempdir()
+    """Remove what a SIGKILLed fuse-stuck run left behind: its mount (whose
+    connection is already aborted, because its server died) and its
+    directories. Runs of a live controller (a parallel test) are left alone.
+    Never stat()s anything: a live mount would hang the caller."""
     mounted = set()
     for mp, _maj, _min, fstype, source in fuse_mounts():
-        if not (fstype.startswith("fuse") and source == FUSE_SOURCE):
+        if source != FUSE_SOURCE or not fstype.startswith("fuse"):
             continue
-        base = os.path.basename(mp)
-        pid = base[len(FUSE_PREFIX):].split("-")[0]
-        if not (base.startswith(FUSE_PREFIX) and pid.isdigit()) or ours_alive(int(pid)):
+        owner = fuse_run_owner(os.path.dirname(mp))
+        if owner is None or ours_alive(owner):
             mounted.add(mp)
             continue
         err = umount_detach(mp)
         if err and err != errno.EINVAL:
             sys.stderr.write(f"hang.py fuse-stuck: stale mount {mp}: umount2: {os.strerror(err)}\n")
             mounted.add(mp)
+    tmp = tempfile.gettempdir()
     for name in os.listdir(tmp):
-        path = os.path.join(tmp, name)
-        pid = name[len(FUSE_PREFIX):].split("-")[0]
-        if name.startswith(FUSE_PREFIX) and pid.isdigit() and path not in mounted \
-                and not ours_alive(int(pid)):
+        run_dir = os.path.join(tmp, name)
+        owner = fuse_run_owner(run_dir)
+        if owner is None or ours_alive(owner) or os.path.join(run_dir, "mnt") in mounted:
+            continue
+        for d in (os.path.join(run_dir, "mnt"), run_dir):
             try:
-                os.rmdir(path)
+                os.rmdir(d)
             except OSError:
                 pass
 
@@ -928,19 +938,20 @@ def fuse_teardown_before_kill(mp, conn):
             pass
 
 
-def fuse_teardown_after_reap(mp):
-    for attempt in range(3):
-        try:
-            os.rmdir(mp)
-            return
-        except FileNotFoundError:
-            return
-        except OSError as e:
-            if attempt == 2:
-                sys.stderr.write(f"hang.py fuse-stuck: rmdir {mp}: {e.strerror}\n")
-                return
-            umount_detach(mp, force=False)   # still mounted? (EBUSY)
-            time.sleep(0.05)
+def fuse_teardown_after_reap(run_dir, mp):
+    for d in (mp, run_dir):
+        for attempt in range(3):
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                if attempt == 2:
+                    sys.stderr.write(f"hang.py fuse-stuck: rmdir {d}: {e.strerror}\n")
+                    return
+                umount_detach(mp, force=False)   # still mounted? (EBUSY)
+                time.sleep(0.05)
 
 
 def in_fuse_wait(pid, tid):
@@ -967,10 +978,12 @@ def fuse_stuck():
     if not capeff & (1 << 21):
         raise Skip("needs CAP_SYS_ADMIN (mount)")
     clean_stale_fuse()
-    mp = tempfile.mkdtemp(prefix=f"{FUSE_PREFIX}{ME}-")
+    run_dir = tempfile.mkdtemp(prefix=f"{FUSE_PREFIX}{ME}-")
+    mp = os.path.join(run_dir, "mnt")
+    POST_REAP.append(lambda: fuse_teardown_after_reap(run_dir, mp))
+    os.mkdir(mp)
     conn = []  # fusectl connection number, once known
     PRE_KILL.append(lambda: fuse_teardown_before_kill(mp, conn))
-    POST_REAP.append(lambda: fuse_teardown_after_reap(mp))
 
     S = stdin_pipe_child(FUSE_SERVER, mp, FUSE_SOURCE, report=True)
     stop_server = HELD[-1]
@@ -992,11 +1005,14 @@ def fuse_stuck():
     os.write(stop_server, b"stop\n")
     wait_for(blocked_in(S.pid, READ, fd=fusefd))  # reads only: no longer answering
     os.write(go, b"go\n")
-    wait_for(in_fuse_wait(V.pid, tid))
+    # The server asleep in read() again means that it has read the request.
+    wait_for(in_fuse_wait(V.pid, tid), blocked_in(S.pid, READ, fd=fusefd))
     if state(V.pid, tid) != "D":
-        # The first wait for an answer is interruptible (S). A signal turns it
-        # into the killable wait (D) that lasts until the server answers: the
-        # kernel queues FUSE_INTERRUPT, which this server never answers.
+        # request_wait_answer() first waits interruptibly (S). A signal moves
+        # it on to the killable wait (D) that lasts until the server answers;
+        # the kernel also queues a FUSE_INTERRUPT, which the server reads and
+        # ignores. (Once the server has read the request, even SIGKILL only
+        # moves the thread into an uninterruptible wait: it stays D.)
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.tgkill(V.pid, tid, signal.SIGUSR1):
             fail(f"tgkill({V.pid}, {tid}, SIGUSR1): {os.strerror(ctypes.get_errno())}")
