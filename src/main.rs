@@ -103,11 +103,19 @@ fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
 fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<Snapshot> {
     let read_timeout = std::time::Duration::from_secs(2);
     let pids = whystuck::selection::resolve(selection, read_timeout)?;
+    // A large selection is read lazily: deep facts only where threads wait.
+    let many = pids.len() > collect::MANY_PROCESSES;
     let options = collect::Options {
         proc_root: selection.proc_root.clone(),
         interval: sampling.interval,
         read_timeout,
-        deep: sampling.deep,
+        deep_fds: match (sampling.deep, many) {
+            (true, _) => usize::MAX,
+            (false, true) => 0,
+            (false, false) => collect::LAZY_FDS,
+        },
+        thread_status: !sampling.interval.is_zero(),
+        many,
     };
     let request = collect::Request {
         pids: &pids,

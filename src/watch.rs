@@ -232,7 +232,9 @@ fn diagnose_now(watch: &Watch, pids: &[i32]) -> anyhow::Result<Snapshot> {
         proc_root: watch.selection.proc_root.clone(),
         interval: Duration::ZERO,
         read_timeout: READ_TIMEOUT,
-        deep: false,
+        deep_fds: collect::LAZY_FDS,
+        thread_status: true,
+        many: watch.selection.all,
     };
     let mut snapshot = collect::collect(&request, &options)?;
     // Descendants are watched for their progress; only targets are reported.

@@ -8,7 +8,7 @@
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
@@ -43,15 +43,34 @@ impl ProcDir {
     /// Read a whole file into `buf` (cleared first), reusing its allocation.
     pub fn read(&self, rel: &str, buf: &mut Vec<u8>) -> io::Result<()> {
         buf.clear();
-        let file = std::fs::File::from(self.open_file(rel)?);
-        let n = file.take(MAX_FILE_BYTES + 1).read_to_end(buf)?;
-        if n as u64 > MAX_FILE_BYTES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{rel} is larger than 64 MiB"),
-            ));
+        let file = self.open_file(rel)?;
+        loop {
+            if buf.len() as u64 >= MAX_FILE_BYTES {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{rel} is larger than 64 MiB"),
+                ));
+            }
+            buf.reserve(4096);
+            let spare = buf.capacity() - buf.len();
+            // SAFETY: the kernel writes at most `spare` bytes into the spare
+            // capacity; `set_len` then covers exactly the bytes it wrote.
+            let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().add(buf.len()).cast(), spare) };
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(err);
+            }
+            let n = n as usize;
+            unsafe { buf.set_len(buf.len() + n) };
+            // /proc files are seq_files: a read that does not fill the
+            // buffer has returned everything, so no second read for EOF.
+            if n == 0 || n < spare {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// The text of a symbolic link (an fd's target), never followed.

@@ -32,9 +32,16 @@ pub struct Options {
     pub interval: Duration,
     /// Deadline for each read that can block (cmdline, netlink).
     pub read_timeout: Duration,
-    /// Read every fd's fdinfo and every pipe's fill, however many fds a
-    /// process has (see [`LAZY_FDS`]).
-    pub deep: bool,
+    /// Processes with up to this many fds have every fd read in depth
+    /// (fdinfo, pipe fill); past it, only the fds that matter. [`LAZY_FDS`]
+    /// by default, `usize::MAX` for `--deep`, 0 for a large selection.
+    pub deep_fds: usize,
+    /// Read each thread's context switches (progress between samples).
+    pub thread_status: bool,
+    /// A large selection (`--all`): relatives (parents, children) come from
+    /// one scan of every process's stat per round instead of per-process
+    /// reads.
+    pub many: bool,
 }
 
 /// A process with more fds than this has its fds read in depth (fdinfo,
@@ -43,6 +50,10 @@ pub struct Options {
 /// ends of. The rest are listed by their links, their details marked "not
 /// collected".
 pub const LAZY_FDS: usize = 256;
+
+/// A selection of more processes than this is read lazily (see
+/// [`Options::many`]): every process's fds in depth only where it matters.
+pub const MANY_PROCESSES: usize = 32;
 
 /// What to sample.
 pub struct Request<'a> {
@@ -66,13 +77,17 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", options.proc_root.display()))?;
     let live = options.proc_root == std::path::Path::new("/proc");
     let mut collector = Collector {
-        deep: options.deep,
+        deep_fds: options.deep_fds,
+        thread_status: options.thread_status,
+        many: options.many,
+        sampled: std::collections::HashSet::new(),
+        pending_cmdlines: Vec::new(),
+        host_stats: None,
         page_size: 4096,
         net: NetCache::new(live, options.read_timeout),
         slow: SlowReads::default(),
         read_timeout: options.read_timeout,
         buf: Vec::with_capacity(4096),
-        ppid_index: None,
         root,
         start: Instant::now(),
         dirs: Vec::new(),
@@ -91,6 +106,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
     for &pid in request.pids {
         collector.add(&mut snapshot, pid, Role::Target);
     }
+    collector.fill_cmdlines(&mut snapshot);
     if request.tree {
         let mut queue: Vec<i32> = request.pids.to_vec();
         while let Some(pid) = queue.pop() {
@@ -100,6 +116,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
                 }
             }
         }
+        collector.fill_cmdlines(&mut snapshot);
     }
     let mut holders = HolderSearch::default();
     holders.update(&mut collector, &mut snapshot);
@@ -116,16 +133,21 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         if !added {
             break;
         }
+        collector.fill_cmdlines(&mut snapshot);
         holders.update(&mut collector, &mut snapshot);
     }
     if !options.interval.is_zero() {
-        std::thread::sleep(options.interval);
+        // The interval runs from the first sample: time spent collecting
+        // counts towards it.
+        std::thread::sleep(options.interval.saturating_sub(collector.start.elapsed()));
         collector.net.start_round();
-        collector.ppid_index = None;
+        collector.host_stats = None;
         for i in 0..snapshot.processes.len() {
             let sample = collector.sample_again(i, snapshot.processes[i].pid);
             snapshot.processes[i].samples.push(sample);
+            collector.pending_cmdlines.push(i);
         }
+        collector.fill_cmdlines(&mut snapshot);
     }
     Ok(snapshot)
 }
@@ -220,7 +242,15 @@ fn end_inodes(sample: &Sample) -> Vec<u64> {
 
 struct Collector {
     root: ProcDir,
-    deep: bool,
+    deep_fds: usize,
+    thread_status: bool,
+    many: bool,
+    /// The pids in the snapshot.
+    sampled: std::collections::HashSet<i32>,
+    /// Records whose last sample still needs its cmdline (read in batches).
+    pending_cmdlines: Vec<usize>,
+    /// Every process's stat, read once per round for a large selection.
+    host_stats: Option<HashMap<i32, Stat>>,
     page_size: u64,
     start: Instant,
     /// Each sampled pid's directory, opened once and held for every round,
@@ -231,8 +261,6 @@ struct Collector {
     read_timeout: Duration,
     /// One reused read buffer.
     buf: Vec<u8>,
-    /// pid → children, built only on kernels without `task/TID/children`.
-    ppid_index: Option<HashMap<i32, Vec<i32>>>,
 }
 
 /// Maps an I/O error to the reason a fact is unavailable.
@@ -307,30 +335,69 @@ impl Collector {
     /// Open `pid`'s directory and take its first sample, unless it is
     /// already in the snapshot. Whether it was added.
     fn add(&mut self, snapshot: &mut Snapshot, pid: i32, role: Role) -> bool {
-        // /proc/TID exists for every thread; a thread id stands for its process.
-        let status = read_fact(&self.root, &mut self.buf, &format!("{pid}/status"), &mut false, |b| {
-            Ok(parse::status(b))
-        });
-        let (pid, named_thread) = match status.ok().and_then(|s| s.tgid) {
-            Some(tgid) if tgid != pid && tgid > 0 => (tgid, Some(pid)),
-            _ => (pid, None),
-        };
-        if let Some(existing) = snapshot.processes.iter_mut().find(|r| r.pid == pid) {
-            if role == Role::Target && named_thread.is_some() {
-                existing.role = Role::Target;
-                existing.named_thread = named_thread;
-            }
+        if self.sampled.contains(&pid) {
             return false;
         }
-        self.dirs.push(self.root.open_dir(&pid.to_string()));
+        let dir = self.root.open_dir(&pid.to_string());
+        // /proc/TID exists for every thread: a thread id stands for its process.
+        if let Ok(dir) = &dir {
+            let status = read_fact(dir, &mut self.buf, "status", &mut false, |b| Ok(parse::status(b)));
+            if let Some(tgid) = status.ok().and_then(|s| s.tgid).filter(|&t| t != pid && t > 0) {
+                let added = self.add(snapshot, tgid, role);
+                if let Some(record) = snapshot.processes.iter_mut().find(|r| r.pid == tgid) {
+                    if role == Role::Target {
+                        record.role = Role::Target;
+                        record.named_thread = Some(pid);
+                    }
+                }
+                return added;
+            }
+        }
+        self.sampled.insert(pid);
+        self.dirs.push(dir);
         let sample = self.sample_again(self.dirs.len() - 1, pid);
+        self.pending_cmdlines.push(snapshot.processes.len());
         snapshot.processes.push(ProcessRecord {
             pid,
             role,
-            named_thread,
+            named_thread: None,
             samples: vec![sample],
         });
         true
+    }
+
+    /// Read the command lines still pending, all in one batch through the
+    /// deadline reader (each read has its own deadline).
+    fn fill_cmdlines(&mut self, snapshot: &mut Snapshot) {
+        let pending: Vec<usize> = std::mem::take(&mut self.pending_cmdlines);
+        let wanted: Vec<(usize, &ProcDir)> = pending
+            .into_iter()
+            .filter(|&i| {
+                snapshot.processes[i]
+                    .samples
+                    .last()
+                    .is_some_and(|s| s.presence == Presence::Present)
+            })
+            .filter_map(|i| Some((i, self.dirs.get(i)?.as_ref().ok()?)))
+            .collect();
+        let dirs: Vec<&ProcDir> = wanted.iter().map(|(_, d)| *d).collect();
+        let results = self.slow.read_many(&dirs, "cmdline", self.read_timeout);
+        for ((i, _), result) in wanted.iter().zip(results) {
+            let fact = match result {
+                Ok(bytes) => Fact::Ok(parse::cmdline(&bytes)),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => Fact::Unavailable(Reason::new(
+                    ReasonKind::TimedOut,
+                    format!(
+                        "unreadable for {}: its memory-map lock is probably held",
+                        humantime::format_duration(self.read_timeout)
+                    ),
+                )),
+                Err(e) => Fact::Unavailable(reason_for(&e)),
+            };
+            if let Some(sample) = snapshot.processes[*i].samples.last_mut() {
+                sample.cmdline = fact;
+            }
+        }
     }
 
     /// A fresh sample of the `index`th process, through its held directory.
@@ -436,20 +503,8 @@ impl Collector {
             );
         }
         let status = read_fact(dir, &mut self.buf, "status", &mut gone, |b| Ok(parse::status(b)));
-        let cmdline = match self.slow.read(dir, "cmdline", self.read_timeout) {
-            Ok(bytes) => Fact::Ok(parse::cmdline(&bytes)),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => Fact::Unavailable(Reason::new(
-                ReasonKind::TimedOut,
-                format!(
-                    "unreadable for {}: its memory-map lock is probably held",
-                    humantime::format_duration(self.read_timeout)
-                ),
-            )),
-            Err(e) => {
-                gone |= is_gone(&e);
-                Fact::Unavailable(reason_for(&e))
-            }
-        };
+        // Read later, in a batch: see `fill_cmdlines`.
+        let cmdline = Fact::Unavailable(Reason::new(ReasonKind::NotCollected, "not read yet"));
         let io = read_fact(dir, &mut self.buf, "io", &mut gone, |b| Ok(parse::io(b)));
         let threads = self.threads(dir, &mut gone);
         let links = self.fd_links(dir, &mut gone);
@@ -503,13 +558,21 @@ impl Collector {
             if matches!(&stat, Fact::Unavailable(r) if r.kind == ReasonKind::NotSupported) || thread_gone {
                 continue; // the thread exited after the listing
             }
-            let status = read_fact(
-                dir,
-                &mut self.buf,
-                &format!("task/{tid}/status"),
-                &mut thread_gone,
-                |b| Ok(parse::status(b)),
-            );
+            // Context switches only matter between two samples.
+            let status = if self.thread_status {
+                read_fact(
+                    dir,
+                    &mut self.buf,
+                    &format!("task/{tid}/status"),
+                    &mut thread_gone,
+                    |b| Ok(parse::status(b)),
+                )
+            } else {
+                Fact::Unavailable(Reason::new(
+                    ReasonKind::NotCollected,
+                    "one sample: context switches not read",
+                ))
+            };
             let syscall = read_fact(
                 dir,
                 &mut self.buf,
@@ -578,7 +641,7 @@ impl Collector {
                 })
                 .clone()
         };
-        let deep: Option<BTreeSet<i32>> = (!self.deep && links.len() > LAZY_FDS).then(|| {
+        let deep: Option<BTreeSet<i32>> = (links.len() > self.deep_fds).then(|| {
             let page_size = self.page_size;
             let full = full_self_connections(&links, sockets, |fd, inode| {
                 matches!(probe(fd, inode), Fact::Ok(f) if f.capacity_bytes.saturating_sub(f.buffered_bytes) < page_size)
@@ -638,8 +701,8 @@ impl Collector {
         }
     }
 
-    /// Children from every thread's `children` file; on kernels without it,
-    /// from the ppid of every process (one scan per round).
+    /// Children from every thread's `children` file; for a large selection,
+    /// or on kernels without the file, from the ppid of every process.
     fn children(
         &mut self,
         pid: i32,
@@ -647,51 +710,70 @@ impl Collector {
         threads: &Fact<Vec<Thread>>,
         gone: &mut bool,
     ) -> Fact<Vec<Relative>> {
-        let tids: Vec<i32> = threads
-            .ok()
-            .map(|t| t.iter().map(|t| t.tid).collect())
-            .unwrap_or_else(|| vec![pid]);
         let mut pids = BTreeSet::new();
         let mut supported = false;
-        for tid in tids {
-            match dir.read(&format!("task/{tid}/children"), &mut self.buf) {
-                Ok(()) => {
-                    supported = true;
-                    pids.extend(parse::pids(&self.buf));
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                Err(e) => {
-                    *gone |= is_gone(&e);
-                    return Fact::Unavailable(reason_for(&e));
+        if !self.many {
+            let tids: Vec<i32> = threads
+                .ok()
+                .map(|t| t.iter().map(|t| t.tid).collect())
+                .unwrap_or_else(|| vec![pid]);
+            for tid in tids {
+                match dir.read(&format!("task/{tid}/children"), &mut self.buf) {
+                    Ok(()) => {
+                        supported = true;
+                        pids.extend(parse::pids(&self.buf));
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                    Err(e) => {
+                        *gone |= is_gone(&e);
+                        return Fact::Unavailable(reason_for(&e));
+                    }
                 }
             }
         }
         if !supported {
-            pids.extend(self.children_by_ppid(pid));
+            let stats = self.host_stats();
+            pids.extend(
+                stats
+                    .iter()
+                    .filter(|(_, s)| s.ppid == Some(pid))
+                    .map(|(&child, _)| child),
+            );
         }
         Fact::Ok(pids.into_iter().map(|child| self.relative(child)).collect())
     }
 
-    fn children_by_ppid(&mut self, pid: i32) -> Vec<i32> {
-        if self.ppid_index.is_none() {
-            let mut index: HashMap<i32, Vec<i32>> = HashMap::new();
+    /// Every process's stat, read once per round (for a large selection,
+    /// and on kernels without `task/TID/children`).
+    fn host_stats(&mut self) -> &HashMap<i32, Stat> {
+        if self.host_stats.is_none() {
+            let mut stats = HashMap::new();
+            let mut path = String::new();
             for other in self.root.numeric_entries(".").unwrap_or_default() {
-                if let Ok(()) = self.root.read(&format!("{other}/stat"), &mut self.buf) {
-                    if let Some(ppid) = parse::stat(&self.buf).ok().and_then(|s| s.ppid) {
-                        index.entry(ppid).or_default().push(other);
+                path.clear();
+                let _ = write!(path, "{other}/stat");
+                if let Ok(()) = self.root.read(&path, &mut self.buf) {
+                    if let Ok(stat) = parse::stat(&self.buf) {
+                        stats.insert(other, stat);
                     }
                 }
             }
-            self.ppid_index = Some(index);
+            self.host_stats = Some(stats);
         }
-        self.ppid_index
-            .as_ref()
-            .and_then(|i| i.get(&pid))
-            .cloned()
-            .unwrap_or_default()
+        self.host_stats.get_or_insert_with(HashMap::new)
     }
 
+    /// Another process named in a report: its stat, from this round's scan
+    /// when there is one.
     fn relative(&mut self, pid: i32) -> Relative {
+        if self.many {
+            if let Some(stat) = self.host_stats().get(&pid) {
+                return Relative {
+                    pid,
+                    stat: Fact::Ok(stat.clone()),
+                };
+            }
+        }
         let stat = read_fact(
             &self.root,
             &mut self.buf,

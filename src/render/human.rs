@@ -60,16 +60,32 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let overview = report.processes.len() > OVERVIEW_ABOVE;
     if report.tree {
         render_tree(report, style, out)?;
+    } else if overview {
+        render_overview(report, style, out)?;
     } else if !report.links.is_empty() {
         render_links(report, style, out)?;
     }
-    for (i, process) in report.processes.iter().enumerate() {
-        if i > 0 || report.tree || !report.links.is_empty() {
+    // Many processes: the full report only for those at warn or worse.
+    let detailed: Vec<&ProcessReport> = report
+        .processes
+        .iter()
+        .filter(|p| !overview || p.severity >= Severity::Warn)
+        .collect();
+    for (i, process) in detailed.iter().take(MAX_DETAILED).enumerate() {
+        if i > 0 || report.tree || overview || !report.links.is_empty() {
             writeln!(out)?;
         }
         render_process(process, style, out)?;
+    }
+    if detailed.len() > MAX_DETAILED {
+        writeln!(
+            out,
+            "\n... and {} more at warn or worse (name their pids, or --json, for the full reports)",
+            detailed.len() - MAX_DETAILED
+        )?;
     }
     if !report.unsearchable.is_empty() {
         let names: Vec<String> = report
@@ -97,6 +113,34 @@ pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<
             report.unsearchable[0].reason,
             names.join(", ")
         )?;
+    }
+    Ok(())
+}
+
+/// More processes than this get an overview (one line each, worst first)
+/// and full reports only for those at warn or worse.
+const OVERVIEW_ABOVE: usize = 5;
+const MAX_DETAILED: usize = 20;
+
+fn render_overview(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let mut rows: Vec<&ProcessReport> = report.processes.iter().collect();
+    rows.sort_by_key(|p| (std::cmp::Reverse(p.severity), p.verdict, p.pid));
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in &rows {
+        *counts.entry(p.severity.name()).or_default() += 1;
+    }
+    let counts: Vec<String> = ["critical", "warn", "info", "ok"]
+        .iter()
+        .filter_map(|s| Some(format!("{} {s}", counts.get(s)?)))
+        .collect();
+    writeln!(
+        out,
+        "{} ({})",
+        style.heading(&format!("{} processes", rows.len())),
+        counts.join(", ")
+    )?;
+    for p in rows {
+        writeln!(out, "{}", headline(p, style))?;
     }
     Ok(())
 }
