@@ -75,9 +75,15 @@ fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
         Some(path) => load(path)?,
         None => take_snapshot(&cli.selection, &cli.sampling)?,
     };
-    let mut report = report::build(&snapshot);
-    let stdout = io::stdout();
     let format = cli.output.format();
+    let targets = snapshot
+        .processes
+        .iter()
+        .filter(|p| p.role != whystuck::snapshot::Role::Related)
+        .count();
+    let mut report = report::build_with_detail(&snapshot, render::detail_from(format, targets));
+    drop(snapshot);
+    let stdout = io::stdout();
     let to_a_person = format == render::Format::Human && stdout.is_terminal();
     if !cli.output.no_redact && !to_a_person {
         report.redact_secrets();

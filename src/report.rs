@@ -168,7 +168,11 @@ pub struct SyscallReport {
 #[derive(Serialize, Debug, Default)]
 pub struct FdsReport {
     pub count: Option<usize>,
-    pub by_type: BTreeMap<&'static str, usize>,
+    pub by_type: BTreeMap<String, usize>,
+    /// `all`, or, for a process read lazily (more than 256 fds, or one of a
+    /// large selection), `those read in depth`: the fds its threads wait on,
+    /// its epoll sets and full self-pipes. `--deep` lists all.
+    pub listed: &'static str,
     pub open: Vec<FdReport>,
 }
 
@@ -267,13 +271,24 @@ impl Report {
 
 /// Diagnose every process of a snapshot; report the ones the user asked for.
 pub fn build(snapshot: &Snapshot) -> Report {
+    build_with_detail(snapshot, None)
+}
+
+/// Like [`build`], but processes below `detail_from` get only their
+/// identity and diagnosis, not their threads, fds and sockets: for an
+/// overview of many processes, without holding every detail in memory.
+pub fn build_with_detail(snapshot: &Snapshot, detail_from: Option<Severity>) -> Report {
     let world = World::new(snapshot);
     let diagnoses = classify::diagnose_all(&world);
     let processes: Vec<ProcessReport> = snapshot
         .processes
         .iter()
         .filter(|r| r.role != Role::Related)
-        .map(|r| process(&world, diagnoses.get(&r.pid), r))
+        .map(|r| {
+            let diagnosis = diagnoses.get(&r.pid);
+            let full = detail_from.is_none_or(|from| diagnosis.is_some_and(|d| d.severity >= from));
+            process(&world, diagnosis, r, full)
+        })
         .collect();
     let links = links(&processes);
     Report {
@@ -299,10 +314,11 @@ pub fn build(snapshot: &Snapshot) -> Report {
     }
 }
 
-fn process(world: &World, diagnosis: Option<&Diagnosis>, record: &ProcessRecord) -> ProcessReport {
+fn process(world: &World, diagnosis: Option<&Diagnosis>, record: &ProcessRecord, full: bool) -> ProcessReport {
     let host = world.host;
     let diagnosis = diagnosis.cloned().unwrap_or_else(classify::no_sample);
     let view = world.view(record.pid);
+    let detail = view.filter(|_| full);
     // A process that was gone from the start is reported from what little is known.
     let stat = view.and_then(|v| v.stat().or(v.first.stat.ok()));
     let status = view.and_then(|v| v.status());
@@ -313,7 +329,7 @@ fn process(world: &World, diagnosis: Option<&Diagnosis>, record: &ProcessRecord)
         named_thread: record.named_thread,
         ppid: stat.and_then(|s| s.ppid),
         comm: stat.map(|s| s.comm.clone()),
-        cmdline: last.and_then(|s| s.cmdline.ok().cloned()),
+        cmdline: last.filter(|_| full).and_then(|s| s.cmdline.ok().cloned()),
         state: stat.map(|s| s.state.to_string()),
         start_time_ticks: stat.and_then(|s| s.starttime),
         uid: status.and_then(|s| s.uid).map(|u| u[0]),
@@ -323,18 +339,18 @@ fn process(world: &World, diagnosis: Option<&Diagnosis>, record: &ProcessRecord)
         findings: diagnosis.findings,
         cpu: view.map(|v| cpu(host, v)).unwrap_or_default(),
         rss_bytes: status.and_then(|s| s.vm_rss_kib).map(|k| k * 1024),
-        io: view.and_then(io),
-        threads: view.map(threads).unwrap_or_default(),
-        fds: view.map(fds).unwrap_or_default(),
-        pipes: view.map(|v| pipes(world, v)).unwrap_or_default(),
-        tcp: view.map(|v| tcp(world, v)).unwrap_or_default(),
-        unix: view.map(|v| unix(world, v)).unwrap_or_default(),
-        children: view.map(children).unwrap_or_default(),
+        io: detail.and_then(io),
+        threads: detail.map(threads).unwrap_or_default(),
+        fds: detail.map(fds).unwrap_or_default(),
+        pipes: detail.map(|v| pipes(world, v)).unwrap_or_default(),
+        tcp: detail.map(|v| tcp(world, v)).unwrap_or_default(),
+        unix: detail.map(|v| unix(world, v)).unwrap_or_default(),
+        children: detail.map(children).unwrap_or_default(),
         // A kernel thread ignores every signal: nothing to say.
         signals: status
             .filter(|_| !stat.is_some_and(Stat::is_kernel_thread))
             .map(signals),
-        unavailable: last.map(unavailable).unwrap_or_default(),
+        unavailable: last.filter(|_| full).map(unavailable).unwrap_or_default(),
     }
 }
 
@@ -456,13 +472,30 @@ fn fds(view: &View) -> FdsReport {
     let Some(_) = view.last.fds.ok() else {
         return FdsReport::default();
     };
-    let mut by_type = BTreeMap::new();
-    for fd in &view.fds {
-        *by_type.entry(fd.kind.name()).or_insert(0) += 1;
-    }
+    let (count, by_type) = match &view.last.fd_totals {
+        Some(totals) => (
+            totals.count,
+            totals
+                .kinds()
+                .map(|(k, n)| (k.name().to_string(), n as usize))
+                .collect(),
+        ),
+        None => {
+            let mut by_type = BTreeMap::new();
+            for fd in &view.fds {
+                *by_type.entry(fd.kind.name().to_string()).or_insert(0) += 1;
+            }
+            (view.fds.len(), by_type)
+        }
+    };
     FdsReport {
-        count: Some(view.fds.len()),
+        count: Some(count),
         by_type,
+        listed: if view.last.fd_totals.is_some() {
+            "those read in depth"
+        } else {
+            "all"
+        },
         open: view
             .fds
             .iter()
@@ -508,9 +541,9 @@ fn tcp(world: &World, view: &View) -> Vec<TcpReport> {
             Some(TcpReport {
                 fd: f.fd.fd,
                 inode: t.inode,
-                local: t.local.clone(),
-                remote: t.remote.clone(),
-                state: t.state.clone(),
+                local: t.local.to_string(),
+                remote: t.remote.to_string(),
+                state: t.state.to_string(),
                 tx_queue: t.tx_queue,
                 rx_queue: t.rx_queue,
                 peers: world
@@ -531,8 +564,8 @@ fn unix(world: &World, view: &View) -> Vec<UnixReport> {
             Some(UnixReport {
                 fd: f.fd.fd,
                 inode: u.inode,
-                kind: u.kind.clone(),
-                state: u.state.clone(),
+                kind: u.kind.to_string(),
+                state: u.state.to_string(),
                 path: u.path.clone(),
                 peer_inode: u.peer_inode,
                 rqueue: u.rqueue,

@@ -8,6 +8,8 @@
 
 use crate::text::TargetString;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::net::SocketAddr;
 
 /// Bumped whenever a field changes meaning or a required field is added.
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
@@ -114,7 +116,11 @@ pub struct Sample {
     pub cmdline: Fact<Vec<TargetString>>,
     pub io: Fact<Io>,
     pub threads: Fact<Vec<Thread>>,
+    /// Every fd, or, for a process read lazily (many fds, or one of a large
+    /// selection), only the fds read in depth; then `fd_totals` counts all.
     pub fds: Fact<Vec<Fd>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fd_totals: Option<FdTotals>,
     pub sockets: Fact<Sockets>,
     pub children: Fact<Vec<Relative>>,
     /// The parent, when a report needs it (always for a zombie).
@@ -283,6 +289,137 @@ pub struct Fd {
     pub pipe: Option<Fact<PipeFill>>,
 }
 
+/// What an fd is, from its link text alone (the target is never opened or
+/// stat'ed).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum FdKind {
+    File,
+    Pipe,
+    /// A named pipe: a path whose readers or writers wait in pipe code.
+    Fifo,
+    Socket,
+    Eventpoll,
+    Eventfd,
+    Timerfd,
+    Signalfd,
+    Inotify,
+    AnonInode,
+    Device,
+    Namespace,
+    Other,
+}
+
+impl FdKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FdKind::File => "file",
+            FdKind::Pipe => "pipe",
+            FdKind::Fifo => "fifo",
+            FdKind::Socket => "socket",
+            FdKind::Eventpoll => "eventpoll",
+            FdKind::Eventfd => "eventfd",
+            FdKind::Timerfd => "timerfd",
+            FdKind::Signalfd => "signalfd",
+            FdKind::Inotify => "inotify",
+            FdKind::AnonInode => "anon_inode",
+            FdKind::Device => "device",
+            FdKind::Namespace => "namespace",
+            FdKind::Other => "other",
+        }
+    }
+
+    pub fn of(target: &[u8]) -> FdKind {
+        match target {
+            t if t.starts_with(b"pipe:[") => FdKind::Pipe,
+            t if t.starts_with(b"socket:[") => FdKind::Socket,
+            b"anon_inode:[eventpoll]" => FdKind::Eventpoll,
+            b"anon_inode:[eventfd]" => FdKind::Eventfd,
+            b"anon_inode:[timerfd]" => FdKind::Timerfd,
+            b"anon_inode:[signalfd]" => FdKind::Signalfd,
+            b"anon_inode:inotify" => FdKind::Inotify,
+            t if t.starts_with(b"anon_inode:") => FdKind::AnonInode,
+            t if t.starts_with(b"/dev/") => FdKind::Device,
+            t if t.starts_with(b"/") => FdKind::File,
+            t if [
+                &b"net:["[..],
+                b"mnt:[",
+                b"pid:[",
+                b"user:[",
+                b"uts:[",
+                b"ipc:[",
+                b"cgroup:[",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p)) =>
+            {
+                FdKind::Namespace
+            }
+            _ => FdKind::Other,
+        }
+    }
+}
+
+impl FdKind {
+    pub const ALL: [FdKind; 13] = [
+        FdKind::File,
+        FdKind::Pipe,
+        FdKind::Fifo,
+        FdKind::Socket,
+        FdKind::Eventpoll,
+        FdKind::Eventfd,
+        FdKind::Timerfd,
+        FdKind::Signalfd,
+        FdKind::Inotify,
+        FdKind::AnonInode,
+        FdKind::Device,
+        FdKind::Namespace,
+        FdKind::Other,
+    ];
+}
+
+/// How many fds a lazily read process has, by type: a fixed array, so a
+/// host of thousands of processes pays 52 bytes each for it.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct FdTotals {
+    pub count: usize,
+    #[serde(with = "by_type")]
+    pub by_type: [u32; FdKind::ALL.len()],
+}
+
+impl FdTotals {
+    pub fn add(&mut self, kind: FdKind) {
+        self.count += 1;
+        self.by_type[kind as usize] += 1;
+    }
+
+    /// (kind, count) for every kind present.
+    pub fn kinds(&self) -> impl Iterator<Item = (FdKind, u32)> + '_ {
+        FdKind::ALL.into_iter().zip(self.by_type).filter(|(_, n)| *n > 0)
+    }
+}
+
+/// `by_type` as a JSON object: `{"pipe": 10, "socket": 4}`.
+mod by_type {
+    use super::FdKind;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(counts: &[u32; 13], serializer: S) -> Result<S::Ok, S::Error> {
+        let map: BTreeMap<FdKind, u32> = FdKind::ALL.into_iter().zip(*counts).filter(|(_, n)| *n > 0).collect();
+        map.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u32; 13], D::Error> {
+        let map = BTreeMap::<FdKind, u32>::deserialize(deserializer)?;
+        let mut counts = [0; 13];
+        for (kind, n) in map {
+            counts[kind as usize] = n;
+        }
+        Ok(counts)
+    }
+}
+
 /// `/proc/PID/fdinfo/N`.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 pub struct FdInfo {
@@ -323,9 +460,9 @@ pub struct Sockets {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct TcpSocket {
     pub inode: u64,
-    pub local: String,
-    pub remote: String,
-    pub state: String,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub state: Cow<'static, str>,
     pub tx_queue: u32,
     pub rx_queue: u32,
     /// The inode of the other end, when it is on this host (same namespace).
@@ -337,8 +474,8 @@ pub struct TcpSocket {
 pub struct UnixSocket {
     pub inode: u64,
     /// `stream`, `dgram` or `seqpacket`.
-    pub kind: String,
-    pub state: String,
+    pub kind: Cow<'static, str>,
+    pub state: Cow<'static, str>,
     pub path: Option<TargetString>,
     pub peer_inode: Option<u64>,
     pub rqueue: Option<u32>,

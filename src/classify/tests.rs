@@ -106,6 +106,7 @@ fn sample(elapsed_ms: u64, state: char, cpu_ticks: u64, threads: &[T], fds: &[Fd
         io: Fact::Unavailable(denied("io")),
         threads: Fact::Ok(threads.iter().map(thread).collect()),
         fds: Fact::Ok(fds.to_vec()),
+        fd_totals: None,
         sockets: Fact::Ok(Sockets::default()),
         children: Fact::Ok(vec![]),
         parent: None,

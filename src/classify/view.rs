@@ -12,74 +12,7 @@ use std::collections::{HashMap, HashSet};
 const O_NONBLOCK: u32 = 0o4000;
 const O_ACCMODE: u32 = 0o3;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FdKind {
-    File,
-    Pipe,
-    /// A named pipe: a path whose readers or writers wait in pipe code.
-    Fifo,
-    Socket,
-    Eventpoll,
-    Eventfd,
-    Timerfd,
-    Signalfd,
-    Inotify,
-    AnonInode,
-    Device,
-    Namespace,
-    Other,
-}
-
-impl FdKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            FdKind::File => "file",
-            FdKind::Pipe => "pipe",
-            FdKind::Fifo => "fifo",
-            FdKind::Socket => "socket",
-            FdKind::Eventpoll => "eventpoll",
-            FdKind::Eventfd => "eventfd",
-            FdKind::Timerfd => "timerfd",
-            FdKind::Signalfd => "signalfd",
-            FdKind::Inotify => "inotify",
-            FdKind::AnonInode => "anon_inode",
-            FdKind::Device => "device",
-            FdKind::Namespace => "namespace",
-            FdKind::Other => "other",
-        }
-    }
-
-    /// From the fd's link text alone: the target is never opened or stat'ed.
-    pub fn of(target: &[u8]) -> FdKind {
-        match target {
-            t if t.starts_with(b"pipe:[") => FdKind::Pipe,
-            t if t.starts_with(b"socket:[") => FdKind::Socket,
-            b"anon_inode:[eventpoll]" => FdKind::Eventpoll,
-            b"anon_inode:[eventfd]" => FdKind::Eventfd,
-            b"anon_inode:[timerfd]" => FdKind::Timerfd,
-            b"anon_inode:[signalfd]" => FdKind::Signalfd,
-            b"anon_inode:inotify" => FdKind::Inotify,
-            t if t.starts_with(b"anon_inode:") => FdKind::AnonInode,
-            t if t.starts_with(b"/dev/") => FdKind::Device,
-            t if t.starts_with(b"/") => FdKind::File,
-            t if [
-                &b"net:["[..],
-                b"mnt:[",
-                b"pid:[",
-                b"user:[",
-                b"uts:[",
-                b"ipc:[",
-                b"cgroup:[",
-            ]
-            .iter()
-            .any(|p| t.starts_with(p)) =>
-            {
-                FdKind::Namespace
-            }
-            _ => FdKind::Other,
-        }
-    }
-}
+pub use crate::snapshot::FdKind;
 
 pub struct FdView<'a> {
     pub fd: &'a Fd,

@@ -83,6 +83,9 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         sampled: std::collections::HashSet::new(),
         pending_cmdlines: Vec::new(),
         host_stats: None,
+        links: Vec::new(),
+        links_sorted: true,
+        indexed: std::collections::HashSet::new(),
         page_size: 4096,
         net: NetCache::new(live, options.read_timeout),
         slow: SlowReads::default(),
@@ -165,8 +168,8 @@ fn children_of(snapshot: &Snapshot, pid: i32) -> Vec<i32> {
 /// never followed), made once per run, then lookups.
 #[derive(Default)]
 struct HolderSearch {
-    /// inode → (pid, fd) for every pipe and socket fd on the host.
-    index: Option<HashMap<u64, Vec<(i32, i32)>>>,
+    /// Whether the processes outside the snapshot have had their fd links read.
+    scanned: bool,
     /// Inodes whose holders are already in the snapshot.
     done: std::collections::HashSet<u64>,
 }
@@ -183,10 +186,11 @@ impl HolderSearch {
         if wanted.is_empty() {
             return;
         }
-        let index = match &self.index {
-            Some(index) => index,
-            None => self.index.insert(collector.holder_index(snapshot)),
-        };
+        if !self.scanned {
+            collector.index_unsampled(snapshot);
+            self.scanned = true;
+        }
+        collector.sort_links();
         // Sampled processes answer from their samples; others are read.
         let mut comms: HashMap<i32, Option<TargetString>> = HashMap::new();
         let mut sampled_flags: HashMap<(i32, i32), Option<u32>> = HashMap::new();
@@ -199,7 +203,7 @@ impl HolderSearch {
         }
         for inode in wanted {
             self.done.insert(inode);
-            for &(pid, fd) in index.get(&inode).into_iter().flatten() {
+            for (pid, fd) in collector.holders_of(inode) {
                 let flags = match sampled_flags.get(&(pid, fd)) {
                     Some(flags) => *flags,
                     None => collector.fd_flags(pid, fd),
@@ -251,6 +255,12 @@ struct Collector {
     pending_cmdlines: Vec<usize>,
     /// Every process's stat, read once per round for a large selection.
     host_stats: Option<HashMap<i32, Stat>>,
+    /// (inode, pid, fd) of every pipe and socket fd seen, for finding the
+    /// other ends; sorted by inode on demand.
+    links: Vec<(u64, i32, i32)>,
+    links_sorted: bool,
+    /// The pids whose fds are in `links`.
+    indexed: std::collections::HashSet<i32>,
     page_size: u64,
     start: Instant,
     /// Each sampled pid's directory, opened once and held for every round,
@@ -302,6 +312,7 @@ impl Sample {
             io: Fact::Unavailable(reason.clone()),
             threads: Fact::Unavailable(reason.clone()),
             fds: Fact::Unavailable(reason.clone()),
+            fd_totals: None,
             sockets: Fact::Unavailable(reason.clone()),
             children: Fact::Unavailable(reason),
             parent: None,
@@ -412,30 +423,33 @@ impl Collector {
         sample
     }
 
-    /// inode → (pid, fd) for every pipe and socket fd of every process:
-    /// sampled processes from their samples, the rest by reading their fd
-    /// links. A process whose fds cannot be listed is recorded as
-    /// unsearchable, never skipped silently.
-    fn holder_index(&mut self, snapshot: &mut Snapshot) -> HashMap<u64, Vec<(i32, i32)>> {
-        let mut index: HashMap<u64, Vec<(i32, i32)>> = HashMap::new();
-        let mut add = |pid: i32, fd: i32, target: &[u8]| {
+    /// Remember every pipe and socket fd of a sampled process (once per
+    /// process): 16 bytes each, so even a lazily read process's fds can be
+    /// found as the other end of someone's pipe.
+    fn index_links(&mut self, pid: i32, links: &[(i32, Vec<u8>)]) {
+        if !self.indexed.insert(pid) {
+            return;
+        }
+        for (fd, target) in links {
             if let Some(inode) = parse::link_inode(target, "pipe").or_else(|| parse::link_inode(target, "socket")) {
-                index.entry(inode).or_default().push((pid, fd));
-            }
-        };
-        let sampled: BTreeSet<i32> = snapshot.processes.iter().map(|r| r.pid).collect();
-        for record in &snapshot.processes {
-            let fds = record.samples.last().and_then(|s| s.fds.ok()).into_iter().flatten();
-            // Fds skipped by a lazy read are not looked for as other ends.
-            for fd in fds.filter(|fd| fd.info.ok().is_some()) {
-                add(record.pid, fd.fd, fd.target.as_bytes());
+                self.links.push((inode, pid, *fd));
+                self.links_sorted = false;
             }
         }
+    }
+
+    /// Read the fd links of every process not in the snapshot into the
+    /// index. A process whose fds cannot be listed is recorded as
+    /// unsearchable, never skipped silently.
+    fn index_unsampled(&mut self, snapshot: &mut Snapshot) {
+        let mut path = String::new();
         for pid in self.root.numeric_entries(".").unwrap_or_default() {
-            if sampled.contains(&pid) {
+            if self.sampled.contains(&pid) {
                 continue;
             }
-            let fds = match self.root.numeric_entries(&format!("{pid}/fd")) {
+            path.clear();
+            let _ = write!(path, "{pid}/fd");
+            let fds = match self.root.numeric_entries(&path) {
                 Ok(fds) => fds,
                 Err(e) if is_vanished(&e) => continue,
                 Err(e) => {
@@ -448,13 +462,33 @@ impl Collector {
                     continue;
                 }
             };
+            let mut links = Vec::with_capacity(fds.len());
             for fd in fds {
-                if let Ok(target) = self.root.readlink(&format!("{pid}/fd/{fd}")) {
-                    add(pid, fd, &target);
+                path.clear();
+                let _ = write!(path, "{pid}/fd/{fd}");
+                if let Ok(target) = self.root.readlink(&path) {
+                    links.push((fd, target));
                 }
             }
+            self.index_links(pid, &links);
         }
-        index
+    }
+
+    fn sort_links(&mut self) {
+        if !self.links_sorted {
+            self.links.sort_unstable();
+            self.links_sorted = true;
+        }
+    }
+
+    /// Every (pid, fd) holding `inode` (after [`Self::sort_links`]).
+    fn holders_of(&self, inode: u64) -> Vec<(i32, i32)> {
+        let start = self.links.partition_point(|&(i, _, _)| i < inode);
+        self.links[start..]
+            .iter()
+            .take_while(|&&(i, _, _)| i == inode)
+            .map(|&(_, pid, fd)| (pid, fd))
+            .collect()
     }
 
     /// The open flags of another process's fd, when readable.
@@ -512,10 +546,26 @@ impl Collector {
             Fact::Ok(links) => self.sockets(dir, pid, links),
             Fact::Unavailable(reason) => Fact::Unavailable(reason.clone()),
         };
-        let fds = match links {
-            Fact::Ok(links) => Fact::Ok(self.fd_details(dir, links, &threads, &sockets)),
-            Fact::Unavailable(reason) => Fact::Unavailable(reason),
+        if let Fact::Ok(links) = &links {
+            self.index_links(pid, links);
+        }
+        let (fds, fd_totals) = match links {
+            Fact::Ok(links) => {
+                let (fds, totals) = self.fd_details(dir, links, &threads, &sockets);
+                (Fact::Ok(fds), totals)
+            }
+            Fact::Unavailable(reason) => (Fact::Unavailable(reason), None),
         };
+        let mut sockets = sockets;
+        if let (Some(_), Fact::Ok(fds), Fact::Ok(sockets)) = (&fd_totals, &fds, &mut sockets) {
+            // A lazily read process keeps the unix sockets of the fds it kept
+            // (TCP is kept whole: connections are counted).
+            let kept: BTreeSet<u64> = fds
+                .iter()
+                .filter_map(|f| parse::link_inode(f.target.as_bytes(), "socket"))
+                .collect();
+            sockets.unix.retain(|u| kept.contains(&u.inode));
+        }
         let children = self.children(pid, dir, &threads, &mut gone);
         let ppid = stat.ok().and_then(|s| s.ppid).filter(|&p| p > 0);
         let parent = ppid.map(|p| self.relative(p));
@@ -530,6 +580,7 @@ impl Collector {
             io,
             threads,
             fds,
+            fd_totals,
             sockets,
             children,
             parent,
@@ -630,7 +681,7 @@ impl Collector {
         links: Vec<(i32, Vec<u8>)>,
         threads: &Fact<Vec<Thread>>,
         sockets: &Fact<Sockets>,
-    ) -> Vec<Fd> {
+    ) -> (Vec<Fd>, Option<FdTotals>) {
         let mut pipe_fill: HashMap<u64, Fact<PipeFill>> = HashMap::new();
         let mut probe = |fd: i32, inode: u64| -> Fact<PipeFill> {
             pipe_fill
@@ -650,7 +701,14 @@ impl Collector {
             wanted.extend(full);
             wanted
         });
-        let mut fds = Vec::with_capacity(links.len());
+        let totals = deep.as_ref().map(|_| {
+            let mut totals = FdTotals::default();
+            for (_, target) in &links {
+                totals.add(FdKind::of(target));
+            }
+            totals
+        });
+        let mut fds = Vec::with_capacity(deep.as_ref().map_or(links.len(), |w| w.len()));
         let mut epoll_targets: BTreeSet<i32> = BTreeSet::new();
         let mut path = String::new();
         for (fd, target) in links {
@@ -659,13 +717,7 @@ impl Collector {
                 .as_ref()
                 .is_none_or(|w| w.contains(&fd) || epoll_targets.contains(&fd));
             if !wanted {
-                fds.push(Fd {
-                    fd,
-                    target: TargetString::new(target),
-                    info: not_collected(),
-                    pipe: pipe_inode.map(|_| not_collected()),
-                });
-                continue;
+                continue; // counted in the totals only
             }
             path.clear();
             let _ = write!(path, "fdinfo/{fd}");
@@ -684,7 +736,7 @@ impl Collector {
                 pipe,
             });
         }
-        fds
+        (fds, totals)
     }
 
     fn sockets(&mut self, dir: &ProcDir, pid: i32, links: &[(i32, Vec<u8>)]) -> Fact<Sockets> {
@@ -783,15 +835,6 @@ impl Collector {
         );
         Relative { pid, stat }
     }
-}
-
-fn not_collected<T>() -> Fact<T> {
-    Fact::Unavailable(Reason::new(
-        ReasonKind::NotCollected,
-        format!(
-            "not read: more than {LAZY_FDS} fds, only those its threads wait on are read in depth (--deep reads all)"
-        ),
-    ))
 }
 
 /// The fds worth reading in depth in a process with many: any fd a blocked

@@ -11,36 +11,50 @@ use super::{parse, sockdiag};
 use crate::snapshot::{Reason, ReasonKind, Sockets, TcpSocket, UnixSocket};
 use crate::text::TargetString;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+/// One namespace's tables, sorted by inode: a few tens of bytes per socket,
+/// however many thousands a host has.
 pub struct NetTables {
     pub source: &'static str,
-    pub tcp: HashMap<u64, TcpSocket>,
-    pub unix: HashMap<u64, UnixSocket>,
+    tcp: Vec<TcpSocket>,
+    unix: Vec<UnixSocket>,
 }
 
 impl NetTables {
-    fn new(source: &'static str, tcp: impl IntoIterator<Item = TcpSocket>, unix: HashMap<u64, UnixSocket>) -> Self {
-        let mut tcp: HashMap<u64, TcpSocket> = tcp.into_iter().filter(|s| s.inode != 0).map(|s| (s.inode, s)).collect();
+    fn new(source: &'static str, tcp: impl IntoIterator<Item = TcpSocket>, unix: Vec<UnixSocket>) -> Self {
+        let mut tcp: Vec<TcpSocket> = tcp.into_iter().filter(|s| s.inode != 0).collect();
         // A connection between two processes of this host appears twice,
         // with local and remote swapped: that names the other end.
-        let by_ends: HashMap<(String, String), u64> = tcp
-            .values()
-            .map(|s| ((s.local.clone(), s.remote.clone()), s.inode))
-            .collect();
-        for socket in tcp.values_mut() {
-            socket.peer_inode = by_ends.get(&(socket.remote.clone(), socket.local.clone())).copied();
+        let by_ends: HashMap<(SocketAddr, SocketAddr), u64> =
+            tcp.iter().map(|s| ((s.local, s.remote), s.inode)).collect();
+        for socket in &mut tcp {
+            socket.peer_inode = by_ends.get(&(socket.remote, socket.local)).copied();
         }
+        tcp.sort_unstable_by_key(|s| s.inode);
+        let mut unix = unix;
+        unix.sort_unstable_by_key(|s| s.inode);
+        unix.shrink_to_fit();
         NetTables { source, tcp, unix }
     }
 
     /// The entries for these socket inodes.
     pub fn select(&self, inodes: &[u64]) -> Sockets {
+        fn find<'a, T>(table: &'a [T], inode: u64, key: fn(&T) -> u64) -> Option<&'a T> {
+            table.binary_search_by_key(&inode, key).ok().map(|at| &table[at])
+        }
         Sockets {
             source: self.source.to_string(),
-            tcp: inodes.iter().filter_map(|i| self.tcp.get(i).cloned()).collect(),
-            unix: inodes.iter().filter_map(|i| self.unix.get(i).cloned()).collect(),
+            tcp: inodes
+                .iter()
+                .filter_map(|&i| find(&self.tcp, i, |s| s.inode).cloned())
+                .collect(),
+            unix: inodes
+                .iter()
+                .filter_map(|&i| find(&self.unix, i, |s| s.inode).cloned())
+                .collect(),
         }
     }
 }
@@ -94,7 +108,7 @@ impl NetCache {
         Ok(NetTables::new(
             "sock_diag",
             tcp.into_iter().map(tcp_socket),
-            unix.into_iter().map(|s| (s.inode, unix_socket(s))).collect(),
+            unix.into_iter().map(unix_socket).collect(),
         ))
     }
 }
@@ -113,19 +127,19 @@ fn read_text(dir: &ProcDir) -> Result<NetTables, Reason> {
     for rel in ["net/tcp", "net/tcp6"] {
         tcp.extend(parse::proc_net_tcp(&read(rel)?));
     }
-    let unix = parse::proc_net_unix(&read("net/unix")?)
-        .into_iter()
-        .map(|s| (s.inode, s))
-        .collect();
-    Ok(NetTables::new("proc_net", tcp, unix))
+    Ok(NetTables::new(
+        "proc_net",
+        tcp,
+        parse::proc_net_unix(&read("net/unix")?),
+    ))
 }
 
 fn tcp_socket(s: sockdiag::TcpDiag) -> TcpSocket {
     TcpSocket {
         inode: s.inode,
-        local: s.local.to_string(),
-        remote: s.remote.to_string(),
-        state: parse::tcp_state_name(s.state).to_string(),
+        local: s.local,
+        remote: s.remote,
+        state: parse::tcp_state_name(s.state).into(),
         tx_queue: s.tx_queue,
         rx_queue: s.rx_queue,
         peer_inode: None,
@@ -141,8 +155,8 @@ fn unix_socket(s: sockdiag::UnixDiag) -> UnixSocket {
     };
     UnixSocket {
         inode: s.inode,
-        kind: parse::unix_type_name(s.sock_type).to_string(),
-        state: state.to_string(),
+        kind: parse::unix_type_name(s.sock_type).into(),
+        state: state.into(),
         // Abstract names start with NUL; show them as `ss` and /proc/net/unix do.
         path: s.path.map(|p| match p.split_first() {
             Some((0, rest)) => TargetString::new([b"@", rest].concat()),

@@ -222,9 +222,9 @@ fn tcp_line(line: &str) -> Option<TcpSocket> {
     let f: Vec<&str> = line.split_ascii_whitespace().collect();
     let (tx, rx) = f.get(4)?.split_once(':')?;
     Some(TcpSocket {
-        local: hex_socket_addr(f.get(1)?)?.to_string(),
-        remote: hex_socket_addr(f.get(2)?)?.to_string(),
-        state: tcp_state_name(u8::from_str_radix(f.get(3)?, 16).ok()?).to_string(),
+        local: hex_socket_addr(f.get(1)?)?,
+        remote: hex_socket_addr(f.get(2)?)?,
+        state: tcp_state_name(u8::from_str_radix(f.get(3)?, 16).ok()?).into(),
         tx_queue: u32::from_str_radix(tx, 16).ok()?,
         rx_queue: u32::from_str_radix(rx, 16).ok()?,
         inode: f.get(9)?.parse().ok()?,
@@ -281,8 +281,8 @@ fn unix_line(line: &[u8]) -> Option<UnixSocket> {
     };
     Some(UnixSocket {
         inode: fields[6].parse().ok()?,
-        kind: unix_type_name(u8::from_str_radix(fields[4], 16).ok()?).to_string(),
-        state: state.to_string(),
+        kind: unix_type_name(u8::from_str_radix(fields[4], 16).ok()?).into(),
+        state: state.into(),
         path: (!path.is_empty()).then(|| TargetString::new(path)),
         peer_inode: None,
         rqueue: None,
@@ -421,15 +421,15 @@ nonvoluntary_ctxt_switches:\t3\n";
         assert_eq!(socks.len(), 1);
         let s = &socks[0];
         assert_eq!(
-            (s.local.as_str(), s.remote.as_str(), s.state.as_str()),
-            ("127.0.0.1:8080", "0.0.0.0:0", "LISTEN")
+            (s.local.to_string(), s.remote.to_string(), &*s.state),
+            ("127.0.0.1:8080".to_string(), "0.0.0.0:0".to_string(), "LISTEN")
         );
         assert_eq!((s.tx_queue, s.rx_queue, s.inode), (0, 3, 31337));
         let v6 = b"header\n   0: 00000000000000000000000001000000:0050 00000000000000000000000001000000:A1B2 01 00000010:00000000 00:00000000 00000000  1000        0 555 1\n";
         let s = &proc_net_tcp(v6)[0];
         assert_eq!(
-            (s.local.as_str(), s.remote.as_str(), s.state.as_str(), s.tx_queue),
-            ("[::1]:80", "[::1]:41394", "ESTABLISHED", 16)
+            (s.local.to_string(), s.remote.to_string(), &*s.state, s.tx_queue),
+            ("[::1]:80".to_string(), "[::1]:41394".to_string(), "ESTABLISHED", 16)
         );
     }
 
@@ -442,11 +442,11 @@ nonvoluntary_ctxt_switches:\t3\n";
         let socks = proc_net_unix(text);
         assert_eq!(socks.len(), 3);
         assert_eq!(
-            (socks[0].state.as_str(), socks[0].path.as_ref().unwrap().as_bytes()),
+            (&*socks[0].state, socks[0].path.as_ref().unwrap().as_bytes()),
             ("LISTEN", &b"/run/my sock"[..])
         );
         assert_eq!(
-            (socks[1].state.as_str(), socks[1].path.is_none(), socks[1].inode),
+            (&*socks[1].state, socks[1].path.is_none(), socks[1].inode),
             ("ESTABLISHED", true, 20013)
         );
         assert_eq!(socks[2].kind, "dgram");

@@ -72,7 +72,7 @@ pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<
     let detailed: Vec<&ProcessReport> = report
         .processes
         .iter()
-        .filter(|p| !overview || p.severity >= Severity::Warn)
+        .filter(|p| !overview || Some(p.severity) >= super::detail_from(super::Format::Human, report.processes.len()))
         .collect();
     for (i, process) in detailed.iter().take(MAX_DETAILED).enumerate() {
         if i > 0 || report.tree || overview || !report.links.is_empty() {
@@ -119,7 +119,7 @@ pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<
 
 /// More processes than this get an overview (one line each, worst first)
 /// and full reports only for those at warn or worse.
-const OVERVIEW_ABOVE: usize = 5;
+pub(super) const OVERVIEW_ABOVE: usize = 5;
 const MAX_DETAILED: usize = 20;
 
 fn render_overview(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {

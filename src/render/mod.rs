@@ -23,6 +23,12 @@ pub enum Format {
     Prometheus,
 }
 
+/// The least severity whose processes the format shows in full, when it
+/// does not show every process in full: the human overview of many.
+pub fn detail_from(format: Format, processes: usize) -> Option<crate::classify::Severity> {
+    (format == Format::Human && processes > human::OVERVIEW_ABOVE).then_some(crate::classify::Severity::Warn)
+}
+
 pub fn render(report: &Report, format: Format, style: Style, out: &mut dyn Write) -> io::Result<()> {
     match format {
         Format::Human => human::render(report, style, out),
