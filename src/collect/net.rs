@@ -42,7 +42,7 @@ impl NetTables {
 
     /// The entries for these socket inodes.
     pub fn select(&self, inodes: &[u64]) -> Sockets {
-        fn find<'a, T>(table: &'a [T], inode: u64, key: fn(&T) -> u64) -> Option<&'a T> {
+        fn find<T>(table: &[T], inode: u64, key: fn(&T) -> u64) -> Option<&T> {
             table.binary_search_by_key(&inode, key).ok().map(|at| &table[at])
         }
         Sockets {
