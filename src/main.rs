@@ -48,6 +48,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
+    raise_fd_limit();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return Ok(usage_error(err)),
@@ -205,6 +206,17 @@ fn usage_error(err: clap::Error) -> ExitCode {
     let message = message.strip_prefix("error: ").unwrap_or(&message);
     eprintln!("whystuck: {message} (see whystuck --help)");
     ExitCode::from(EXIT_USAGE)
+}
+
+/// `--all` holds one /proc directory open per process: lift the soft
+/// limit on open files to the hard limit, as far as we are allowed.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

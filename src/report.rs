@@ -627,6 +627,10 @@ fn unavailable(sample: &Sample) -> Vec<Unavailable> {
     }
     let mut out: Vec<Unavailable> = Vec::new();
     let mut push = |what: String, reason: &Reason| {
+        // Deliberately not read (a rate with one sample): not measured, not unavailable.
+        if reason.kind == ReasonKind::NotCollected {
+            return;
+        }
         if !out.iter().any(|u| u.what == what && u.reason == reason.detail) {
             out.push(Unavailable {
                 what,

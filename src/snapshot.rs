@@ -124,9 +124,9 @@ pub struct Sample {
     pub sockets: Fact<Sockets>,
     pub children: Fact<Vec<Relative>>,
     /// The parent, when a report needs it (always for a zombie).
-    pub parent: Option<Relative>,
+    pub parent: Option<Box<Relative>>,
     /// The tracer named by `TracerPid`, when there is one.
-    pub tracer: Option<Relative>,
+    pub tracer: Option<Box<Relative>>,
 }
 
 /// A value, or why it could not be read.

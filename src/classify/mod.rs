@@ -255,8 +255,18 @@ fn findings(judge: &mut Judge, view: &View) -> Vec<Finding> {
 fn dead(view: &View) -> Option<Finding> {
     let (first, last) = (view.first, view.last);
     if first.presence == Presence::NotFound {
-        let reason = first.stat.reason().map(|r| r.to_string()).unwrap_or_default();
-        let evidence = format!("/proc/{} could not be opened: {reason}", view.pid);
+        let reason = first.stat.reason();
+        let text = reason.map(|r| r.to_string()).unwrap_or_default();
+        let evidence = format!("its /proc entry could not be opened: {text}");
+        // Only "no such entry" means no such process; anything else (too
+        // many open files, permission) is whystuck not knowing.
+        if reason.is_some_and(|r| r.kind != ReasonKind::Gone) {
+            return Some(Finding::new(
+                Verdict::Unknown,
+                format!("could not be looked at ({text})"),
+                vec![evidence],
+            ));
+        }
         return Some(Finding::new(Verdict::Dead, "no such process", vec![evidence]));
     }
     if last.presence != Presence::Present {

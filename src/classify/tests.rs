@@ -495,10 +495,10 @@ fn a_pipe_is_full_when_less_than_a_page_is_free_or_a_writer_is_blocked() {
 #[test]
 fn zombie_names_its_parent_and_pid_reuse_is_dead() {
     let mut zombie = record('Z', 0, &[], &[]);
-    zombie.samples[1].parent = Some(Relative {
+    zombie.samples[1].parent = Some(Box::new(Relative {
         pid: 42,
         stat: Fact::Ok(stat('S', 0)),
-    });
+    }));
     let d = verdict_of("x86_64", &zombie);
     assert_eq!(d.verdict, Verdict::Dead);
     assert_eq!(d.summary, "zombie: exited, not reaped by its parent pid 42 (app)");

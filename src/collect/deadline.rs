@@ -25,9 +25,10 @@ impl Worker {
         std::thread::Builder::new()
             .name("whystuck-slow-read".into())
             .spawn(move || {
+                let mut buf = Vec::new();
                 for (dir, rel) in job_rx {
-                    let mut buf = Vec::new();
-                    let result = dir.read(rel, &mut buf).map(|()| buf);
+                    // Read into one reused buffer; send an exact-size copy.
+                    let result = dir.read(rel, &mut buf).map(|()| buf.as_slice().to_vec());
                     if result_tx.send(result).is_err() {
                         return;
                     }
@@ -55,6 +56,13 @@ impl SlowReads {
     /// A read that misses its deadline is `TimedOut`; the worker stuck on it
     /// is abandoned and a fresh one takes the rest.
     pub fn read_many(&mut self, dirs: &[&ProcDir], rel: &'static str, timeout: Duration) -> Vec<io::Result<Vec<u8>>> {
+        // Each queued job holds a duplicated directory fd: a few hundred at a time.
+        dirs.chunks(256)
+            .flat_map(|chunk| self.read_batch(chunk, rel, timeout))
+            .collect()
+    }
+
+    fn read_batch(&mut self, dirs: &[&ProcDir], rel: &'static str, timeout: Duration) -> Vec<io::Result<Vec<u8>>> {
         let mut results: Vec<io::Result<Vec<u8>>> = Vec::with_capacity(dirs.len());
         while results.len() < dirs.len() {
             let worker = match self.worker.take() {

@@ -83,6 +83,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         sampled: std::collections::HashSet::new(),
         pending_cmdlines: Vec::new(),
         host_stats: None,
+        children_index: HashMap::new(),
         links: Vec::new(),
         links_sorted: true,
         indexed: std::collections::HashSet::new(),
@@ -253,8 +254,10 @@ struct Collector {
     sampled: std::collections::HashSet<i32>,
     /// Records whose last sample still needs its cmdline (read in batches).
     pending_cmdlines: Vec<usize>,
-    /// Every process's stat, read once per round for a large selection.
+    /// Every process's stat, read once per round for a large selection,
+    /// and who is whose child by it.
     host_stats: Option<HashMap<i32, Stat>>,
+    children_index: HashMap<i32, Vec<i32>>,
     /// (inode, pid, fd) of every pipe and socket fd seen, for finding the
     /// other ends; sorted by inode on demand.
     links: Vec<(u64, i32, i32)>,
@@ -565,12 +568,13 @@ impl Collector {
                 .filter_map(|f| parse::link_inode(f.target.as_bytes(), "socket"))
                 .collect();
             sockets.unix.retain(|u| kept.contains(&u.inode));
+            sockets.unix.shrink_to_fit();
         }
         let children = self.children(pid, dir, &threads, &mut gone);
         let ppid = stat.ok().and_then(|s| s.ppid).filter(|&p| p > 0);
-        let parent = ppid.map(|p| self.relative(p));
+        let parent = ppid.map(|p| Box::new(self.relative(p)));
         let tracer_pid = status.ok().and_then(|s| s.tracer_pid).filter(|&p| p > 0);
-        let tracer = tracer_pid.map(|p| self.relative(p));
+        let tracer = tracer_pid.map(|p| Box::new(self.relative(p)));
         Sample {
             elapsed_ms,
             presence: if gone { Presence::Exited } else { Presence::Present },
@@ -747,7 +751,7 @@ impl Collector {
         if inodes.is_empty() {
             return Fact::Ok(Sockets::default());
         }
-        match self.net.tables_for(dir, pid) {
+        match self.net.tables_for(dir, pid, &inodes) {
             Ok(tables) => Fact::Ok(tables.select(&inodes)),
             Err(reason) => Fact::Unavailable(reason),
         }
@@ -784,13 +788,8 @@ impl Collector {
             }
         }
         if !supported {
-            let stats = self.host_stats();
-            pids.extend(
-                stats
-                    .iter()
-                    .filter(|(_, s)| s.ppid == Some(pid))
-                    .map(|(&child, _)| child),
-            );
+            self.host_stats();
+            pids.extend(self.children_index.get(&pid).into_iter().flatten());
         }
         Fact::Ok(pids.into_iter().map(|child| self.relative(child)).collect())
     }
@@ -808,6 +807,12 @@ impl Collector {
                     if let Ok(stat) = parse::stat(&self.buf) {
                         stats.insert(other, stat);
                     }
+                }
+            }
+            self.children_index.clear();
+            for (&child, stat) in &stats {
+                if let Some(ppid) = stat.ppid {
+                    self.children_index.entry(ppid).or_default().push(child);
                 }
             }
             self.host_stats = Some(stats);

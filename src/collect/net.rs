@@ -20,11 +20,59 @@ use std::time::Duration;
 pub struct NetTables {
     pub source: &'static str,
     tcp: Vec<TcpSocket>,
-    unix: Vec<UnixSocket>,
+    unix: UnixTable,
+}
+
+enum UnixTable {
+    /// From sock_diag: compact entries, made into [`UnixSocket`]s on demand.
+    Diag(Vec<UnixEntry>),
+    /// From `net/unix` text (another namespace, a fake tree).
+    Text(Vec<UnixSocket>),
+}
+
+/// A unix socket from sock_diag, as held in a table.
+struct UnixEntry {
+    inode: u64,
+    peer: u64,
+    queues: Option<(u32, u32)>,
+    memory: Option<(u32, u32)>,
+    sock_type: u8,
+    state: u8,
+    path: Option<Box<[u8]>>,
+}
+
+impl UnixEntry {
+    fn socket(&self) -> UnixSocket {
+        let state = match self.state {
+            10 => "LISTEN",
+            1 => "ESTABLISHED",
+            2 => "CONNECTING",
+            _ => "UNCONNECTED",
+        };
+        UnixSocket {
+            inode: self.inode,
+            kind: parse::unix_type_name(self.sock_type).into(),
+            state: state.into(),
+            // Abstract names start with NUL; show them as `ss` and /proc/net/unix do.
+            path: self.path.as_deref().map(|p| match p.split_first() {
+                Some((0, rest)) => TargetString::new([b"@", rest].concat()),
+                _ => TargetString::new(p),
+            }),
+            peer_inode: (self.peer != 0).then_some(self.peer),
+            rqueue: self.queues.map(|q| q.0),
+            wqueue: self.queues.map(|q| q.1),
+            wmem_alloc: self.memory.map(|m| m.0),
+            sndbuf: self.memory.map(|m| m.1),
+        }
+    }
+}
+
+fn find<T>(table: &[T], inode: u64, key: fn(&T) -> u64) -> Option<&T> {
+    table.binary_search_by_key(&inode, key).ok().map(|at| &table[at])
 }
 
 impl NetTables {
-    fn new(source: &'static str, tcp: impl IntoIterator<Item = TcpSocket>, unix: Vec<UnixSocket>) -> Self {
+    fn new(source: &'static str, tcp: impl IntoIterator<Item = TcpSocket>, unix: UnixTable) -> Self {
         let mut tcp: Vec<TcpSocket> = tcp.into_iter().filter(|s| s.inode != 0).collect();
         // A connection between two processes of this host appears twice,
         // with local and remote swapped: that names the other end.
@@ -34,27 +82,40 @@ impl NetTables {
             socket.peer_inode = by_ends.get(&(socket.remote, socket.local)).copied();
         }
         tcp.sort_unstable_by_key(|s| s.inode);
-        let mut unix = unix;
-        unix.sort_unstable_by_key(|s| s.inode);
-        unix.shrink_to_fit();
+        let unix = match unix {
+            UnixTable::Diag(mut entries) => {
+                entries.sort_unstable_by_key(|s| s.inode);
+                entries.shrink_to_fit();
+                UnixTable::Diag(entries)
+            }
+            UnixTable::Text(mut sockets) => {
+                sockets.sort_unstable_by_key(|s| s.inode);
+                UnixTable::Text(sockets)
+            }
+        };
         NetTables { source, tcp, unix }
+    }
+
+    fn unix(&self, inode: u64) -> Option<UnixSocket> {
+        match &self.unix {
+            UnixTable::Diag(entries) => find(entries, inode, |e| e.inode).map(UnixEntry::socket),
+            UnixTable::Text(sockets) => find(sockets, inode, |s| s.inode).cloned(),
+        }
+    }
+
+    fn holds(&self, inode: u64) -> bool {
+        find(&self.tcp, inode, |s| s.inode).is_some() || self.unix(inode).is_some()
     }
 
     /// The entries for these socket inodes.
     pub fn select(&self, inodes: &[u64]) -> Sockets {
-        fn find<T>(table: &[T], inode: u64, key: fn(&T) -> u64) -> Option<&T> {
-            table.binary_search_by_key(&inode, key).ok().map(|at| &table[at])
-        }
         Sockets {
             source: self.source.to_string(),
             tcp: inodes
                 .iter()
                 .filter_map(|&i| find(&self.tcp, i, |s| s.inode).cloned())
                 .collect(),
-            unix: inodes
-                .iter()
-                .filter_map(|&i| find(&self.unix, i, |s| s.inode).cloned())
-                .collect(),
+            unix: inodes.iter().filter_map(|&i| self.unix(i)).collect(),
         }
     }
 }
@@ -82,21 +143,39 @@ impl NetCache {
     }
 
     /// The tables of the namespace `dir`'s process lives in.
-    pub fn tables_for(&mut self, dir: &ProcDir, pid: i32) -> Result<Rc<NetTables>, Reason> {
-        // A namespace we cannot name is read from the process's own files,
-        // under a key no other process shares.
-        let key = dir
-            .readlink("ns/net")
-            .unwrap_or_else(|_| format!("pid:{pid}").into_bytes());
+    pub fn tables_for(&mut self, dir: &ProcDir, pid: i32, inodes: &[u64]) -> Result<Rc<NetTables>, Reason> {
+        let key = match dir.readlink("ns/net") {
+            Ok(key) => key,
+            Err(_) => {
+                // A namespace we cannot name: whystuck's own, if that holds
+                // every socket of the process; else the process's own text
+                // tables, under a key no other process shares.
+                if let Some(own) = self.own_netns.clone() {
+                    if let Ok(tables) = self.cached(own, |cache| cache.read_sock_diag()) {
+                        if inodes.iter().all(|&i| tables.holds(i)) {
+                            return Ok(tables);
+                        }
+                    }
+                }
+                return self.cached(format!("pid:{pid}").into_bytes(), |_| read_text(dir));
+            }
+        };
+        if self.own_netns.as_deref() == Some(key.as_slice()) {
+            self.cached(key, |cache| cache.read_sock_diag())
+        } else {
+            self.cached(key, |_| read_text(dir))
+        }
+    }
+
+    fn cached(
+        &mut self,
+        key: Vec<u8>,
+        read: impl FnOnce(&Self) -> Result<NetTables, Reason>,
+    ) -> Result<Rc<NetTables>, Reason> {
         if let Some(tables) = self.tables.get(&key) {
             return tables.clone();
         }
-        let tables = if self.own_netns.as_deref() == Some(key.as_slice()) {
-            self.read_sock_diag()
-        } else {
-            read_text(dir)
-        }
-        .map(Rc::new);
+        let tables = read(self).map(Rc::new);
         self.tables.insert(key, tables.clone());
         tables
     }
@@ -105,10 +184,11 @@ impl NetCache {
         let failed = |e: std::io::Error| Reason::new(ReasonKind::Error, format!("sock_diag netlink query failed: {e}"));
         let tcp = sockdiag::dump_tcp(self.timeout).map_err(failed)?;
         let unix = sockdiag::dump_unix(self.timeout).map_err(failed)?;
+        let entries = unix.into_iter().map(unix_entry).collect();
         Ok(NetTables::new(
             "sock_diag",
             tcp.into_iter().map(tcp_socket),
-            unix.into_iter().map(unix_socket).collect(),
+            UnixTable::Diag(entries),
         ))
     }
 }
@@ -127,11 +207,8 @@ fn read_text(dir: &ProcDir) -> Result<NetTables, Reason> {
     for rel in ["net/tcp", "net/tcp6"] {
         tcp.extend(parse::proc_net_tcp(&read(rel)?));
     }
-    Ok(NetTables::new(
-        "proc_net",
-        tcp,
-        parse::proc_net_unix(&read("net/unix")?),
-    ))
+    let unix = UnixTable::Text(parse::proc_net_unix(&read("net/unix")?));
+    Ok(NetTables::new("proc_net", tcp, unix))
 }
 
 fn tcp_socket(s: sockdiag::TcpDiag) -> TcpSocket {
@@ -146,26 +223,14 @@ fn tcp_socket(s: sockdiag::TcpDiag) -> TcpSocket {
     }
 }
 
-fn unix_socket(s: sockdiag::UnixDiag) -> UnixSocket {
-    let state = match s.state {
-        10 => "LISTEN",
-        1 => "ESTABLISHED",
-        2 => "CONNECTING",
-        _ => "UNCONNECTED",
-    };
-    UnixSocket {
+fn unix_entry(s: sockdiag::UnixDiag) -> UnixEntry {
+    UnixEntry {
         inode: s.inode,
-        kind: parse::unix_type_name(s.sock_type).into(),
-        state: state.into(),
-        // Abstract names start with NUL; show them as `ss` and /proc/net/unix do.
-        path: s.path.map(|p| match p.split_first() {
-            Some((0, rest)) => TargetString::new([b"@", rest].concat()),
-            _ => TargetString::new(p),
-        }),
-        peer_inode: s.peer_inode.filter(|&p| p != 0),
-        rqueue: s.rqueue,
-        wqueue: s.wqueue,
-        wmem_alloc: s.meminfo.as_ref().map(|m| m.wmem_alloc),
-        sndbuf: s.meminfo.as_ref().map(|m| m.sndbuf),
+        peer: s.peer_inode.unwrap_or(0),
+        queues: s.rqueue.zip(s.wqueue),
+        memory: s.meminfo.as_ref().map(|m| (m.wmem_alloc, m.sndbuf)),
+        sock_type: s.sock_type,
+        state: s.state,
+        path: s.path.map(Vec::into_boxed_slice),
     }
 }

@@ -792,6 +792,9 @@ FUSE_SERVER = """
                                                 0, *[0] * 6))
         return reply(unique, errno.ENOSYS)
 
+    # Non-blocking while answering, so that only the silent server ever
+    # sleeps in read() (the controller's sign that it has stopped answering).
+    os.set_blocking(fd, False)
     answering = True
     while True:
         if answering:
@@ -800,6 +803,7 @@ FUSE_SERVER = """
                 if not os.read(0, 64):
                     raise SystemExit(0)       # controller gone
                 answering = False             # "stop": from now on, never reply
+                os.set_blocking(fd, True)
                 continue
         try:
             req = os.read(fd, 65536)          # >= FUSE_MIN_READ_BUFFER (8192)
