@@ -2,46 +2,30 @@
 //!
 //! `/proc/PID/cmdline` reads the target's memory and takes its memory-map
 //! lock; a process faulting on a dead NFS or FUSE mapping holds that lock
-//! and `ps` hangs right there. Such reads run on a worker thread; when one
-//! misses its deadline the worker is abandoned (it holds nothing of ours but
-//! a duplicated directory descriptor) and a fresh worker serves later reads.
+//! and `ps` hangs right there. Such reads run in batches on a worker thread
+//! that reports once, when the batch is done; if the batch stops making
+//! progress for the deadline, the read it is stuck on is given up as timed
+//! out, the worker is abandoned (it holds nothing of ours but duplicated
+//! directory descriptors), and a fresh worker takes the rest.
 
 use super::dir::ProcDir;
 use std::io;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-type Job = (ProcDir, &'static str);
-
-struct Worker {
-    jobs: Sender<Job>,
-    results: Receiver<io::Result<Vec<u8>>>,
+/// Reads so far of one batch, shared with its worker.
+#[derive(Default)]
+struct Progress {
+    results: Vec<io::Result<Vec<u8>>>,
 }
 
-impl Worker {
-    fn spawn() -> io::Result<Worker> {
-        let (jobs, job_rx) = mpsc::channel::<Job>();
-        let (result_tx, results) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("whystuck-slow-read".into())
-            .spawn(move || {
-                let mut buf = Vec::new();
-                for (dir, rel) in job_rx {
-                    // Read into one reused buffer; send an exact-size copy.
-                    let result = dir.read(rel, &mut buf).map(|()| buf.as_slice().to_vec());
-                    if result_tx.send(result).is_err() {
-                        return;
-                    }
-                }
-            })?;
-        Ok(Worker { jobs, results })
-    }
-}
+type Shared = Arc<(Mutex<Progress>, Condvar)>;
+
+/// Duplicated directory descriptors held at once by a batch.
+const BATCH: usize = 256;
 
 #[derive(Default)]
-pub struct SlowReads {
-    worker: Option<Worker>,
-}
+pub struct SlowReads;
 
 impl SlowReads {
     /// Read `rel` under `dir`, or fail with `TimedOut` after `timeout`.
@@ -51,70 +35,76 @@ impl SlowReads {
             .unwrap_or_else(|| Err(io::Error::other("no result")))
     }
 
-    /// Read `rel` under each of `dirs`, in order, each under its own
-    /// `timeout`: all are queued at once, so the worker streams through them.
-    /// A read that misses its deadline is `TimedOut`; the worker stuck on it
-    /// is abandoned and a fresh one takes the rest.
+    /// Read `rel` under each of `dirs`, in order. A read that makes no
+    /// progress for `timeout` is `TimedOut`; the others are unaffected.
     pub fn read_many(&mut self, dirs: &[&ProcDir], rel: &'static str, timeout: Duration) -> Vec<io::Result<Vec<u8>>> {
-        // Each queued job holds a duplicated directory fd: a few hundred at a time.
-        dirs.chunks(256)
-            .flat_map(|chunk| self.read_batch(chunk, rel, timeout))
-            .collect()
-    }
-
-    fn read_batch(&mut self, dirs: &[&ProcDir], rel: &'static str, timeout: Duration) -> Vec<io::Result<Vec<u8>>> {
-        let mut results: Vec<io::Result<Vec<u8>>> = Vec::with_capacity(dirs.len());
-        while results.len() < dirs.len() {
-            let worker = match self.worker.take() {
-                Some(worker) => worker,
-                None => match Worker::spawn() {
-                    Ok(worker) => worker,
-                    Err(e) => {
-                        let reason = e.to_string();
-                        results.extend((results.len()..dirs.len()).map(|_| Err(io::Error::other(reason.clone()))));
-                        break;
-                    }
-                },
-            };
-            let pending = &dirs[results.len()..];
-            for dir in pending {
-                let job = match dir.try_clone() {
-                    Ok(dir) => dir,
-                    Err(e) => return fail_rest(results, dirs.len(), e),
-                };
-                if worker.jobs.send((job, rel)).is_err() {
-                    return fail_rest(results, dirs.len(), io::Error::other("the reader thread is gone"));
+        let mut results = Vec::with_capacity(dirs.len());
+        for chunk in dirs.chunks(BATCH) {
+            let mut rest: &[&ProcDir] = chunk;
+            while !rest.is_empty() {
+                let (done, stuck) = read_batch(rest, rel, timeout);
+                let advanced = done.len();
+                results.extend(done);
+                if stuck {
+                    results.push(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no answer within {}", humantime::format_duration(timeout)),
+                    )));
+                    rest = &rest[advanced + 1..];
+                } else {
+                    rest = &rest[advanced..];
                 }
-            }
-            let mut stuck = false;
-            for _ in 0..pending.len() {
-                match worker.results.recv_timeout(timeout) {
-                    Ok(result) => results.push(result),
-                    Err(RecvTimeoutError::Timeout) => {
-                        results.push(Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!("no answer within {}", humantime::format_duration(timeout)),
-                        )));
-                        stuck = true;
-                        break;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => {
-                        return fail_rest(results, dirs.len(), io::Error::other("the reader thread is gone"))
-                    }
-                }
-            }
-            if !stuck {
-                self.worker = Some(worker);
             }
         }
         results
     }
 }
 
-fn fail_rest(mut results: Vec<io::Result<Vec<u8>>>, total: usize, error: io::Error) -> Vec<io::Result<Vec<u8>>> {
-    let message = error.to_string();
-    while results.len() < total {
-        results.push(Err(io::Error::other(message.clone())));
+/// Read `rel` under each dir on a fresh worker thread. Returns the results
+/// in order, and whether the worker got stuck on the next one.
+fn read_batch(dirs: &[&ProcDir], rel: &'static str, timeout: Duration) -> (Vec<io::Result<Vec<u8>>>, bool) {
+    let jobs: Vec<io::Result<ProcDir>> = dirs.iter().map(|d| d.try_clone()).collect();
+    let total = jobs.len();
+    let shared: Shared = Arc::default();
+    let worker_side = Arc::clone(&shared);
+    let spawned = std::thread::Builder::new()
+        .name("whystuck-slow-read".into())
+        .spawn(move || {
+            let mut buf = Vec::new();
+            let (lock, done) = &*worker_side;
+            for job in jobs {
+                // Read into one reused buffer; keep an exact-size copy.
+                let result = job.and_then(|dir| dir.read(rel, &mut buf).map(|()| buf.as_slice().to_vec()));
+                let Ok(mut progress) = lock.lock() else { return };
+                progress.results.push(result);
+                if progress.results.len() == total {
+                    done.notify_one();
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        let reason = e.to_string();
+        return (
+            (0..total).map(|_| Err(io::Error::other(reason.clone()))).collect(),
+            false,
+        );
     }
-    results
+    let (lock, done) = &*shared;
+    let Ok(mut progress) = lock.lock() else {
+        return (Vec::new(), true);
+    };
+    loop {
+        if progress.results.len() == total {
+            return (std::mem::take(&mut progress.results), false);
+        }
+        let before = progress.results.len();
+        progress = match done.wait_timeout(progress, timeout) {
+            Ok((progress, _)) => progress,
+            Err(_) => return (Vec::new(), true),
+        };
+        if progress.results.len() == before && before < total {
+            // No read finished within the deadline: the worker is stuck.
+            return (std::mem::take(&mut progress.results), true);
+        }
+    }
 }

@@ -98,6 +98,11 @@ impl ProcDir {
             entries.extend(
                 dirent_names(&buf[..n as usize]).filter_map(|name| std::str::from_utf8(name).ok()?.parse::<i32>().ok()),
             );
+            // procfs fills the buffer while entries remain: room for another
+            // (a name is at most 255 bytes) means the listing is complete.
+            if (n as usize) < buf.len() - 512 {
+                break;
+            }
         }
         entries.sort_unstable();
         Ok(entries)

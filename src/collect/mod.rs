@@ -352,24 +352,21 @@ impl Collector {
         if self.sampled.contains(&pid) {
             return false;
         }
-        let dir = self.root.open_dir(&pid.to_string());
+        self.dirs.push(self.root.open_dir(&pid.to_string()));
+        let sample = self.sample_again(self.dirs.len() - 1, pid);
         // /proc/TID exists for every thread: a thread id stands for its process.
-        if let Ok(dir) = &dir {
-            let status = read_fact(dir, &mut self.buf, "status", &mut false, |b| Ok(parse::status(b)));
-            if let Some(tgid) = status.ok().and_then(|s| s.tgid).filter(|&t| t != pid && t > 0) {
-                let added = self.add(snapshot, tgid, role);
-                if let Some(record) = snapshot.processes.iter_mut().find(|r| r.pid == tgid) {
-                    if role == Role::Target {
-                        record.role = Role::Target;
-                        record.named_thread = Some(pid);
-                    }
+        if let Some(tgid) = sample.status.ok().and_then(|s| s.tgid).filter(|&t| t != pid && t > 0) {
+            self.dirs.pop();
+            let added = self.add(snapshot, tgid, role);
+            if let Some(record) = snapshot.processes.iter_mut().find(|r| r.pid == tgid) {
+                if role == Role::Target {
+                    record.role = Role::Target;
+                    record.named_thread = Some(pid);
                 }
-                return added;
             }
+            return added;
         }
         self.sampled.insert(pid);
-        self.dirs.push(dir);
-        let sample = self.sample_again(self.dirs.len() - 1, pid);
         self.pending_cmdlines.push(snapshot.processes.len());
         snapshot.processes.push(ProcessRecord {
             pid,
@@ -698,7 +695,9 @@ impl Collector {
         };
         let deep: Option<BTreeSet<i32>> = (links.len() > self.deep_fds).then(|| {
             let page_size = self.page_size;
-            let full = full_self_connections(&links, sockets, |fd, inode| {
+            // One of a large selection: its first self-pipe only.
+            let max_probes = if self.many { 1 } else { MAX_SELF_PIPE_PROBES };
+            let full = full_self_connections(&links, sockets, max_probes, |fd, inode| {
                 matches!(probe(fd, inode), Fact::Ok(f) if f.capacity_bytes.saturating_sub(f.buffered_bytes) < page_size)
             });
             let mut wanted = wanted_fds(&links, threads);
@@ -866,8 +865,9 @@ fn wanted_fds(links: &[(i32, Vec<u8>)], threads: &Fact<Vec<Thread>>) -> BTreeSet
     wanted
 }
 
-/// Self-pipes probed for fill in a lazily read process: a wakeup fd is one
-/// or two pipes, not thousands; past this many, --deep reads them all.
+/// Self-pipes probed for fill in a lazily read process (in one of a large
+/// selection, only the first): a wakeup fd is one or two pipes, not
+/// thousands; --deep reads them all.
 const MAX_SELF_PIPE_PROBES: usize = 64;
 
 /// Both ends of every pipe and unix socketpair held twice by this process
@@ -875,6 +875,7 @@ const MAX_SELF_PIPE_PROBES: usize = 64;
 fn full_self_connections(
     links: &[(i32, Vec<u8>)],
     sockets: &Fact<Sockets>,
+    max_probes: usize,
     mut pipe_is_full: impl FnMut(i32, u64) -> bool,
 ) -> BTreeSet<i32> {
     let mut pipes: HashMap<u64, Vec<i32>> = HashMap::new();
@@ -887,7 +888,7 @@ fn full_self_connections(
         }
     }
     let mut full = BTreeSet::new();
-    for (&inode, fds) in pipes.iter().filter(|(_, fds)| fds.len() > 1).take(MAX_SELF_PIPE_PROBES) {
+    for (&inode, fds) in pipes.iter().filter(|(_, fds)| fds.len() > 1).take(max_probes) {
         if pipe_is_full(fds[0], inode) {
             full.extend(fds);
         }

@@ -27,10 +27,8 @@ pub fn scan(proc_root: &Path, filter: &Filter, read_timeout: Duration) -> anyhow
         if pid == own {
             continue;
         }
-        let Ok(dir) = root.open_dir(&pid.to_string()) else {
-            continue;
-        };
-        if dir.read("stat", &mut buf).is_err() {
+        let mut path = format!("{pid}/stat");
+        if root.read(&path, &mut buf).is_err() {
             continue; // gone
         }
         let Ok(stat) = parse::stat(&buf) else { continue };
@@ -38,16 +36,16 @@ pub fn scan(proc_root: &Path, filter: &Filter, read_timeout: Duration) -> anyhow
             continue;
         }
         if let Some(uid) = filter.uid {
-            let owner = dir
-                .read("status", &mut buf)
-                .ok()
-                .and_then(|()| parse::status(&buf).uid)
-                .map(|u| u[0]);
-            if owner != Some(uid) {
+            path = format!("{pid}/status");
+            let owner = root.read(&path, &mut buf).ok().and_then(|()| parse::status(&buf).uid);
+            if owner.map(|u| u[0]) != Some(uid) {
                 continue;
             }
         }
         if let Some(name) = filter.name {
+            let Ok(dir) = root.open_dir(&pid.to_string()) else {
+                continue;
+            };
             let matches = name.is_match(&stat.comm.lossy())
                 || slow.read(&dir, "cmdline", read_timeout).is_ok_and(|bytes| {
                     let args: Vec<String> = parse::cmdline(&bytes).iter().map(|a| a.lossy().into_owned()).collect();
