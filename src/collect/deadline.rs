@@ -24,40 +24,35 @@ type Shared = Arc<(Mutex<Progress>, Condvar)>;
 /// Duplicated directory descriptors held at once by a batch.
 const BATCH: usize = 256;
 
-#[derive(Default)]
-pub struct SlowReads;
+/// Read `rel` under `dir`, or fail with `TimedOut` after `timeout`.
+pub fn read(dir: &ProcDir, rel: &'static str, timeout: Duration) -> io::Result<Vec<u8>> {
+    read_many(&[dir], rel, timeout)
+        .pop()
+        .unwrap_or_else(|| Err(io::Error::other("no result")))
+}
 
-impl SlowReads {
-    /// Read `rel` under `dir`, or fail with `TimedOut` after `timeout`.
-    pub fn read(&mut self, dir: &ProcDir, rel: &'static str, timeout: Duration) -> io::Result<Vec<u8>> {
-        self.read_many(&[dir], rel, timeout)
-            .pop()
-            .unwrap_or_else(|| Err(io::Error::other("no result")))
-    }
-
-    /// Read `rel` under each of `dirs`, in order. A read that makes no
-    /// progress for `timeout` is `TimedOut`; the others are unaffected.
-    pub fn read_many(&mut self, dirs: &[&ProcDir], rel: &'static str, timeout: Duration) -> Vec<io::Result<Vec<u8>>> {
-        let mut results = Vec::with_capacity(dirs.len());
-        for chunk in dirs.chunks(BATCH) {
-            let mut rest: &[&ProcDir] = chunk;
-            while !rest.is_empty() {
-                let (done, stuck) = read_batch(rest, rel, timeout);
-                let advanced = done.len();
-                results.extend(done);
-                if stuck {
-                    results.push(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("no answer within {}", humantime::format_duration(timeout)),
-                    )));
-                    rest = &rest[advanced + 1..];
-                } else {
-                    rest = &rest[advanced..];
-                }
+/// Read `rel` under each of `dirs`, in order. A read that makes no progress
+/// for `timeout` is `TimedOut`; the others are unaffected.
+pub fn read_many(dirs: &[&ProcDir], rel: &'static str, timeout: Duration) -> Vec<io::Result<Vec<u8>>> {
+    let mut results = Vec::with_capacity(dirs.len());
+    for chunk in dirs.chunks(BATCH) {
+        let mut rest: &[&ProcDir] = chunk;
+        while !rest.is_empty() {
+            let (done, stuck) = read_batch(rest, rel, timeout);
+            let advanced = done.len();
+            results.extend(done);
+            if stuck {
+                results.push(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer within {}", humantime::format_duration(timeout)),
+                )));
+                rest = &rest[advanced + 1..];
+            } else {
+                rest = &rest[advanced..];
             }
         }
-        results
     }
+    results
 }
 
 /// Read `rel` under each dir on a fresh worker thread. Returns the results

@@ -15,7 +15,6 @@ pub mod sockdiag;
 
 use crate::snapshot::*;
 use crate::text::TargetString;
-use deadline::SlowReads;
 use dir::ProcDir;
 use net::NetCache;
 use std::collections::{BTreeSet, HashMap};
@@ -89,7 +88,6 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         indexed: std::collections::HashSet::new(),
         page_size: 4096,
         net: NetCache::new(live, options.read_timeout),
-        slow: SlowReads::default(),
         read_timeout: options.read_timeout,
         buf: Vec::with_capacity(4096),
         root,
@@ -270,7 +268,6 @@ struct Collector {
     /// in the order of `Snapshot::processes`.
     dirs: Vec<io::Result<ProcDir>>,
     net: NetCache,
-    slow: SlowReads,
     read_timeout: Duration,
     /// One reused read buffer.
     buf: Vec<u8>,
@@ -392,7 +389,7 @@ impl Collector {
             .filter_map(|i| Some((i, self.dirs.get(i)?.as_ref().ok()?)))
             .collect();
         let dirs: Vec<&ProcDir> = wanted.iter().map(|(_, d)| *d).collect();
-        let results = self.slow.read_many(&dirs, "cmdline", self.read_timeout);
+        let results = deadline::read_many(&dirs, "cmdline", self.read_timeout);
         for ((i, _), result) in wanted.iter().zip(results) {
             let fact = match result {
                 Ok(bytes) => Fact::Ok(parse::cmdline(&bytes)),

@@ -2,7 +2,7 @@
 //! pass over /proc reading each process's stat, and its cmdline only when the
 //! name did not already match.
 
-use super::deadline::SlowReads;
+use super::deadline;
 use super::dir::ProcDir;
 use super::parse;
 use std::path::Path;
@@ -20,7 +20,6 @@ pub struct Filter<'a> {
 pub fn scan(proc_root: &Path, filter: &Filter, read_timeout: Duration) -> anyhow::Result<Vec<i32>> {
     let root = ProcDir::open(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
     let own = std::process::id() as i32;
-    let mut slow = SlowReads::default();
     let mut buf = Vec::new();
     let mut chosen = Vec::new();
     for pid in root.numeric_entries(".")? {
@@ -47,7 +46,7 @@ pub fn scan(proc_root: &Path, filter: &Filter, read_timeout: Duration) -> anyhow
                 continue;
             };
             let matches = name.is_match(&stat.comm.lossy())
-                || slow.read(&dir, "cmdline", read_timeout).is_ok_and(|bytes| {
+                || deadline::read(&dir, "cmdline", read_timeout).is_ok_and(|bytes| {
                     let args: Vec<String> = parse::cmdline(&bytes).iter().map(|a| a.lossy().into_owned()).collect();
                     name.is_match(&args.join(" "))
                 });
