@@ -14,7 +14,7 @@
 //! on a guess.
 
 use super::kernel::Wait;
-use super::view::{FdKind, View};
+use super::view::{FdKind, ThreadView, View};
 use crate::snapshot::*;
 use crate::text::TargetString;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -89,7 +89,6 @@ impl Edge {
 pub struct World<'a> {
     pub host: &'a Host,
     pub views: BTreeMap<i32, View<'a>>,
-    pub roles: BTreeMap<i32, Role>,
     holders: HashMap<u64, Vec<&'a Holder>>,
     pub unsearchable: &'a [Unsearchable],
     edges: BTreeMap<i32, Vec<Edge>>,
@@ -98,18 +97,23 @@ pub struct World<'a> {
 
 impl<'a> World<'a> {
     pub fn new(snapshot: &'a Snapshot) -> World<'a> {
-        let views: BTreeMap<i32, View> = snapshot
-            .processes
-            .iter()
-            .filter_map(|r| Some((r.pid, View::new(&snapshot.host, r)?)))
-            .collect();
+        World::of(snapshot, |_| true)
+    }
+
+    /// A world of the processes `keep` admits (the others count as outside).
+    fn of(snapshot: &'a Snapshot, keep: impl Fn(&ProcessRecord) -> bool) -> World<'a> {
+        let mut views = BTreeMap::new();
+        for record in snapshot.processes.iter().filter(|r| keep(r)) {
+            if let Some(view) = View::new(&snapshot.host, record) {
+                views.insert(record.pid, view);
+            }
+        }
         let mut holders: HashMap<u64, Vec<&Holder>> = HashMap::new();
         for holder in &snapshot.holders {
             holders.entry(holder.inode).or_default().push(holder);
         }
         let mut world = World {
             host: &snapshot.host,
-            roles: snapshot.processes.iter().map(|r| (r.pid, r.role)).collect(),
             views,
             holders,
             unsearchable: &snapshot.unsearchable,
@@ -450,5 +454,17 @@ fn waited_children(view: &View, thread: &Thread) -> Vec<i32> {
 
 /// The pids a diagnosis of this snapshot still needs (for `collect`).
 pub fn related_pids(snapshot: &Snapshot) -> Vec<i32> {
-    World::new(snapshot).wanted()
+    // Only a thread waiting on a child, or blocked reading or writing, can
+    // wait on another process: the rest need no view (a large selection
+    // would otherwise be viewed twice).
+    let may_wait_on_others = |record: &ProcessRecord| {
+        let threads = record.samples.last().and_then(|s| s.threads.ok());
+        threads.into_iter().flatten().any(|t| {
+            matches!(
+                ThreadView::new(t, &snapshot.host.arch).wait,
+                Some(Wait::Child | Wait::Read | Wait::Write)
+            )
+        })
+    };
+    World::of(snapshot, may_wait_on_others).wanted()
 }

@@ -60,7 +60,7 @@ pub struct ThreadView<'a> {
 }
 
 impl<'a> ThreadView<'a> {
-    fn new(thread: &'a Thread, arch: &str) -> ThreadView<'a> {
+    pub(crate) fn new(thread: &'a Thread, arch: &str) -> ThreadView<'a> {
         let state = thread.stat.ok().map(|s| s.state);
         // A kernel thread has no user-space syscall: its syscall file reads
         // zeros, which would look like read(0).
