@@ -98,6 +98,9 @@ pub enum Command {
     /// Print the man page (roff)
     #[command(hide = true)]
     Man,
+    /// Answer reads that can block, for another whystuck (internal)
+    #[command(hide = true, name = "__read-helper")]
+    ReadHelper { proc_root: PathBuf },
 }
 
 #[derive(clap::Args, Debug)]
@@ -194,6 +197,11 @@ pub struct Sampling {
     /// Time between the two samples, e.g. 1s, 250ms or 2 (seconds); 0 takes one sample and skips rates
     #[arg(short, long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
     pub interval: Duration,
+
+    /// The whole run's time budget: past it nothing more is read, and the report says what
+    /// could not be (a read that can block has its own 2s deadline within it)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
+    pub timeout: Duration,
 
     /// Read every fd's fdinfo and pipe fill even in a process with more than 256 fds
     /// (by default only the fds its threads wait on, its epoll sets and self-pipes)
@@ -315,6 +323,13 @@ fn parse_duration(text: &str, max: Duration, max_text: &str) -> Result<Duration,
 /// A diagnosis is a snapshot, not a watch: at most an hour between samples.
 fn parse_interval(text: &str) -> Result<Duration, String> {
     parse_duration(text, Duration::from_secs(3600), "1h")
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text, Duration::from_secs(24 * 3600), "24h")? {
+        d if d < Duration::from_millis(100) => Err("must be at least 100ms".into()),
+        d => Ok(d),
+    }
 }
 
 fn parse_every(text: &str) -> Result<Duration, String> {

@@ -47,6 +47,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// The binary re-executed as the read helper: this one, even if its file
+/// has since been replaced.
+const HELPER: &str = "/proc/self/exe";
+
 fn run() -> anyhow::Result<ExitCode> {
     raise_fd_limit();
     let cli = match Cli::try_parse() {
@@ -61,6 +65,10 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Some(Command::Completions { shell }) => {
             clap_complete::generate(*shell, &mut Cli::command(), "whystuck", &mut io::stdout().lock());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::ReadHelper { proc_root }) => {
+            whystuck::collect::helper::serve(proc_root)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Man) => {
@@ -108,14 +116,28 @@ fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<Snapshot> {
+    if sampling.interval >= sampling.timeout {
+        bail!(
+            "--interval ({}) must be shorter than --timeout ({})",
+            humantime::format_duration(sampling.interval),
+            humantime::format_duration(sampling.timeout)
+        );
+    }
     let read_timeout = std::time::Duration::from_secs(2);
-    let pids = whystuck::selection::resolve(selection, read_timeout)?;
+    let helper = collect::helper::HelperConfig {
+        program: HELPER.into(),
+        proc_root: selection.proc_root.clone(),
+        timeout: read_timeout,
+    };
+    let pids = whystuck::selection::resolve(selection, &helper)?;
     // A large selection is read lazily: deep facts only where threads wait.
     let many = pids.len() > collect::MANY_PROCESSES;
     let options = collect::Options {
         proc_root: selection.proc_root.clone(),
         interval: sampling.interval,
         read_timeout,
+        helper_program: HELPER.into(),
+        timeout: sampling.timeout,
         deep_fds: match (sampling.deep, many) {
             (true, _) => usize::MAX,
             (false, true) => 0,

@@ -2,11 +2,11 @@
 //! --user) into the pids to diagnose.
 
 use crate::cli::Selection;
+use crate::collect::helper::HelperConfig;
 use crate::collect::select::{scan, Filter};
 use anyhow::{anyhow, bail, Context};
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
 
 /// The selection chose nothing: its own exit code, so cron can tell "no such
 /// process" from "a process is stuck".
@@ -22,7 +22,7 @@ impl std::fmt::Display for NothingSelected {
 impl std::error::Error for NothingSelected {}
 
 /// The pids to diagnose, in the order given, each once.
-pub fn resolve(selection: &Selection, read_timeout: Duration) -> anyhow::Result<Vec<i32>> {
+pub fn resolve(selection: &Selection, helper: &HelperConfig) -> anyhow::Result<Vec<i32>> {
     let mut pids = selection.pids.clone();
     for path in &selection.pidfile {
         pids.push(read_pidfile(path)?);
@@ -35,7 +35,7 @@ pub fn resolve(selection: &Selection, read_timeout: Duration) -> anyhow::Result<
             uid,
             kernel_threads: selection.kernel_threads,
         };
-        let found = scan(&selection.proc_root, &filter, read_timeout)?;
+        let found = scan(helper, &filter)?;
         if found.is_empty() && pids.is_empty() {
             return Err(NothingSelected(format!("no process matches {}", describe(selection))).into());
         }

@@ -104,6 +104,8 @@ pub enum Presence {
     NotFound,
     /// The process went away while this sample was being read.
     Exited,
+    /// Not read: the run's time budget (`--timeout`) ran out first.
+    Skipped,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

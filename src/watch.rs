@@ -33,6 +33,18 @@ const REFRESH_TICKS: u32 = 30;
 const FIRST_REPEAT_TICKS: u32 = 6;
 const MAX_REPEAT_GAP: Duration = Duration::from_secs(3600);
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// The budget of one diagnosis within a tick.
+const RUN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The binary re-executed as the read helper: this one.
+const HELPER: &str = "/proc/self/exe";
+
+fn helper_config(watch: &Watch) -> collect::helper::HelperConfig {
+    collect::helper::HelperConfig {
+        program: HELPER.into(),
+        proc_root: watch.selection.proc_root.clone(),
+        timeout: READ_TIMEOUT,
+    }
+}
 
 #[derive(Serialize)]
 struct Event<'a> {
@@ -90,7 +102,7 @@ impl Tracked {
 }
 
 pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
-    let pids = crate::selection::resolve(&watch.selection, READ_TIMEOUT)?;
+    let pids = crate::selection::resolve(&watch.selection, &helper_config(watch))?;
     let mut pulse = PulseReader::new(&watch.selection.proc_root)?;
     let start = Instant::now();
     let mut tracked: BTreeMap<i32, Tracked> = pids.iter().map(|&pid| (pid, Tracked::new(pid, start))).collect();
@@ -232,6 +244,8 @@ fn diagnose_now(watch: &Watch, pids: &[i32]) -> anyhow::Result<Snapshot> {
         proc_root: watch.selection.proc_root.clone(),
         interval: Duration::ZERO,
         read_timeout: READ_TIMEOUT,
+        helper_program: HELPER.into(),
+        timeout: RUN_TIMEOUT,
         deep_fds: collect::LAZY_FDS,
         thread_status: true,
         many: watch.selection.all,

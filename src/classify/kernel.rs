@@ -141,6 +141,20 @@ pub fn wchan_wait(wchan: &str) -> Option<Wait> {
     })
 }
 
+/// What a D-state wchan usually means, for the functions that say it
+/// plainly.
+pub fn wchan_hint(wchan: &str) -> Option<&'static str> {
+    let wchan = strip_wchan_suffix(wchan);
+    Some(match wchan {
+        "request_wait_answer" | "fuse_wait_on_page_writeback" => "waiting for a FUSE server, which is not answering",
+        w if w.starts_with("nfs") || w.starts_with("rpc_wait") => "waiting for an NFS server",
+        w if w.starts_with("folio_wait") || w.starts_with("wait_on_page") || w == "io_schedule" => {
+            "waiting for disk I/O"
+        }
+        _ => return None,
+    })
+}
+
 /// Signal names for a 64-bit mask from /proc/PID/status (bit n-1 = signal n).
 pub fn signal_names(mask: u64) -> Vec<String> {
     const NAMES: [&str; 31] = [

@@ -254,6 +254,14 @@ fn findings(judge: &mut Judge, view: &View) -> Vec<Finding> {
 
 fn dead(view: &View) -> Option<Finding> {
     let (first, last) = (view.first, view.last);
+    if let Some(skipped) = [first, last].into_iter().find(|s| s.presence == Presence::Skipped) {
+        let reason = skipped.stat.reason().map(|r| r.to_string()).unwrap_or_default();
+        return Some(Finding::new(
+            Verdict::Unknown,
+            format!("not looked at: {reason}"),
+            vec![],
+        ));
+    }
     if first.presence == Presence::NotFound {
         let reason = first.stat.reason();
         let text = reason.map(|r| r.to_string()).unwrap_or_default();
@@ -348,10 +356,18 @@ fn disk_wait(view: &View) -> Option<Finding> {
         .collect();
     let first = stuck.first()?;
     let wchan = first.wchan.unwrap_or("an unknown kernel function");
+    let hint = first
+        .wchan
+        .and_then(kernel::wchan_hint)
+        .map(|h| format!(": {h}"))
+        .unwrap_or_default();
     let summary = if stuck.len() == 1 {
-        format!("uninterruptible sleep (D) in {wchan}")
+        format!("uninterruptible sleep (D) in {wchan}{hint}")
     } else {
-        format!("{} threads in uninterruptible sleep (D), first in {wchan}", stuck.len())
+        format!(
+            "{} threads in uninterruptible sleep (D), first in {wchan}{hint}",
+            stuck.len()
+        )
     };
     let evidence = stuck
         .iter()

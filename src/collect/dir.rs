@@ -107,12 +107,6 @@ impl ProcDir {
         entries.sort_unstable();
         Ok(entries)
     }
-
-    pub fn try_clone(&self) -> io::Result<ProcDir> {
-        Ok(ProcDir {
-            fd: self.fd.try_clone()?,
-        })
-    }
 }
 
 /// The names in a buffer of `linux_dirent64` records (d_ino u64, d_off i64,

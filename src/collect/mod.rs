@@ -5,8 +5,8 @@
 //! and closed at once, fd links are read with readlink and never followed,
 //! and the one open of a target's fd is the pipe probe in [`probe_pipe`].
 
-mod deadline;
 mod dir;
+pub mod helper;
 mod net;
 pub mod parse;
 pub mod pulse;
@@ -31,6 +31,12 @@ pub struct Options {
     pub interval: Duration,
     /// Deadline for each read that can block (cmdline, netlink).
     pub read_timeout: Duration,
+    /// The whystuck binary, re-executed as the read helper (normally
+    /// `/proc/self/exe`).
+    pub helper_program: PathBuf,
+    /// The whole run's budget: past it, nothing more is read and what was
+    /// not is reported as timed out.
+    pub timeout: Duration,
     /// Processes with up to this many fds have every fd read in depth
     /// (fdinfo, pipe fill); past it, only the fds that matter. [`LAZY_FDS`]
     /// by default, `usize::MAX` for `--deep`, 0 for a large selection.
@@ -75,7 +81,14 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
     let root = ProcDir::open(&options.proc_root)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", options.proc_root.display()))?;
     let live = options.proc_root == std::path::Path::new("/proc");
+    let start = Instant::now();
     let mut collector = Collector {
+        deadline: start + options.timeout,
+        helper: helper::HelperConfig {
+            program: options.helper_program.clone(),
+            proc_root: options.proc_root.clone(),
+            timeout: options.read_timeout,
+        },
         deep_fds: options.deep_fds,
         thread_status: options.thread_status,
         many: options.many,
@@ -91,7 +104,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         read_timeout: options.read_timeout,
         buf: Vec::with_capacity(4096),
         root,
-        start: Instant::now(),
+        start,
         dirs: Vec::new(),
     };
     let host = collector.host();
@@ -141,10 +154,21 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
     if !options.interval.is_zero() {
         // The interval runs from the first sample: time spent collecting
         // counts towards it.
-        std::thread::sleep(options.interval.saturating_sub(collector.start.elapsed()));
+        // It never runs past the run's budget, which leaves a moment for the
+        // second round.
+        let until_budget = options.timeout.saturating_sub(collector.start.elapsed()) / 2;
+        std::thread::sleep(
+            options
+                .interval
+                .saturating_sub(collector.start.elapsed())
+                .min(until_budget),
+        );
         collector.net.start_round();
         collector.host_stats = None;
         for i in 0..snapshot.processes.len() {
+            if collector.out_of_time() {
+                break; // the rest are diagnosed from their first sample
+            }
             let sample = collector.sample_again(i, snapshot.processes[i].pid);
             snapshot.processes[i].samples.push(sample);
             collector.pending_cmdlines.push(i);
@@ -245,6 +269,9 @@ fn end_inodes(sample: &Sample) -> Vec<u64> {
 
 struct Collector {
     root: ProcDir,
+    /// When the run's budget ends.
+    deadline: Instant,
+    helper: helper::HelperConfig,
     deep_fds: usize,
     thread_status: bool,
     many: bool,
@@ -374,22 +401,21 @@ impl Collector {
         true
     }
 
-    /// Read the command lines still pending, all in one batch through the
-    /// deadline reader (each read has its own deadline).
+    /// Read the command lines still pending, all at once through the read
+    /// helper (each read under its own deadline).
     fn fill_cmdlines(&mut self, snapshot: &mut Snapshot) {
         let pending: Vec<usize> = std::mem::take(&mut self.pending_cmdlines);
-        let wanted: Vec<(usize, &ProcDir)> = pending
+        let wanted: Vec<(usize, (i32, Option<u64>))> = pending
             .into_iter()
-            .filter(|&i| {
-                snapshot.processes[i]
-                    .samples
-                    .last()
-                    .is_some_and(|s| s.presence == Presence::Present)
+            .filter_map(|i| {
+                let record = &snapshot.processes[i];
+                let sample = record.samples.last().filter(|s| s.presence == Presence::Present)?;
+                Some((i, (record.pid, sample.stat.ok().and_then(|s| s.starttime))))
             })
-            .filter_map(|i| Some((i, self.dirs.get(i)?.as_ref().ok()?)))
             .collect();
-        let dirs: Vec<&ProcDir> = wanted.iter().map(|(_, d)| *d).collect();
-        let results = deadline::read_many(&dirs, "cmdline", self.read_timeout);
+        let targets: Vec<(i32, Option<u64>)> = wanted.iter().map(|(_, t)| *t).collect();
+        self.helper.timeout = self.read_budget();
+        let results = helper::read_cmdlines(&self.helper, &targets);
         for ((i, _), result) in wanted.iter().zip(results) {
             let fact = match result {
                 Ok(bytes) => Fact::Ok(parse::cmdline(&bytes)),
@@ -411,6 +437,9 @@ impl Collector {
     /// A fresh sample of the `index`th process, through its held directory.
     fn sample_again(&mut self, index: usize, pid: i32) -> Sample {
         let elapsed_ms = self.start.elapsed().as_millis() as u64;
+        if self.out_of_time() {
+            return Sample::absent(elapsed_ms, Presence::Skipped, self.budget_spent());
+        }
         let dirs = std::mem::take(&mut self.dirs);
         let sample = match &dirs[index] {
             Ok(dir) => self.sample(pid, dir, elapsed_ms),
@@ -418,6 +447,25 @@ impl Collector {
         };
         self.dirs = dirs;
         sample
+    }
+
+    fn out_of_time(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    fn budget_spent(&self) -> Reason {
+        let budget = humantime::format_duration(self.deadline.duration_since(self.start));
+        Reason::new(
+            ReasonKind::TimedOut,
+            format!("not read: the run's --timeout of {budget} ran out"),
+        )
+    }
+
+    /// A deadline for one read: its own, or what is left of the run's.
+    fn read_budget(&self) -> Duration {
+        self.read_timeout
+            .min(self.deadline.saturating_duration_since(Instant::now()))
+            .max(Duration::from_millis(1))
     }
 
     /// Remember every pipe and socket fd of a sampled process (once per
@@ -442,6 +490,15 @@ impl Collector {
         let mut path = String::new();
         for pid in self.root.numeric_entries(".").unwrap_or_default() {
             if self.sampled.contains(&pid) {
+                continue;
+            }
+            if self.out_of_time() {
+                let comm = self.relative(pid).stat.ok().map(|s| s.comm.clone());
+                snapshot.unsearchable.push(Unsearchable {
+                    pid,
+                    comm,
+                    reason: self.budget_spent(),
+                });
                 continue;
             }
             path.clear();

@@ -1,12 +1,11 @@
 //! Choosing processes by what they are (`--all`, `--name`, `--user`): one
-//! pass over /proc reading each process's stat, and its cmdline only when the
-//! name did not already match.
+//! pass over /proc reading each process's stat, then the command lines of
+//! those whose comm did not already match, in one batch through the read
+//! helper.
 
-use super::deadline;
 use super::dir::ProcDir;
+use super::helper::{self, HelperConfig};
 use super::parse;
-use std::path::Path;
-use std::time::Duration;
 
 pub struct Filter<'a> {
     /// Matched against the comm, then the command line (arguments joined by spaces).
@@ -16,18 +15,21 @@ pub struct Filter<'a> {
     pub kernel_threads: bool,
 }
 
-/// Every process under `proc_root` the filter admits, but whystuck itself.
-pub fn scan(proc_root: &Path, filter: &Filter, read_timeout: Duration) -> anyhow::Result<Vec<i32>> {
+/// Every process under the helper's root the filter admits, but whystuck
+/// itself.
+pub fn scan(helper: &HelperConfig, filter: &Filter) -> anyhow::Result<Vec<i32>> {
+    let proc_root = &helper.proc_root;
     let root = ProcDir::open(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
     let own = std::process::id() as i32;
     let mut buf = Vec::new();
     let mut chosen = Vec::new();
+    // (pid, start time) whose command line decides.
+    let mut undecided: Vec<(i32, Option<u64>)> = Vec::new();
     for pid in root.numeric_entries(".")? {
         if pid == own {
             continue;
         }
-        let mut path = format!("{pid}/stat");
-        if root.read(&path, &mut buf).is_err() {
+        if root.read(&format!("{pid}/stat"), &mut buf).is_err() {
             continue; // gone
         }
         let Ok(stat) = parse::stat(&buf) else { continue };
@@ -35,26 +37,31 @@ pub fn scan(proc_root: &Path, filter: &Filter, read_timeout: Duration) -> anyhow
             continue;
         }
         if let Some(uid) = filter.uid {
-            path = format!("{pid}/status");
-            let owner = root.read(&path, &mut buf).ok().and_then(|()| parse::status(&buf).uid);
+            let owner = root
+                .read(&format!("{pid}/status"), &mut buf)
+                .ok()
+                .and_then(|()| parse::status(&buf).uid);
             if owner.map(|u| u[0]) != Some(uid) {
                 continue;
             }
         }
-        if let Some(name) = filter.name {
-            let Ok(dir) = root.open_dir(&pid.to_string()) else {
-                continue;
-            };
-            let matches = name.is_match(&stat.comm.lossy())
-                || deadline::read(&dir, "cmdline", read_timeout).is_ok_and(|bytes| {
-                    let args: Vec<String> = parse::cmdline(&bytes).iter().map(|a| a.lossy().into_owned()).collect();
-                    name.is_match(&args.join(" "))
-                });
-            if !matches {
-                continue;
+        match filter.name {
+            Some(name) if !name.is_match(&stat.comm.lossy()) => undecided.push((pid, stat.starttime)),
+            _ => chosen.push(pid),
+        }
+    }
+    if let Some(name) = filter.name {
+        let cmdlines = helper::read_cmdlines(helper, &undecided);
+        for ((pid, _), cmdline) in undecided.iter().zip(cmdlines) {
+            let matches = cmdline.is_ok_and(|bytes| {
+                let args: Vec<String> = parse::cmdline(&bytes).iter().map(|a| a.lossy().into_owned()).collect();
+                name.is_match(&args.join(" "))
+            });
+            if matches {
+                chosen.push(*pid);
             }
         }
-        chosen.push(pid);
+        chosen.sort_unstable();
     }
     Ok(chosen)
 }

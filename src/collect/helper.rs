@@ -1,0 +1,267 @@
+//! Reads that can block, in a helper process that can be abandoned.
+//!
+//! `/proc/PID/cmdline` reads the target's memory under its memory-map lock;
+//! a process faulting on a dead NFS or FUSE mapping holds that lock and `ps`
+//! hangs right there. A thread is not enough to escape it: a thread stuck in
+//! an uninterruptible wait keeps its whole process from exiting. So these
+//! reads run in a helper *process*, whystuck itself re-executed as
+//! `whystuck __read-helper ROOT`, that answers requests over pipes. When it
+//! stops answering for the deadline, the read it is on is given up as timed
+//! out, the helper is killed and left behind (as lsof does for NFS), and a
+//! fresh one takes the rest.
+//!
+//! Protocol: the parent writes `PID STARTTIME\n` lines (`-` for an unknown
+//! start time); the helper answers each with a frame `pid: i32, code: i32,
+//! len: u32` (little-endian) and `len` bytes. `code` is 0, an errno, or -1
+//! when the pid now belongs to another process (its start time changed).
+
+use super::dir::ProcDir;
+use super::parse;
+use std::io::{self, BufRead, Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Requests written at once: their lines always fit in a pipe's buffer, so
+/// writing them never blocks on a stuck helper.
+const BATCH: usize = 256;
+const REUSED: i32 = -1;
+
+/// Where the helper is and what it reads.
+pub struct HelperConfig {
+    /// The whystuck binary (normally `/proc/self/exe`).
+    pub program: PathBuf,
+    pub proc_root: PathBuf,
+    /// How long one read may take.
+    pub timeout: Duration,
+}
+
+struct Running {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    pending: Vec<u8>,
+}
+
+impl Running {
+    fn spawn(config: &HelperConfig) -> io::Result<Running> {
+        let mut child = Command::new(&config.program)
+            .arg("__read-helper")
+            .arg(&config.proc_root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdin = child.stdin.take().ok_or_else(|| io::Error::other("no helper stdin"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no helper stdout"))?;
+        nix::fcntl::fcntl(&stdout, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
+        Ok(Running {
+            child,
+            stdin,
+            stdout,
+            pending: Vec::new(),
+        })
+    }
+
+    /// The next frame, or `None` if none arrived within `timeout`.
+    fn next_frame(&mut self, timeout: Duration) -> io::Result<Option<(i32, i32, Vec<u8>)>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(frame) = take_frame(&mut self.pending) {
+                return Ok(Some(frame));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let mut fds = [libc::pollfd {
+                fd: self.stdout.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+            if ready < 0 {
+                let err = io::Error::last_os_error();
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(err);
+            }
+            if ready == 0 {
+                return Ok(None);
+            }
+            let mut chunk = [0u8; 64 << 10];
+            match self.stdout.read(&mut chunk) {
+                Ok(0) => return Err(io::Error::other("the helper exited")),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Kill it, and reap it only if it is already gone: one stuck in an
+    /// uninterruptible wait is left behind rather than waited for.
+    fn abandon(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.try_wait();
+    }
+}
+
+fn take_frame(pending: &mut Vec<u8>) -> Option<(i32, i32, Vec<u8>)> {
+    let header = pending.get(..12)?;
+    let word = |at: usize| <[u8; 4]>::try_from(&header[at..at + 4]).ok();
+    let pid = i32::from_le_bytes(word(0)?);
+    let code = i32::from_le_bytes(word(4)?);
+    let len = u32::from_le_bytes(word(8)?) as usize;
+    let data = pending.get(12..12 + len)?.to_vec();
+    pending.drain(..12 + len);
+    Some((pid, code, data))
+}
+
+/// Read the command line of each (pid, start time), in order. A read that
+/// gets no answer within the timeout is `TimedOut`; the rest are unaffected.
+pub fn read_cmdlines(config: &HelperConfig, targets: &[(i32, Option<u64>)]) -> Vec<io::Result<Vec<u8>>> {
+    let mut results: Vec<io::Result<Vec<u8>>> = Vec::with_capacity(targets.len());
+    let mut helper: Option<Running> = None;
+    while results.len() < targets.len() {
+        let running = match helper.take() {
+            Some(running) => running,
+            None => match Running::spawn(config) {
+                Ok(running) => running,
+                Err(e) => {
+                    let reason = format!("the read helper could not start: {e}");
+                    while results.len() < targets.len() {
+                        results.push(Err(io::Error::other(reason.clone())));
+                    }
+                    break;
+                }
+            },
+        };
+        let batch = &targets[results.len()..targets.len().min(results.len() + BATCH)];
+        helper = serve_batch(running, batch, config.timeout, &mut results);
+    }
+    if let Some(running) = helper {
+        drop(running.stdin); // EOF: the helper exits
+        let mut child = running.child;
+        let _ = child.try_wait();
+    }
+    results
+}
+
+/// Send one batch and collect its answers. Returns the helper if it is
+/// still healthy.
+fn serve_batch(
+    mut running: Running,
+    batch: &[(i32, Option<u64>)],
+    timeout: Duration,
+    results: &mut Vec<io::Result<Vec<u8>>>,
+) -> Option<Running> {
+    let mut lines = String::new();
+    for (pid, start) in batch {
+        match start {
+            Some(start) => lines.push_str(&format!("{pid} {start}\n")),
+            None => lines.push_str(&format!("{pid} -\n")),
+        }
+    }
+    if let Err(e) = running
+        .stdin
+        .write_all(lines.as_bytes())
+        .and_then(|()| running.stdin.flush())
+    {
+        results.push(Err(e));
+        running.abandon();
+        return None;
+    }
+    for (pid, _) in batch {
+        match running.next_frame(timeout) {
+            Ok(Some((answered, code, data))) if answered == *pid => results.push(match code {
+                0 => Ok(data),
+                REUSED => Err(io::Error::from_raw_os_error(libc::ESRCH)),
+                errno => Err(io::Error::from_raw_os_error(errno)),
+            }),
+            Ok(Some(_)) => {
+                results.push(Err(io::Error::other("the read helper answered out of order")));
+                running.abandon();
+                return None;
+            }
+            Ok(None) => {
+                results.push(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer within {}", humantime::format_duration(timeout)),
+                )));
+                running.abandon();
+                return None;
+            }
+            Err(e) => {
+                results.push(Err(e));
+                running.abandon();
+                return None;
+            }
+        }
+    }
+    Some(running)
+}
+
+/// The helper's side: answer requests from stdin until it closes.
+pub fn serve(proc_root: &Path) -> io::Result<()> {
+    let root = ProcDir::open(proc_root)?;
+    let stdin = io::stdin();
+    let mut out = io::stdout().lock();
+    let mut buf = Vec::new();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        let mut words = line.split_ascii_whitespace();
+        let Some(pid) = words.next().and_then(|w| w.parse::<i32>().ok()) else {
+            continue;
+        };
+        let start = words.next().and_then(|w| w.parse::<u64>().ok());
+        let (code, data): (i32, &[u8]) = match read_one(&root, pid, start, &mut buf) {
+            Ok(()) => (0, &buf),
+            Err(code) => (code, &[]),
+        };
+        out.write_all(&pid.to_le_bytes())?;
+        out.write_all(&code.to_le_bytes())?;
+        out.write_all(&(data.len() as u32).to_le_bytes())?;
+        out.write_all(data)?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+fn read_one(root: &ProcDir, pid: i32, start: Option<u64>, buf: &mut Vec<u8>) -> Result<(), i32> {
+    let errno = |e: io::Error| e.raw_os_error().unwrap_or(libc::EIO);
+    let dir = root.open_dir(&pid.to_string()).map_err(errno)?;
+    if let Some(start) = start {
+        dir.read("stat", buf).map_err(errno)?;
+        if parse::stat(buf).ok().and_then(|s| s.starttime) != Some(start) {
+            return Err(REUSED);
+        }
+    }
+    dir.read("cmdline", buf).map_err(errno)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_taken_whole_or_not_at_all() {
+        let mut pending = Vec::new();
+        pending.extend_from_slice(&7i32.to_le_bytes());
+        pending.extend_from_slice(&0i32.to_le_bytes());
+        pending.extend_from_slice(&3u32.to_le_bytes());
+        pending.extend_from_slice(b"ab");
+        assert_eq!(take_frame(&mut pending), None, "one byte short");
+        pending.push(b'c');
+        pending.extend_from_slice(&8i32.to_le_bytes());
+        assert_eq!(take_frame(&mut pending), Some((7, 0, b"abc".to_vec())));
+        assert_eq!(pending, 8i32.to_le_bytes(), "the next frame's start is kept");
+    }
+}
