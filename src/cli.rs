@@ -13,10 +13,12 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILING: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_NOTHING_SELECTED: u8 = 3;
+pub const EXIT_LOCKED: u8 = 4;
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 nothing at or above --fail-on; 1 something is (a pid that does not exist is
-`dead`); 2 usage error or failure to run; 3 --all/--name/--user/--pidfile chose no process.
+`dead`); 2 usage error or failure to run; 3 --all/--name/--user/--pidfile chose no process;
+4 another run holds the --lock.
 See --help for the verdicts and formats.";
 
 /// The long help (and the man page's extra section): verdicts, severities,
@@ -45,7 +47,8 @@ Command-line secrets are redacted in every format but a human report on a termin
   0  no process is at or above --fail-on (default warn)\n\
   1  at least one process is at or above --fail-on; a pid that does not exist is `dead`\n\
   2  usage error, unreadable snapshot, or whystuck itself could not run (one line on stderr)\n\
-  3  --all, --name, --user or --pidfile chose no process\n",
+  3  --all, --name, --user or --pidfile chose no process\n\
+  4  another whystuck holds the --lock file (cron runs do not pile up)\n",
     );
     text
 }
@@ -202,6 +205,11 @@ pub struct Sampling {
     /// could not be (a read that can block has its own 2s deadline within it)
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
     pub timeout: Duration,
+
+    /// Run only if no other whystuck holds this lock file (flock); otherwise exit 4 at
+    /// once. For cron: a run stuck past the next one is not joined by another
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
 
     /// Read every fd's fdinfo and pipe fill even in a process with more than 256 fds
     /// (by default only the fds its threads wait on, its epoll sets and self-pipes)

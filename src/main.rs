@@ -11,7 +11,9 @@ use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use whystuck::cli::{Capture, Cli, Command, Sampling, Selection, EXIT_FAILING, EXIT_NOTHING_SELECTED, EXIT_USAGE};
+use whystuck::cli::{
+    Capture, Cli, Command, Sampling, Selection, EXIT_FAILING, EXIT_LOCKED, EXIT_NOTHING_SELECTED, EXIT_USAGE,
+};
 use whystuck::render::{self, Style};
 use whystuck::selection::NothingSelected;
 use whystuck::snapshot::Snapshot;
@@ -38,6 +40,10 @@ fn main() -> ExitCode {
         Ok(Err(err)) if err.is::<NothingSelected>() => {
             eprintln!("whystuck: {err}");
             ExitCode::from(EXIT_NOTHING_SELECTED)
+        }
+        Ok(Err(err)) if err.is::<Locked>() => {
+            eprintln!("whystuck: {err}");
+            ExitCode::from(EXIT_LOCKED)
         }
         Ok(Err(err)) => {
             eprintln!("whystuck: {err:#}");
@@ -80,6 +86,8 @@ fn run() -> anyhow::Result<ExitCode> {
 }
 
 fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
+    // Held until the run ends, report written.
+    let _lock = cli.sampling.lock.as_deref().map(take_lock).transpose()?;
     let snapshot = match &cli.from {
         Some(path) => load(path)?,
         None => take_snapshot(&cli.selection, &cli.sampling)?,
@@ -113,6 +121,52 @@ fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Another run holds the `--lock`.
+#[derive(Debug)]
+struct Locked(String);
+
+impl std::fmt::Display for Locked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Locked {}
+
+/// Take `--lock FILE` (an exclusive flock, held until exit), writing our pid
+/// into it; refuse at once if another run holds it.
+fn take_lock(path: &Path) -> anyhow::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("--lock {}: cannot open", path.display()))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let mut holder = String::new();
+        let _ = (&file).take(32).read_to_string(&mut holder);
+        let holder = holder.trim();
+        let who = if holder.is_empty() {
+            String::new()
+        } else {
+            format!(" (pid {holder})")
+        };
+        return Err(Locked(format!(
+            "--lock {}: another whystuck{who} is still running",
+            path.display()
+        ))
+        .into());
+    }
+    file.set_len(0)?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(file)
 }
 
 fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<Snapshot> {
@@ -156,6 +210,7 @@ fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<S
 
 /// `whystuck capture`: the snapshot, written whole or not at all.
 fn run_capture(capture: &Capture) -> anyhow::Result<ExitCode> {
+    let _lock = capture.sampling.lock.as_deref().map(take_lock).transpose()?;
     let mut snapshot = take_snapshot(&capture.selection, &capture.sampling)?;
     if !capture.no_redact {
         snapshot.redact_secrets();

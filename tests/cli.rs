@@ -144,3 +144,44 @@ fn a_bare_number_interval_is_seconds() {
     let interval = run.json()["processes"][0]["cpu"]["interval_ms"].as_u64().unwrap();
     assert!((300..1000).contains(&interval), "{interval}");
 }
+
+/// Under cron a stuck run is not joined by the next: the second run with
+/// the same --lock exits 4 at once, naming the holder; once the first ends,
+/// the lock is free again.
+#[test]
+fn lock_refuses_a_second_run_while_the_first_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("whystuck.lock");
+    let lock = lock.to_str().unwrap();
+    let me = std::process::id().to_string();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_whystuck"))
+        .args(["--lock", lock, "--interval", "2s", "--timeout", "5s", &me])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::fs::read_to_string(lock).unwrap_or_default().trim() != first.id().to_string() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run did not take the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let started = std::time::Instant::now();
+    let second = whystuck(&["--lock", lock, "--interval", "0", &me]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "refused at once");
+    assert_eq!(second.code, 4, "{}", second.stderr);
+    assert_eq!(
+        second.stderr.trim(),
+        format!(
+            "whystuck: --lock {lock}: another whystuck (pid {}) is still running",
+            first.id()
+        )
+    );
+    assert!(first.wait().unwrap().success());
+    assert_eq!(
+        whystuck(&["--lock", lock, "--interval", "0", &me]).code,
+        0,
+        "free once the first run ended"
+    );
+}
