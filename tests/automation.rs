@@ -9,27 +9,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{whystuck, Scenario};
-
-/// An external tool the test needs. CI installs them all and sets
-/// WHYSTUCK_REQUIRE_TOOLS=1, so a missing one fails there; elsewhere the
-/// test says what it skipped.
-fn tool(name: &str) -> Option<String> {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .map(|p| p.to_string_lossy().into_owned());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("WHYSTUCK_REQUIRE_TOOLS").is_none(),
-            "{name} is required (see .ci/run)"
-        );
-        eprintln!("SKIPPED: {name} is not installed (apt-get install prometheus prometheus-node-exporter)");
-    }
-    found
-}
+use support::{tool, whystuck, Scenario};
 
 fn pids_of(report: &Value) -> Vec<i64> {
     report["processes"]

@@ -158,3 +158,245 @@ fn the_whole_run_ends_within_its_timeout() {
         );
     }
 }
+
+/// Hundreds of processes starting and exiting while --all and --tree run:
+/// no error, every process either reported whole or `dead` (exited while
+/// inspected, or gone before the first look), never half of each.
+#[test]
+fn churn_is_reported_as_dead_or_left_out_never_mixed() {
+    use std::process::{Command, Stdio};
+    let script = "import os, time, random\n\
+                  while True:\n\
+                  \x20   if os.fork() == 0:\n\
+                  \x20       time.sleep(random.random() / 50)\n\
+                  \x20       os._exit(0)\n\
+                  \x20   try:\n\
+                  \x20       while os.waitpid(-1, os.WNOHANG)[0]: pass\n\
+                  \x20   except ChildProcessError: pass\n\
+                  \x20   time.sleep(0.001)\n";
+    let mut churner = Command::new("python3")
+        .args(["-c", script])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let churner_pid = churner.id().to_string();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut reported = 0;
+    for round in 0..6 {
+        let args: Vec<&str> = if round % 2 == 0 {
+            vec!["--json", "--all", "--interval", "100ms", "--fail-on", "never"]
+        } else {
+            vec![
+                "--json",
+                "--tree",
+                "--interval",
+                "100ms",
+                "--fail-on",
+                "never",
+                &churner_pid,
+            ]
+        };
+        let run = whystuck(&args);
+        assert_eq!(run.code, 0, "round {round}: {}", run.stderr);
+        let report = run.json();
+        for p in report["processes"].as_array().unwrap() {
+            reported += 1;
+            let pid = p["pid"].as_i64().unwrap();
+            if p["verdict"] == "dead" {
+                let summary = p["summary"].as_str().unwrap();
+                let known = ["exited while inspected", "no such process", "zombie"];
+                assert!(known.iter().any(|k| summary.starts_with(k)), "round {round}: {p:#}");
+                continue;
+            }
+            // A live report is one process: its threads belong to it.
+            let threads = p["threads"].as_array().unwrap();
+            if let Some(main) = threads.iter().find(|t| t["tid"] == pid) {
+                assert_eq!(main["comm"], p["comm"], "round {round}: {p:#}");
+            }
+            assert!(
+                p["start_time_ticks"].is_u64() || p["verdict"] == "unknown",
+                "round {round}: {p:#}"
+            );
+        }
+    }
+    churner.kill().unwrap();
+    churner.wait().unwrap();
+    assert!(reported > 20);
+}
+
+/// Read-only in practice: a writer whose reader goes away still gets EPIPE
+/// at once, though whystuck keeps probing its pipe (a probe is a moment's
+/// extra reader, closed at once).
+#[test]
+fn probing_a_pipe_never_keeps_its_writer_from_epipe() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let writer_code = "import sys, signal\n\
+                       signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n\
+                       while True: sys.stdout.buffer.write(b'x' * 4096); sys.stdout.flush()\n";
+    let mut writer = Command::new("python3")
+        .args(["-c", writer_code])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = writer.stdout.take().unwrap();
+    let pid = writer.id().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let stop = stop.clone();
+        let pid = pid.clone();
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let run = whystuck(&["--interval", "0", "--fail-on", "never", &pid]);
+                assert!(run.code == 0 || run.stdout.contains("dead"), "{}", run.stderr);
+                runs += 1;
+            }
+            runs
+        })
+    };
+    let mut buf = [0u8; 65536];
+    for _ in 0..20 {
+        let _ = reader.read(&mut buf);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(reader); // the only real reader goes away
+    let gone = Instant::now();
+    let status = loop {
+        if let Some(status) = writer.try_wait().unwrap() {
+            break status;
+        }
+        assert!(gone.elapsed() < Duration::from_secs(5), "the writer never got EPIPE");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let runs = prober.join().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGPIPE),
+        "killed by SIGPIPE, as without whystuck"
+    );
+    assert!(runs > 0);
+}
+
+/// Read-only by construction, checked at the syscall level: no open for
+/// writing, no signal, no ptrace, no access to a target's memory.
+#[test]
+fn whystuck_never_writes_signals_or_traces_a_target() {
+    let Some(strace) = support::tool("strace") else { return };
+    let s = Scenario::start("parent-waits-undrained");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("strace.log");
+    let status = std::process::Command::new(strace)
+        .args(["-f", "-qq", "-o"])
+        .arg(&log)
+        .args([
+            "-e",
+            "trace=open,openat,openat2,kill,tkill,tgkill,pidfd_send_signal,ptrace,process_vm_readv,process_vm_writev",
+        ])
+        .arg(env!("CARGO_BIN_EXE_whystuck"))
+        .args([
+            "--tree",
+            "--interval",
+            "200ms",
+            "--fail-on",
+            "never",
+            &s.num("parent").to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let log = std::fs::read_to_string(&log).unwrap();
+    let opens: Vec<&str> = log.lines().filter(|l| l.contains("open")).collect();
+    assert!(opens.len() > 50, "strace saw the opens: {}", opens.len());
+    for line in log.lines() {
+        assert!(!line.contains("/mem\""), "reads a target's memory: {line}");
+        for forbidden in [
+            "kill(",
+            "tkill(",
+            "tgkill(",
+            "pidfd_send_signal(",
+            "ptrace(",
+            "process_vm_",
+        ] {
+            assert!(!line.contains(forbidden), "{line}");
+        }
+        if line.contains("open") && !line.contains("= -1") {
+            // /dev/null is the helper's stderr, opened by the spawn.
+            if line.contains("\"/dev/null\"") {
+                continue;
+            }
+            for flag in ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND"] {
+                assert!(!line.contains(flag), "opens for writing: {line}");
+            }
+        }
+    }
+}
+
+/// Names a target controls, at their worst: an fd path with an escape
+/// sequence and a newline, a unix socket path with BEL and invalid UTF-8, a
+/// 4 KiB argument. Escaped for a terminal, valid and exact in JSON.
+/// (Prometheus label escaping is checked on a hostile comm in
+/// tests/automation.rs.)
+#[test]
+fn hostile_paths_socket_names_and_4k_arguments_stay_contained() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let code = "import os, socket, sys, time\n\
+                d = sys.argv[1].encode()\n\
+                f = open(d + b'/evil\\x1b[2J\\nname', 'wb')\n\
+                s = socket.socket(socket.AF_UNIX)\n\
+                s.bind(d + b'/sock\\x07\\xff')\n\
+                s.listen()\n\
+                print('ready', flush=True)\n\
+                time.sleep(60)\n";
+    let long = format!("{}\u{1b}]0;x\u{7}{}", "A".repeat(2000), "B".repeat(2090));
+    let mut target = Command::new("python3")
+        .args(["-c", code, dir.path().to_str().unwrap(), &long])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(target.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let pid = target.id().to_string();
+    let human = whystuck(&["--interval", "0", &pid]);
+    let json = whystuck(&["--json", "--interval", "0", &pid]);
+    target.kill().unwrap();
+    target.wait().unwrap();
+
+    for line in human.stdout.lines() {
+        assert!(
+            !line.chars().any(|c| c.is_control()),
+            "a control character reached the terminal: {line:?}"
+        );
+    }
+    assert!(human.stdout.contains(r"/evil\x1b[2J\x0aname"), "{}", human.stdout);
+    assert!(human.stdout.contains(r"/sock\x07\xff"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("more characters; --json has all"),
+        "a 4 KiB command line is shortened"
+    );
+
+    let p = &json.json()["processes"][0];
+    let args = p["cmdline"].as_array().unwrap();
+    assert_eq!(
+        args.last().unwrap(),
+        &serde_json::json!(long),
+        "JSON keeps the argument exactly"
+    );
+    let file = p["fds"]["open"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["type"] == "file" && f["target"].to_string().contains("evil"))
+        .unwrap();
+    assert!(file["target"].as_str().unwrap().ends_with("/evil\u{1b}[2J\nname"));
+    let sock = &p["unix"][0]["path"];
+    let hex = sock["hex"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not UTF-8, so hex: {sock}"));
+    let expected: String = b"sock\x07\xff".iter().map(|b| format!("{b:02x}")).collect();
+    assert!(hex.ends_with(&expected), "{sock}");
+}

@@ -231,3 +231,23 @@ impl FakeProc {
         report["processes"][0].take()
     }
 }
+
+/// An external tool a test needs, by name on PATH. CI installs them all and
+/// sets WHYSTUCK_REQUIRE_TOOLS=1, so a missing one fails there; elsewhere the
+/// test says what it skipped.
+pub fn tool(name: &str) -> Option<String> {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("WHYSTUCK_REQUIRE_TOOLS").is_none(),
+            "{name} is required (see .ci/run)"
+        );
+        eprintln!("SKIPPED: {name} is not installed (see .ci/run for what the tests use)");
+    }
+    found
+}
