@@ -183,7 +183,8 @@ fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<S
         proc_root: selection.proc_root.clone(),
         timeout: read_timeout,
     };
-    let pids = whystuck::selection::resolve(selection, &helper)?;
+    let selected = whystuck::selection::resolve(selection, &helper)?;
+    let pids = selected.pids;
     // A large selection is read lazily: deep facts only where threads wait.
     let many = pids.len() > collect::MANY_PROCESSES;
     let options = collect::Options {
@@ -205,7 +206,9 @@ fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<S
         tree: selection.tree,
         related: &whystuck::classify::graph::related_pids,
     };
-    collect::collect(&request, &options)
+    let mut snapshot = collect::collect(&request, &options)?;
+    snapshot.visibility = selected.visibility;
+    Ok(snapshot)
 }
 
 /// `whystuck capture`: the snapshot, written whole or not at all.

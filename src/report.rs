@@ -32,6 +32,9 @@ pub struct Report {
     /// Processes whose fd tables could not be searched for the other ends of
     /// pipes and sockets.
     pub unsearchable: Vec<UnsearchableReport>,
+    /// What a scan (`--all`, `--name`, `--user`) could not see of the host;
+    /// null when the processes were named.
+    pub visibility: Option<Visibility>,
 }
 
 #[derive(Serialize, Debug)]
@@ -311,6 +314,7 @@ pub fn build_with_detail(snapshot: &Snapshot, detail_from: Option<Severity>) -> 
                 reason: u.reason.detail.clone(),
             })
             .collect(),
+        visibility: snapshot.visibility.clone(),
     }
 }
 

@@ -4,6 +4,7 @@
 use crate::cli::Selection;
 use crate::collect::helper::HelperConfig;
 use crate::collect::select::{scan, Filter};
+use crate::snapshot::Visibility;
 use anyhow::{anyhow, bail, Context};
 use std::io::Read;
 use std::path::Path;
@@ -21,13 +22,22 @@ impl std::fmt::Display for NothingSelected {
 
 impl std::error::Error for NothingSelected {}
 
-/// The pids to diagnose, in the order given, each once.
-pub fn resolve(selection: &Selection, helper: &HelperConfig) -> anyhow::Result<Vec<i32>> {
+/// The processes a selection chose.
+pub struct Selected {
+    /// In the order given, each once.
+    pub pids: Vec<i32>,
+    /// What the scan could not see, when the selection scanned /proc.
+    pub visibility: Option<Visibility>,
+}
+
+/// The pids to diagnose.
+pub fn resolve(selection: &Selection, helper: &HelperConfig) -> anyhow::Result<Selected> {
     let mut pids = selection.pids.clone();
     for path in &selection.pidfile {
         pids.push(read_pidfile(path)?);
     }
     let filtering = selection.all || selection.name.is_some() || selection.user.is_some();
+    let mut visibility = None;
     if filtering {
         let uid = selection.user.as_deref().map(resolve_user).transpose()?;
         let filter = Filter {
@@ -35,18 +45,36 @@ pub fn resolve(selection: &Selection, helper: &HelperConfig) -> anyhow::Result<V
             uid,
             kernel_threads: selection.kernel_threads,
         };
-        let found = scan(helper, &filter)?;
+        let (found, seen) = scan(helper, &filter)?;
         if found.is_empty() && pids.is_empty() {
-            return Err(NothingSelected(format!("no process matches {}", describe(selection))).into());
+            let hidden = hidden_note(&seen);
+            return Err(NothingSelected(format!("no process matches {}{hidden}", describe(selection))).into());
         }
         pids.extend(found);
+        visibility = Some(seen);
     }
     if pids.is_empty() {
         bail!("no process to look at: name a PID, or use --all, --name, --user or --pidfile (see whystuck --help)");
     }
     let mut seen = std::collections::HashSet::new();
     pids.retain(|pid| seen.insert(*pid));
-    Ok(pids)
+    Ok(Selected { pids, visibility })
+}
+
+/// ", but /proc hid ..." when a scan that found nothing could not see everything.
+fn hidden_note(visibility: &Visibility) -> String {
+    match (visibility.hidepid.as_deref(), visibility.unreadable_processes) {
+        (Some("off") | None, 0) => String::new(),
+        (setting, unreadable) => format!(
+            " among the processes this user can see (/proc is mounted hidepid={}{})",
+            setting.unwrap_or("?"),
+            if unreadable > 0 {
+                format!("; {unreadable} could not be read")
+            } else {
+                String::new()
+            }
+        ),
+    }
 }
 
 fn describe(selection: &Selection) -> String {

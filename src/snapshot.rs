@@ -36,6 +36,26 @@ pub struct Snapshot {
     /// Processes whose fd tables could not be searched for those holders.
     #[serde(default)]
     pub unsearchable: Vec<Unsearchable>,
+    /// How much of the host a scan (`--all`, `--name`, `--user`) could see;
+    /// absent when the processes were named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+}
+
+/// What a scan of /proc could not see, so a partial view is never taken
+/// for the whole host.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Visibility {
+    /// The proc mount's `hidepid=` setting as it applies to this run
+    /// (`off`, `noaccess`, `invisible`, `ptraceable`; `off` when the run
+    /// holds CAP_SYS_PTRACE); `None` when it cannot be known.
+    pub hidepid: Option<String>,
+    /// Processes listed in /proc whose details this run may not read.
+    pub unreadable_processes: u64,
+    /// About how many threads, of processes /proc left out, the kernel
+    /// counts (/proc/loadavg less those seen); `None` unless processes are
+    /// hidden and the count is comparable.
+    pub hidden_threads: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

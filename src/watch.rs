@@ -102,7 +102,7 @@ impl Tracked {
 }
 
 pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
-    let pids = crate::selection::resolve(&watch.selection, &helper_config(watch))?;
+    let pids = crate::selection::resolve(&watch.selection, &helper_config(watch))?.pids;
     let mut pulse = PulseReader::new(&watch.selection.proc_root)?;
     let start = Instant::now();
     let mut tracked: BTreeMap<i32, Tracked> = pids.iter().map(|&pid| (pid, Tracked::new(pid, start))).collect();

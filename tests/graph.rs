@@ -262,7 +262,7 @@ fn processes_whose_fds_cannot_be_read_are_listed_as_not_searchable() {
     assert!(
         human
             .stdout
-            .contains("processes not searchable for the other ends of pipes and sockets (permission denied)"),
+            .contains("not searchable for the other ends of pipes and sockets (permission denied)"),
         "{}",
         human.stdout
     );

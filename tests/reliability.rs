@@ -400,3 +400,145 @@ fn hostile_paths_socket_names_and_4k_arguments_stay_contained() {
     let expected: String = b"sock\x07\xff".iter().map(|b| format!("{b:02x}")).collect();
     assert!(hex.ends_with(&expected), "{sock}");
 }
+
+/// A `sleep`, as `nobody` when asked, killed and reaped on drop.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    fn start(as_nobody: bool) -> Sleeper {
+        let mut command = if as_nobody {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "300"]);
+            c
+        } else {
+            let mut c = std::process::Command::new("sleep");
+            c.arg("300");
+            c
+        };
+        // Its stdout a pipe of its own user's.
+        Sleeper(command.stdout(std::process::Stdio::piped()).spawn().expect("sleep"))
+    }
+
+    fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Under hidepid=invisible another user's processes are missing from /proc:
+/// a scan says about how much it could not see, and a named hidden pid is
+/// "cannot look", never "dead".
+#[test]
+fn processes_hidden_by_hidepid_invisible_are_counted_not_called_dead() {
+    let (mine, others) = (Sleeper::start(true), Sleeper::start(false));
+    std::thread::sleep(Duration::from_millis(100)); // setpriv has exec'd sleep
+    let Some(all) = support::whystuck_as_nobody_under(Some("invisible"), &[], &["--all", "--json"]) else {
+        return; // needs root to mount /proc and drop privileges
+    };
+    let report = all.json();
+    let visibility = &report["visibility"];
+    assert_eq!(visibility["hidepid"], "invisible", "{visibility}");
+    assert!(visibility["hidden_threads"].as_u64().unwrap() >= 1, "{visibility}");
+    let pids: Vec<String> = report["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].to_string())
+        .collect();
+    assert!(pids.contains(&mine.pid()), "its own user's sleep is seen: {pids:?}");
+    assert!(!pids.contains(&others.pid()), "root's sleep is hidden: {pids:?}");
+
+    let human = support::whystuck_as_nobody_under(Some("invisible"), &[], &["--all", "--color", "never"]).unwrap();
+    assert!(
+        human
+            .stdout
+            .contains("Not the whole host: /proc is mounted hidepid=invisible, which left out processes with about"),
+        "{}",
+        human.stdout
+    );
+
+    let named = support::whystuck_as_nobody_under(Some("invisible"), &[], &["--json", &others.pid()]).unwrap();
+    let p = &named.json()["processes"][0];
+    assert_eq!(p["verdict"], "unknown", "{p:#}");
+    let evidence = support::evidence(p);
+    assert!(
+        evidence.contains("hidepid=invisible") && evidence.contains("pidfd_open finds it"),
+        "{evidence}"
+    );
+
+    // A pid that is free is still dead, hidepid or not.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let free = support::whystuck_as_nobody_under(Some("invisible"), &[], &["--json", &gone.id().to_string()]).unwrap();
+    assert_eq!(free.json()["processes"][0]["verdict"], "dead", "{}", free.stdout);
+}
+
+/// Under hidepid=noaccess other users' processes are listed but refused:
+/// counted as unreadable, and a named one is "cannot look".
+#[test]
+fn processes_refused_by_hidepid_noaccess_are_counted_as_unreadable() {
+    let (_mine, others) = (Sleeper::start(true), Sleeper::start(false));
+    std::thread::sleep(Duration::from_millis(100));
+    let Some(all) = support::whystuck_as_nobody_under(Some("noaccess"), &[], &["--all", "--format", "prometheus"])
+    else {
+        return;
+    };
+    let unreadable: u64 = all
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("whystuck_unreadable_processes "))
+        .unwrap_or_else(|| panic!("{}", all.stdout))
+        .parse()
+        .unwrap();
+    assert!(unreadable >= 1, "root's sleep at least: {unreadable}");
+
+    let named = support::whystuck_as_nobody_under(Some("noaccess"), &[], &["--json", &others.pid()]).unwrap();
+    let p = &named.json()["processes"][0];
+    assert_eq!(p["verdict"], "unknown", "{p:#}");
+    assert!(support::evidence(p).contains("hidepid=noaccess"), "{p:#}");
+}
+
+/// CAP_SYS_PTRACE (past ptrace checks and hidepid) with CAP_DAC_READ_SEARCH
+/// (root's 0400 files and 0600 pipes) give an unprivileged user the whole
+/// view of root's processes; without them it is listed as unavailable.
+#[test]
+fn two_capabilities_give_the_full_view_without_root() {
+    let root_writer = Sleeper::start(false);
+    let pid = root_writer.pid();
+    let args = ["--json", "--interval", "0", pid.as_str()];
+    let Some(plain) = support::whystuck_as_nobody_under(None, &[], &args) else {
+        return;
+    };
+    let full = support::whystuck_as_nobody_under(Some("invisible"), &["sys_ptrace", "dac_read_search"], &args).unwrap();
+
+    let plain = &plain.json()["processes"][0];
+    let fds = plain["unavailable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["what"] == "fds");
+    assert_eq!(
+        fds.map(|u| &u["kind"]),
+        Some(&serde_json::json!("permission")),
+        "{plain:#}"
+    );
+
+    let full = &full.json()["processes"][0];
+    assert_eq!(full["unavailable"], serde_json::json!([]), "{full:#}");
+    let stdout = full["pipes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["fd"] == 1)
+        .unwrap_or_else(|| panic!("{full:#}"));
+    assert_eq!(
+        stdout["capacity_bytes"], 65536,
+        "the pipe probe opened root's pipe: {stdout}"
+    );
+}

@@ -136,6 +136,7 @@ fn snapshot(arch: &str, processes: Vec<ProcessRecord>, holders: Vec<Holder>) -> 
         processes,
         holders,
         unsearchable: vec![],
+        visibility: None,
     }
 }
 

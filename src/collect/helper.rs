@@ -106,11 +106,23 @@ impl Running {
         }
     }
 
-    /// Kill it, and reap it only if it is already gone: one stuck in an
+    /// Kill it, and reap it if it dies promptly: one stuck in an
     /// uninterruptible wait is left behind rather than waited for.
     fn abandon(mut self) {
         let _ = self.child.kill();
-        let _ = self.child.try_wait();
+        reap(self.child, Duration::from_millis(50));
+    }
+}
+
+/// Wait for a helper that was told to exit, but no longer than `within`, so
+/// a healthy one is not left to outlive us as a zombie of init.
+fn reap(mut child: Child, within: Duration) {
+    let until = Instant::now() + within;
+    while let Ok(None) = child.try_wait() {
+        if Instant::now() >= until {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -149,8 +161,7 @@ pub fn read_cmdlines(config: &HelperConfig, targets: &[(i32, Option<u64>)]) -> V
     }
     if let Some(running) = helper {
         drop(running.stdin); // EOF: the helper exits
-        let mut child = running.child;
-        let _ = child.try_wait();
+        reap(running.child, Duration::from_millis(200));
     }
     results
 }

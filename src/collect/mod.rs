@@ -12,6 +12,8 @@ pub mod parse;
 pub mod pulse;
 pub mod select;
 pub mod sockdiag;
+mod visibility;
+use visibility::HidePid;
 
 use crate::snapshot::*;
 use crate::text::TargetString;
@@ -106,7 +108,9 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         root,
         start,
         dirs: Vec::new(),
+        hidepid: None,
     };
+    collector.hidepid = visibility::restriction(&collector.root, &options.proc_root);
     let host = collector.host();
     collector.page_size = host.page_size;
     let mut snapshot = Snapshot {
@@ -117,6 +121,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         processes: Vec::new(),
         holders: Vec::new(),
         unsearchable: Vec::new(),
+        visibility: None,
     };
     for &pid in request.pids {
         collector.add(&mut snapshot, pid, Role::Target);
@@ -293,7 +298,9 @@ struct Collector {
     start: Instant,
     /// Each sampled pid's directory, opened once and held for every round,
     /// in the order of `Snapshot::processes`.
-    dirs: Vec<io::Result<ProcDir>>,
+    dirs: Vec<Result<ProcDir, Reason>>,
+    /// The proc mount's `hidepid=` as it applies to this run, when known.
+    hidepid: Option<HidePid>,
     net: NetCache,
     read_timeout: Duration,
     /// One reused read buffer.
@@ -312,10 +319,36 @@ pub(crate) fn reason_for(err: &io::Error) -> Reason {
     Reason::new(kind, detail)
 }
 
-/// Why a pid's directory could not be opened.
-fn absent_reason(err: &io::Error) -> Reason {
-    match err.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ESRCH) => Reason::new(ReasonKind::Gone, "no such process"),
+/// Why `pid`'s directory could not be opened. Under hidepid a process of
+/// another user is missing from /proc or refused, which is not "no such
+/// process": `pidfd_open` tells the two apart.
+fn absent_reason(pid: i32, err: &io::Error, hidepid: Option<HidePid>) -> Reason {
+    let missing = matches!(err.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH));
+    let refused = matches!(err.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES));
+    let see_it = "run as its owner or with CAP_SYS_PTRACE to see it";
+    match hidepid {
+        Some(setting) if missing && setting.hides() => match visibility::exists_unseen(pid) {
+            Some(false) => Reason::new(ReasonKind::Gone, "no such process"),
+            Some(true) => Reason::new(
+                ReasonKind::Permission,
+                format!(
+                    "hidden: /proc is mounted hidepid={} and the process exists (pidfd_open finds it); {see_it}",
+                    setting.name()
+                ),
+            ),
+            None => Reason::new(
+                ReasonKind::Permission,
+                format!(
+                    "not in /proc, which is mounted hidepid={}: it may be another user's process; {see_it}",
+                    setting.name()
+                ),
+            ),
+        },
+        Some(HidePid::NoAccess) if refused => Reason::new(
+            ReasonKind::Permission,
+            format!("permission denied: /proc is mounted hidepid=noaccess; {see_it}"),
+        ),
+        _ if missing => Reason::new(ReasonKind::Gone, "no such process"),
         _ => reason_for(err),
     }
 }
@@ -357,15 +390,26 @@ fn read_fact<T>(
     gone: &mut bool,
     parse: impl FnOnce(&[u8]) -> Result<T, String>,
 ) -> Fact<T> {
+    read_explained(dir, buf, rel, parse, |e| {
+        *gone |= is_gone(e);
+        reason_for(e)
+    })
+}
+
+/// [`read_fact`], with the reason for a failed read given by `explain`.
+fn read_explained<T>(
+    dir: &ProcDir,
+    buf: &mut Vec<u8>,
+    rel: &str,
+    parse: impl FnOnce(&[u8]) -> Result<T, String>,
+    explain: impl FnOnce(&io::Error) -> Reason,
+) -> Fact<T> {
     match dir.read(rel, buf) {
         Ok(()) => match parse(buf) {
             Ok(value) => Fact::Ok(value),
             Err(e) => Fact::Unavailable(Reason::new(ReasonKind::Unparsable, format!("{rel}: {e}"))),
         },
-        Err(e) => {
-            *gone |= is_gone(&e);
-            Fact::Unavailable(reason_for(&e))
-        }
+        Err(e) => Fact::Unavailable(explain(&e)),
     }
 }
 
@@ -376,7 +420,8 @@ impl Collector {
         if self.sampled.contains(&pid) {
             return false;
         }
-        self.dirs.push(self.root.open_dir(&pid.to_string()));
+        let dir = self.root.open_dir(&pid.to_string());
+        self.dirs.push(dir.map_err(|e| absent_reason(pid, &e, self.hidepid)));
         let sample = self.sample_again(self.dirs.len() - 1, pid);
         // /proc/TID exists for every thread: a thread id stands for its process.
         if let Some(tgid) = sample.status.ok().and_then(|s| s.tgid).filter(|&t| t != pid && t > 0) {
@@ -443,7 +488,7 @@ impl Collector {
         let dirs = std::mem::take(&mut self.dirs);
         let sample = match &dirs[index] {
             Ok(dir) => self.sample(pid, dir, elapsed_ms),
-            Err(e) => Sample::absent(elapsed_ms, Presence::NotFound, absent_reason(e)),
+            Err(reason) => Sample::absent(elapsed_ms, Presence::NotFound, reason.clone()),
         };
         self.dirs = dirs;
         sample
@@ -884,13 +929,10 @@ impl Collector {
                 };
             }
         }
-        let stat = read_fact(
-            &self.root,
-            &mut self.buf,
-            &format!("{pid}/stat"),
-            &mut false,
-            parse::stat,
-        );
+        // Missing here is gone, or hidden by hidepid: never "not provided".
+        let stat = read_explained(&self.root, &mut self.buf, &format!("{pid}/stat"), parse::stat, |e| {
+            absent_reason(pid, e, self.hidepid)
+        });
         Relative { pid, stat }
     }
 }

@@ -89,6 +89,17 @@ pub fn io(buf: &[u8]) -> Io {
     io
 }
 
+/// The value of one `key:` line of a status-like file.
+pub fn line_value<'a>(buf: &'a [u8], key: &str) -> Option<&'a str> {
+    key_values(buf).find(|(k, _)| *k == key).map(|(_, v)| v)
+}
+
+/// The total thread count of `/proc/loadavg` (`0.00 0.01 0.05 1/123 4567`).
+pub fn loadavg_threads(buf: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(buf).ok()?;
+    text.split_ascii_whitespace().nth(3)?.split_once('/')?.1.parse().ok()
+}
+
 /// `key:<whitespace>value` lines, values trimmed; lines without a colon or
 /// that are not UTF-8 are skipped.
 fn key_values(buf: &[u8]) -> impl Iterator<Item = (&str, &str)> {

@@ -6,6 +6,8 @@
 use super::dir::ProcDir;
 use super::helper::{self, HelperConfig};
 use super::parse;
+use super::visibility;
+use crate::snapshot::Visibility;
 
 pub struct Filter<'a> {
     /// Matched against the comm, then the command line (arguments joined by spaces).
@@ -16,8 +18,8 @@ pub struct Filter<'a> {
 }
 
 /// Every process under the helper's root the filter admits, but whystuck
-/// itself.
-pub fn scan(helper: &HelperConfig, filter: &Filter) -> anyhow::Result<Vec<i32>> {
+/// itself, and how much of the host the scan could see.
+pub fn scan(helper: &HelperConfig, filter: &Filter) -> anyhow::Result<(Vec<i32>, Visibility)> {
     let proc_root = &helper.proc_root;
     let root = ProcDir::open(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
     let own = std::process::id() as i32;
@@ -25,14 +27,18 @@ pub fn scan(helper: &HelperConfig, filter: &Filter) -> anyhow::Result<Vec<i32>> 
     let mut chosen = Vec::new();
     // (pid, start time) whose command line decides.
     let mut undecided: Vec<(i32, Option<u64>)> = Vec::new();
+    let (mut unreadable, mut visible_threads) = (0, 0);
     for pid in root.numeric_entries(".")? {
+        if let Err(e) = root.read(&format!("{pid}/stat"), &mut buf) {
+            // Listed but refused: hidepid=noaccess. Anything else: gone.
+            unreadable += u64::from(matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)));
+            continue;
+        }
+        let Ok(stat) = parse::stat(&buf) else { continue };
+        visible_threads += stat.num_threads.and_then(|n| u64::try_from(n).ok()).unwrap_or(1);
         if pid == own {
             continue;
         }
-        if root.read(&format!("{pid}/stat"), &mut buf).is_err() {
-            continue; // gone
-        }
-        let Ok(stat) = parse::stat(&buf) else { continue };
         if stat.is_kernel_thread() && !filter.kernel_threads {
             continue;
         }
@@ -63,5 +69,13 @@ pub fn scan(helper: &HelperConfig, filter: &Filter) -> anyhow::Result<Vec<i32>> 
         }
         chosen.sort_unstable();
     }
-    Ok(chosen)
+    let hidepid = visibility::restriction(&root, proc_root);
+    let visibility = Visibility {
+        hidepid: hidepid.map(|h| h.name().to_string()),
+        unreadable_processes: unreadable,
+        hidden_threads: hidepid
+            .filter(|h| h.hides())
+            .and_then(|_| visibility::hidden_threads(&root, visible_threads)),
+    };
+    Ok((chosen, visibility))
 }

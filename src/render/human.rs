@@ -7,6 +7,7 @@
 use crate::classify::view::bytes;
 use crate::classify::Severity;
 use crate::report::{FdsReport, PeerReport, ProcessReport, Report, ThreadReport};
+use crate::snapshot::Visibility;
 use crate::text::{command_line, TargetString};
 use comfy_table::{presets, Table};
 use std::collections::BTreeMap;
@@ -108,13 +109,33 @@ pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<
         };
         writeln!(
             out,
-            "\n{} processes not searchable for the other ends of pipes and sockets ({}): {}{more}",
-            report.unsearchable.len(),
+            "\n{} not searchable for the other ends of pipes and sockets ({}): {}{more}",
+            match report.unsearchable.len() {
+                1 => "1 process".to_string(),
+                n => format!("{n} processes"),
+            },
             report.unsearchable[0].reason,
             names.join(", ")
         )?;
     }
+    if let Some(note) = report.visibility.as_ref().and_then(unseen) {
+        writeln!(out, "\n{note}")?;
+    }
     Ok(())
+}
+
+/// What a scan could not see, in a sentence; `None` when it saw everything.
+fn unseen(visibility: &Visibility) -> Option<String> {
+    let setting = visibility.hidepid.as_deref().filter(|&h| h != "off")?;
+    let what = match (visibility.unreadable_processes, visibility.hidden_threads) {
+        (0, Some(0)) => return None,
+        (0, Some(threads)) => format!(", which left out processes with about {threads} threads"),
+        (0, None) => ", which may leave out other users' processes".to_string(),
+        (unreadable, _) => format!(" and {unreadable} processes in it could not be read"),
+    };
+    Some(format!(
+        "Not the whole host: /proc is mounted hidepid={setting}{what}; run as their owner or with CAP_SYS_PTRACE to see them."
+    ))
 }
 
 /// More processes than this get an overview (one line each, worst first)

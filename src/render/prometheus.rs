@@ -131,6 +131,26 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let count = report.processes.iter().filter(|p| p.verdict == verdict).count();
         let _ = writeln!(text, "whystuck_processes{{verdict=\"{}\"}} {count}", verdict.name());
     }
+    if let Some(visibility) = &report.visibility {
+        header(
+            &mut text,
+            "whystuck_unreadable_processes",
+            "Processes listed in /proc whose details this run may not read (hidepid=noaccess).",
+        );
+        let _ = writeln!(
+            text,
+            "whystuck_unreadable_processes {}",
+            visibility.unreadable_processes
+        );
+        if let Some(hidden) = visibility.hidden_threads {
+            header(
+                &mut text,
+                "whystuck_hidden_threads",
+                "About how many threads the kernel counts that /proc hid from this run (hidepid=invisible).",
+            );
+            let _ = writeln!(text, "whystuck_hidden_threads {hidden}");
+        }
+    }
     header(
         &mut text,
         "whystuck_last_run_timestamp_seconds",

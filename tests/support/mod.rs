@@ -140,6 +140,13 @@ pub fn evidence(process: &Value) -> String {
 /// `None` when the tests do not run as root. A copy of the binary is run,
 /// since nobody may not be able to reach target/ (a checkout under /root).
 pub fn whystuck_as_nobody(args: &[&str]) -> Option<Run> {
+    whystuck_as_nobody_under(None, &[], args)
+}
+
+/// [`whystuck_as_nobody`], with `hidepid` given in a private mount
+/// namespace where /proc is a fresh proc mounted `hidepid=HIDEPID`, and
+/// holding the capabilities `caps` (names like `sys_ptrace`).
+pub fn whystuck_as_nobody_under(hidepid: Option<&str>, caps: &[&str], args: &[&str]) -> Option<Run> {
     use std::os::unix::fs::PermissionsExt;
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
@@ -149,12 +156,26 @@ pub fn whystuck_as_nobody(args: &[&str]) -> Option<Run> {
     let copy = dir.path().join("whystuck");
     std::fs::copy(env!("CARGO_BIN_EXE_whystuck"), &copy).unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let output = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+    let mut command = match hidepid {
+        None => Command::new("setpriv"),
+        Some(setting) => {
+            let mut c = Command::new("unshare");
+            c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+                .arg(r#"mount -t proc -o "hidepid=$0" proc /proc && exec setpriv "$@""#)
+                .arg(setting);
+            c
+        }
+    };
+    command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+    if !caps.is_empty() {
+        let caps: Vec<String> = caps.iter().map(|c| format!("+{c}")).collect();
+        command.args(["--inh-caps", &caps.join(","), "--ambient-caps", &caps.join(",")]);
+    }
+    let output = command
         .arg(&copy)
         .args(args)
         .output()
-        .expect("setpriv from util-linux");
+        .expect("setpriv and unshare from util-linux");
     Some(Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
