@@ -17,8 +17,13 @@ Scenarios:
   scaling  peak RSS at 5,000 processes, and the time at 5,000 against 2,000.
   watch  `whystuck watch --every 1s` on 100 idle processes for 30 s: CPU
          time per second, beside `ps` run once a second on the same pids.
+  scale  the limits: one process with as many fds as `ulimit -Hn` allows,
+         diagnosed by default and with --deep (every fd read in depth); one
+         with 10,000 threads parked on a futex, beside `ps -L`. Each run's
+         report is checked to be complete (nothing skipped for time).
 """
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -113,6 +118,78 @@ def bench_fds(runs):
         os.waitpid(pid, 0)
 
 
+def bench_scale(runs):
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    # Room for stdio and the listener; the rest pipes and socketpairs.
+    tcp, socketpairs = 100, 4800
+    pipes = (hard - 16 - 2 * tcp - socketpairs) // 2 * 2
+    pid = hold_fds(pipes=pipes, socketpairs=socketpairs, tcp_connections=tcp)
+    try:
+        count = len(os.listdir(f"/proc/{pid}/fd"))
+        default = [WHYSTUCK, "--fail-on", "never", str(pid)]
+        deep = [WHYSTUCK, "--deep", "--fail-on", "never", str(pid)]
+        check_complete("whystuck PID", default + ["--json"], "fds", count)
+        check_complete("whystuck --deep PID", deep + ["--json"], "fds", count)
+        compare(
+            f"one process with {count} fds, the hard limit ({hard})",
+            [
+                ("whystuck --interval 0 PID", [WHYSTUCK, "--interval", "0", *default[1:]]),
+                ("whystuck --interval 0 --deep PID", [WHYSTUCK, "--interval", "0", *deep[1:]]),
+                ("whystuck PID (two samples 1s apart)", default),
+                ("ls -l /proc/PID/fd", ["ls", "-l", f"/proc/{pid}/fd"]),
+                ("lsof -nP -p PID", ["lsof", "-nP", "-p", str(pid)]),
+            ],
+            runs,
+        )
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+
+    threads = subprocess.Popen([sys.executable, "-c", THREADS, "10000"], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = threads.stdout.readline().strip()
+        with open(f"/proc/{pid}/status") as f:
+            count = next(int(l.split()[1]) for l in f if l.startswith("Threads:"))
+        argv = [WHYSTUCK, "--fail-on", "never", pid]
+        check_complete("whystuck PID", argv + ["--json"], "threads", count)
+        compare(
+            f"one process with {count} threads",
+            [
+                ("whystuck --interval 0 PID", [WHYSTUCK, "--interval", "0", *argv[1:]]),
+                ("whystuck PID (two samples 1s apart)", argv),
+                ("ps -Lo pid,tid,stat,wchan -p PID", ["ps", "-Lo", "pid,tid,stat,wchan", "-p", pid]),
+            ],
+            runs,
+        )
+    finally:
+        threads.kill()
+        threads.wait()
+
+
+# 10,000 threads waiting on one Event (a futex), small stacks.
+THREADS = """
+import os, sys, threading, time
+threading.stack_size(64 * 1024)
+event = threading.Event()
+for _ in range(int(sys.argv[1])):
+    threading.Thread(target=event.wait, daemon=True).start()
+print(os.getpid(), flush=True)
+time.sleep(3600)
+"""
+
+
+def check_complete(label, argv, what, expected):
+    """Run once and check the report is whole: all `expected` fds or threads
+    (`what`) reported, and no read given up for lack of time."""
+    report = json.loads(subprocess.run(argv, capture_output=True, text=True).stdout)
+    process = report["processes"][0]
+    got = len(process["threads"]) if what == "threads" else process["fds"]["count"]
+    timed_out = [u for u in process["unavailable"] if u["kind"] == "timed_out"]
+    status = "complete" if got == expected and not timed_out else "INCOMPLETE"
+    print(f"  {label}: {process['verdict']}, "
+          f"{got} of {expected} {what} reported, {len(timed_out)} reads timed out: {status}")
+
+
 def spawn_many(count, pipes_per_process=5, socketpairs_per_process=5):
     """Fork `count` processes holding 20 fds each (pipes and unix
     socketpairs), parked in pause(). Returns the pid of their parent."""
@@ -170,6 +247,11 @@ def bench_scaling(runs):
         parent = spawn_many(count)
         try:
             argv = [WHYSTUCK, "--all", "--interval", "0", "--fail-on", "never"]
+            report = json.loads(subprocess.run(argv + ["--json"], capture_output=True, text=True).stdout)
+            diagnosed = [p for p in report["processes"] if not p["summary"].startswith("not looked at")]
+            print(f"\n  whystuck --all: {len(diagnosed)} of {len(report['processes'])} processes diagnosed "
+                  f"(the {count} of the load among them), none left for lack of time: "
+                  f"{'complete' if len(diagnosed) == len(report['processes']) > count else 'INCOMPLETE'}")
             samples = [measure(argv) for _ in range(runs)]
             times[count] = statistics.median(w for w, _ in samples)
             rss = statistics.median(r for _, r in samples)
@@ -215,7 +297,13 @@ def bench_watch(runs, processes=100, seconds=30):
             p.wait()
 
 
-SCENARIOS = {"fds": bench_fds, "processes": bench_processes, "scaling": bench_scaling, "watch": bench_watch}
+SCENARIOS = {
+    "fds": bench_fds,
+    "processes": bench_processes,
+    "scaling": bench_scaling,
+    "watch": bench_watch,
+    "scale": bench_scale,
+}
 
 
 def main():
