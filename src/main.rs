@@ -16,7 +16,7 @@ use whystuck::cli::{
 };
 use whystuck::render::{self, Style};
 use whystuck::selection::NothingSelected;
-use whystuck::snapshot::Snapshot;
+use whystuck::snapshot::{Snapshot, MAX_SNAPSHOT_BYTES};
 use whystuck::{collect, report};
 
 fn main() -> ExitCode {
@@ -139,6 +139,7 @@ impl std::error::Error for Locked {}
 /// into it; refuse at once if another run holds it.
 fn take_lock(path: &Path) -> anyhow::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
+    let name = path.display();
     let mut file = File::options()
         .read(true)
         .write(true)
@@ -147,25 +148,35 @@ fn take_lock(path: &Path) -> anyhow::Result<File> {
         .mode(0o644)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
-        .with_context(|| format!("--lock {}: cannot open", path.display()))?;
+        .with_context(|| format!("--lock {name}: cannot open"))?;
+    if !file
+        .metadata()
+        .with_context(|| format!("--lock {name}: cannot stat"))?
+        .is_file()
+    {
+        bail!("--lock {name}: not a regular file");
+    }
+    // The file holds the holder's pid, and nothing else is ever written
+    // over: a file with other contents is used as a lock but left as it is.
+    let mut contents = String::new();
+    let _ = (&file).take(32).read_to_string(&mut contents);
+    let holder = contents.trim().parse::<u32>().ok();
     // SAFETY: flock on a descriptor we own.
     if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let mut holder = String::new();
-        let _ = (&file).take(32).read_to_string(&mut holder);
-        let holder = holder.trim();
-        let who = if holder.is_empty() {
-            String::new()
-        } else {
-            format!(" (pid {holder})")
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(err).with_context(|| format!("--lock {name}: cannot lock"));
+        }
+        let who = match holder {
+            Some(pid) => format!("another whystuck (pid {pid})"),
+            None => "another process".to_string(),
         };
-        return Err(Locked(format!(
-            "--lock {}: another whystuck{who} is still running",
-            path.display()
-        ))
-        .into());
+        return Err(Locked(format!("--lock {name}: {who} holds the lock")).into());
     }
-    file.set_len(0)?;
-    writeln!(file, "{}", std::process::id())?;
+    if contents.is_empty() || holder.is_some() {
+        file.set_len(0)?;
+        writeln!(file, "{}", std::process::id())?;
+    }
     Ok(file)
 }
 
@@ -246,6 +257,7 @@ fn load(path: &Path) -> anyhow::Result<Snapshot> {
     if path == Path::new("-") {
         io::stdin()
             .lock()
+            .take(MAX_SNAPSHOT_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
             .context("reading the snapshot from stdin")?;
     } else {
@@ -255,10 +267,18 @@ fn load(path: &Path) -> anyhow::Result<Snapshot> {
             .custom_flags(libc::O_NONBLOCK)
             .open(path)
             .with_context(|| format!("{}: cannot open", path.display()))?;
-        if !file.metadata()?.is_file() {
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
             bail!("{}: not a regular file", path.display());
         }
-        file.take(512 << 20)
+        if metadata.len() > MAX_SNAPSHOT_BYTES as u64 {
+            bail!(
+                "{}: too large to be a snapshot (more than {} MiB)",
+                path.display(),
+                MAX_SNAPSHOT_BYTES >> 20
+            );
+        }
+        file.take(MAX_SNAPSHOT_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
             .with_context(|| format!("{}: cannot read", path.display()))?;
     }

@@ -282,17 +282,14 @@ pub fn build(snapshot: &Snapshot) -> Report {
 /// overview of many processes, without holding every detail in memory.
 pub fn build_with_detail(snapshot: &Snapshot, detail_from: Option<Severity>) -> Report {
     let world = World::new(snapshot);
-    let diagnoses = classify::diagnose_all(&world);
-    let processes: Vec<ProcessReport> = snapshot
-        .processes
-        .iter()
-        .filter(|r| r.role != Role::Related)
-        .map(|r| {
-            let diagnosis = diagnoses.get(&r.pid);
-            let full = detail_from.is_none_or(|from| diagnosis.is_some_and(|d| d.severity >= from));
-            process(&world, diagnosis, r, full)
-        })
-        .collect();
+    let mut diagnoses = classify::diagnose_all(&world);
+    let reported = snapshot.processes.iter().filter(|r| r.role != Role::Related);
+    let mut processes = Vec::with_capacity(reported.clone().count());
+    for record in reported {
+        let diagnosis = diagnoses.remove(&record.pid);
+        let full = detail_from.is_none_or(|from| diagnosis.as_ref().is_some_and(|d| d.severity >= from));
+        processes.push(process(&world, diagnosis, record, full));
+    }
     let links = links(&processes);
     Report {
         schema_version: REPORT_SCHEMA_VERSION,
@@ -318,9 +315,9 @@ pub fn build_with_detail(snapshot: &Snapshot, detail_from: Option<Severity>) -> 
     }
 }
 
-fn process(world: &World, diagnosis: Option<&Diagnosis>, record: &ProcessRecord, full: bool) -> ProcessReport {
+fn process(world: &World, diagnosis: Option<Diagnosis>, record: &ProcessRecord, full: bool) -> ProcessReport {
     let host = world.host;
-    let diagnosis = diagnosis.cloned().unwrap_or_else(classify::no_sample);
+    let diagnosis = diagnosis.unwrap_or_else(classify::no_sample);
     let view = world.view(record.pid);
     let detail = view.filter(|_| full);
     // A process that was gone from the start is reported from what little is known.
@@ -352,7 +349,7 @@ fn process(world: &World, diagnosis: Option<&Diagnosis>, record: &ProcessRecord,
         children: detail.map(children).unwrap_or_default(),
         // A kernel thread ignores every signal: nothing to say.
         signals: status
-            .filter(|_| !stat.is_some_and(Stat::is_kernel_thread))
+            .filter(|_| full && !stat.is_some_and(Stat::is_kernel_thread))
             .map(signals),
         unavailable: last.filter(|_| full).map(unavailable).unwrap_or_default(),
     }
@@ -438,10 +435,7 @@ fn io(view: &View) -> Option<IoReport> {
 }
 
 fn threads(view: &View) -> Vec<ThreadReport> {
-    let switches = |t: &Thread| {
-        let s = t.status.ok()?;
-        Some(s.voluntary_ctxt_switches? + s.nonvoluntary_ctxt_switches?)
-    };
+    let switches = |t: &Thread| t.status.ok()?.total();
     let before: BTreeMap<i32, u64> = view
         .first
         .threads
@@ -681,4 +675,13 @@ fn unavailable(sample: &Sample) -> Vec<Unavailable> {
         push("parent stat".to_string(), reason);
     }
     out
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn sizes() {
+        use crate::snapshot::*;
+        eprintln!("Sample {} Stat {} Status {} Thread {} Fact<Stat> {} ProcessRecord {} ProcessReport {} Diagnosis {} Finding {} View {} Relative {}",
+            std::mem::size_of::<Sample>(), std::mem::size_of::<Stat>(), std::mem::size_of::<Status>(), std::mem::size_of::<Thread>(), std::mem::size_of::<Fact<Stat>>(), std::mem::size_of::<ProcessRecord>(), std::mem::size_of::<super::ProcessReport>(), std::mem::size_of::<crate::classify::Diagnosis>(), std::mem::size_of::<crate::classify::Finding>(), std::mem::size_of::<crate::classify::view::View>(), std::mem::size_of::<Relative>());
+    }
 }

@@ -18,7 +18,7 @@ pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
 pub const SNAPSHOT_FORMAT: &str = "whystuck-snapshot";
 
 /// Snapshot files larger than this are refused rather than read.
-const MAX_SNAPSHOT_BYTES: usize = 256 << 20;
+pub const MAX_SNAPSHOT_BYTES: usize = 256 << 20;
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Snapshot {
@@ -282,11 +282,25 @@ pub struct Io {
 pub struct Thread {
     pub tid: i32,
     pub stat: Fact<Stat>,
-    /// Only the context-switch counters are read per thread.
-    pub status: Fact<Status>,
+    /// From the thread's status file, only the context-switch counters.
+    pub status: Fact<ContextSwitches>,
     /// The raw symbol from `wchan`; empty when the thread is not waiting.
     pub wchan: Fact<String>,
     pub syscall: Fact<Syscall>,
+}
+
+/// A thread's context switches, from `/proc/PID/task/TID/status` (the
+/// field names are those of [`Status`], so a thread's status reads as one).
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct ContextSwitches {
+    pub voluntary_ctxt_switches: Option<u64>,
+    pub nonvoluntary_ctxt_switches: Option<u64>,
+}
+
+impl ContextSwitches {
+    pub fn total(&self) -> Option<u64> {
+        Some(self.voluntary_ctxt_switches? + self.nonvoluntary_ctxt_switches?)
+    }
 }
 
 /// `/proc/PID/task/TID/syscall`.
@@ -529,7 +543,15 @@ impl Snapshot {
     /// (serde_json's line and column), in one line.
     pub fn parse(bytes: &[u8]) -> Result<Snapshot, String> {
         if bytes.len() > MAX_SNAPSHOT_BYTES {
-            return Err(format!("too large to be a snapshot ({} bytes)", bytes.len()));
+            return Err(format!(
+                "too large to be a snapshot (more than {} MiB)",
+                MAX_SNAPSHOT_BYTES >> 20
+            ));
+        }
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => return Err("empty: not a whystuck snapshot".into()),
+            Some(b'{') => {}
+            Some(_) => return Err("not a whystuck snapshot (not a JSON object)".into()),
         }
         #[derive(Deserialize)]
         struct Header {
@@ -605,12 +627,14 @@ mod tests {
                 r#"{"schema_version": 1, "processes": []}"#.to_string(),
                 "not a whystuck snapshot",
             ),
-            ("[1, 2, 3]".to_string(), "at line 1"),
+            ("[1, 2, 3]".to_string(), "not a whystuck snapshot (not a JSON object)"),
+            ("7".to_string(), "not a whystuck snapshot (not a JSON object)"),
             (
                 full.replace("\"arch\": \"x86_64\"", "\"arch\": 5"),
                 "not a valid snapshot: invalid type: integer `5`, expected a string at line 2",
             ),
-            (String::new(), "truncated"),
+            (String::new(), "empty: not a whystuck snapshot"),
+            (" \n".to_string(), "empty: not a whystuck snapshot"),
         ];
         for (text, expected) in cases {
             let err = Snapshot::parse(text.as_bytes()).unwrap_err();

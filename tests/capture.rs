@@ -81,6 +81,22 @@ fn capture_to_stdout_replays_from_stdin() {
     assert_eq!(report["processes"][0]["verdict"], "wakeup-fd-eagain");
 }
 
+/// An endless stdin is cut off at the size limit, not read until memory
+/// runs out.
+#[test]
+fn an_endless_stdin_is_refused_at_the_size_limit() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_whystuck"))
+        .args(["--from", "-"])
+        .stdin(std::fs::File::open("/dev/zero").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "whystuck: stdin: too large to be a snapshot (more than 256 MiB)"
+    );
+}
+
 #[test]
 fn the_snapshot_holds_both_samples_and_the_host_facts() {
     let s = Scenario::start("busy");
@@ -149,7 +165,11 @@ fn bad_snapshot_files_are_one_line_errors() {
         ),
         (
             write("garbage.json", "\u{1}\u{2} not json"),
-            "not valid JSON: expected value at line 1 column 1",
+            "not a whystuck snapshot (not a JSON object)",
+        ),
+        (
+            write("broken.json", "{\"format\": whystuck"),
+            "not valid JSON: expected value at line 1 column 12",
         ),
         (
             write(
@@ -158,6 +178,7 @@ fn bad_snapshot_files_are_one_line_errors() {
             ),
             "not a valid snapshot: invalid type: string \"big\", expected u64 at line",
         ),
+        (write("empty.json", ""), "empty: not a whystuck snapshot"),
         (dir.path().to_str().unwrap().to_string(), "not a regular file"),
         (fifo.to_str().unwrap().to_string(), "not a regular file"),
         (

@@ -174,7 +174,7 @@ fn lock_refuses_a_second_run_while_the_first_holds_it() {
     assert_eq!(
         second.stderr.trim(),
         format!(
-            "whystuck: --lock {lock}: another whystuck (pid {}) is still running",
+            "whystuck: --lock {lock}: another whystuck (pid {}) holds the lock",
             first.id()
         )
     );
@@ -184,4 +184,21 @@ fn lock_refuses_a_second_run_while_the_first_holds_it() {
         0,
         "free once the first run ended"
     );
+}
+
+/// A lock file is only ever written with a pid: one holding anything else
+/// is locked but left as it was, and what is not a file is refused.
+#[test]
+fn lock_never_overwrites_a_file_and_refuses_what_is_not_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "keep me\n").unwrap();
+    let me = std::process::id().to_string();
+    let run = whystuck(&["--lock", notes.to_str().unwrap(), "--interval", "0", &me]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "keep me\n");
+
+    let run = whystuck(&["--lock", "/dev/null", "--interval", "0", &me]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stderr.trim(), "whystuck: --lock /dev/null: not a regular file");
 }

@@ -180,7 +180,7 @@ pub fn diagnose_all(world: &World) -> BTreeMap<i32, Diagnosis> {
         done: BTreeMap::new(),
         visiting: BTreeSet::new(),
     };
-    for &pid in world.views.keys() {
+    for pid in world.pids() {
         judge.diagnose(pid);
     }
     judge.done

@@ -68,7 +68,7 @@ fn thread(spec: &T) -> Thread {
     Thread {
         tid: spec.tid,
         stat: Fact::Ok(stat(spec.state, 0)),
-        status: Fact::Ok(Status::default()),
+        status: Fact::Ok(ContextSwitches::default()),
         wchan: spec
             .wchan
             .map_or(Fact::Unavailable(denied("wchan")), |w| Fact::Ok(w.to_string())),

@@ -382,10 +382,7 @@ impl<'a> View<'a> {
                 .ok()
                 .map(|ts| {
                     ts.iter()
-                        .filter_map(|t| {
-                            let st = t.status.ok()?;
-                            Some((t.tid, st.voluntary_ctxt_switches? + st.nonvoluntary_ctxt_switches?))
-                        })
+                        .filter_map(|t| Some((t.tid, t.status.ok()?.total()?)))
                         .collect()
                 })
                 .unwrap_or_default()

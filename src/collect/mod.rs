@@ -716,7 +716,13 @@ impl Collector {
                     &mut self.buf,
                     &format!("task/{tid}/status"),
                     &mut thread_gone,
-                    |b| Ok(parse::status(b)),
+                    |b| {
+                        let status = parse::status(b);
+                        Ok(ContextSwitches {
+                            voluntary_ctxt_switches: status.voluntary_ctxt_switches,
+                            nonvoluntary_ctxt_switches: status.nonvoluntary_ctxt_switches,
+                        })
+                    },
                 )
             } else {
                 Fact::Unavailable(Reason::new(
