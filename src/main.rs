@@ -194,7 +194,7 @@ fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<S
         proc_root: selection.proc_root.clone(),
         timeout: read_timeout,
     };
-    let selected = whystuck::selection::resolve(selection, &helper)?;
+    let selected = whystuck::selection::resolve(selection, &helper, std::time::Instant::now() + sampling.timeout)?;
     let pids = selected.pids;
     // A large selection is read lazily: deep facts only where threads wait.
     let many = pids.len() > collect::MANY_PROCESSES;

@@ -98,7 +98,6 @@ pub struct ProcessReport {
     pub named_thread: Option<i32>,
     pub ppid: Option<i32>,
     pub comm: Option<TargetString>,
-    pub cmdline: Option<Vec<TargetString>>,
     /// The state letter of `/proc/PID/stat` (R, S, D, T, t, Z...).
     pub state: Option<String>,
     /// Clock ticks after boot; with the pid it identifies the process.
@@ -108,8 +107,18 @@ pub struct ProcessReport {
     pub severity: Severity,
     pub summary: String,
     pub findings: Vec<Finding>,
-    pub cpu: CpuReport,
     pub rss_bytes: Option<u64>,
+    /// Everything else, for a process reported in full: every process in
+    /// JSON; in a human overview of many, those at warn or worse. Boxed so
+    /// that a one-line row of a large overview stays small.
+    #[serde(flatten)]
+    pub detail: Option<Box<ProcessDetail>>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct ProcessDetail {
+    pub cmdline: Option<Vec<TargetString>>,
+    pub cpu: CpuReport,
     pub io: Option<IoReport>,
     pub threads: Vec<ThreadReport>,
     pub fds: FdsReport,
@@ -265,7 +274,7 @@ impl Report {
     /// Replace secrets in every command line (see [`crate::redact`]).
     pub fn redact_secrets(&mut self) {
         for process in &mut self.processes {
-            if let Some(cmdline) = &mut process.cmdline {
+            if let Some(cmdline) = process.detail.as_mut().and_then(|d| d.cmdline.as_mut()) {
                 crate::redact::redact(cmdline);
             }
         }
@@ -319,18 +328,34 @@ fn process(world: &World, diagnosis: Option<Diagnosis>, record: &ProcessRecord, 
     let host = world.host;
     let diagnosis = diagnosis.unwrap_or_else(classify::no_sample);
     let view = world.view(record.pid);
-    let detail = view.filter(|_| full);
     // A process that was gone from the start is reported from what little is known.
     let stat = view.and_then(|v| v.stat().or(v.first.stat.ok()));
     let status = view.and_then(|v| v.status());
     let last = record.samples.last();
+    let detail = full.then(|| {
+        Box::new(ProcessDetail {
+            cmdline: last.and_then(|s| s.cmdline.ok().cloned()),
+            cpu: view.map(|v| cpu(host, v)).unwrap_or_default(),
+            io: view.and_then(io),
+            threads: view.map(threads).unwrap_or_default(),
+            fds: view.map(fds).unwrap_or_default(),
+            pipes: view.map(|v| pipes(world, v)).unwrap_or_default(),
+            tcp: view.map(|v| tcp(world, v)).unwrap_or_default(),
+            unix: view.map(|v| unix(world, v)).unwrap_or_default(),
+            children: view.map(children).unwrap_or_default(),
+            // A kernel thread ignores every signal: nothing to say.
+            signals: status
+                .filter(|_| !stat.is_some_and(Stat::is_kernel_thread))
+                .map(signals),
+            unavailable: last.map(unavailable).unwrap_or_default(),
+        })
+    });
     ProcessReport {
         pid: record.pid,
         role: record.role,
         named_thread: record.named_thread,
         ppid: stat.and_then(|s| s.ppid),
         comm: stat.map(|s| s.comm.clone()),
-        cmdline: last.filter(|_| full).and_then(|s| s.cmdline.ok().cloned()),
         state: stat.map(|s| s.state.to_string()),
         start_time_ticks: stat.and_then(|s| s.starttime),
         uid: status.and_then(|s| s.uid).map(|u| u[0]),
@@ -338,20 +363,8 @@ fn process(world: &World, diagnosis: Option<Diagnosis>, record: &ProcessRecord, 
         severity: diagnosis.severity,
         summary: diagnosis.summary,
         findings: diagnosis.findings,
-        cpu: view.map(|v| cpu(host, v)).unwrap_or_default(),
         rss_bytes: status.and_then(|s| s.vm_rss_kib).map(|k| k * 1024),
-        io: detail.and_then(io),
-        threads: detail.map(threads).unwrap_or_default(),
-        fds: detail.map(fds).unwrap_or_default(),
-        pipes: detail.map(|v| pipes(world, v)).unwrap_or_default(),
-        tcp: detail.map(|v| tcp(world, v)).unwrap_or_default(),
-        unix: detail.map(|v| unix(world, v)).unwrap_or_default(),
-        children: detail.map(children).unwrap_or_default(),
-        // A kernel thread ignores every signal: nothing to say.
-        signals: status
-            .filter(|_| full && !stat.is_some_and(Stat::is_kernel_thread))
-            .map(signals),
-        unavailable: last.filter(|_| full).map(unavailable).unwrap_or_default(),
+        detail,
     }
 }
 
@@ -359,8 +372,8 @@ fn process(world: &World, diagnosis: Option<Diagnosis>, record: &ProcessRecord, 
 fn links(processes: &[ProcessReport]) -> Vec<Link> {
     let reported: std::collections::BTreeSet<i32> = processes.iter().map(|p| p.pid).collect();
     let mut links = Vec::new();
-    for p in processes {
-        for pipe in p.pipes.iter().filter(|pipe| pipe.end == Some("write")) {
+    for (p, d) in processes.iter().filter_map(|p| Some((p, p.detail.as_deref()?))) {
+        for pipe in d.pipes.iter().filter(|pipe| pipe.end == Some("write")) {
             for peer in pipe.peers.iter().filter(|peer| reported.contains(&peer.pid)) {
                 links.push(Link {
                     kind: "pipe",
@@ -379,8 +392,8 @@ fn links(processes: &[ProcessReport]) -> Vec<Link> {
                 });
             }
         }
-        let sockets = p.unix.iter().map(|u| ("unix", u.fd, u.inode, u.full, &u.peers));
-        let sockets = sockets.chain(p.tcp.iter().map(|t| ("tcp", t.fd, t.inode, None, &t.peers)));
+        let sockets = d.unix.iter().map(|u| ("unix", u.fd, u.inode, u.full, &u.peers));
+        let sockets = sockets.chain(d.tcp.iter().map(|t| ("tcp", t.fd, t.inode, None, &t.peers)));
         for (kind, fd, inode, full, peers) in sockets {
             for peer in peers
                 .iter()

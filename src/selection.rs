@@ -8,6 +8,7 @@ use crate::snapshot::Visibility;
 use anyhow::{anyhow, bail, Context};
 use std::io::Read;
 use std::path::Path;
+use std::time::Instant;
 
 /// The selection chose nothing: its own exit code, so cron can tell "no such
 /// process" from "a process is stuck".
@@ -31,7 +32,8 @@ pub struct Selected {
 }
 
 /// The pids to diagnose.
-pub fn resolve(selection: &Selection, helper: &HelperConfig) -> anyhow::Result<Selected> {
+/// A `--name` scan reads no command line past `deadline`.
+pub fn resolve(selection: &Selection, helper: &HelperConfig, deadline: Instant) -> anyhow::Result<Selected> {
     let mut pids = selection.pids.clone();
     for path in &selection.pidfile {
         pids.push(read_pidfile(path)?);
@@ -45,7 +47,7 @@ pub fn resolve(selection: &Selection, helper: &HelperConfig) -> anyhow::Result<S
             uid,
             kernel_threads: selection.kernel_threads,
         };
-        let (found, seen) = scan(helper, &filter)?;
+        let (found, seen) = scan(helper, &filter, deadline)?;
         if found.is_empty() && pids.is_empty() {
             let hidden = hidden_note(&seen);
             return Err(NothingSelected(format!("no process matches {}{hidden}", describe(selection))).into());

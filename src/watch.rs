@@ -102,7 +102,7 @@ impl Tracked {
 }
 
 pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
-    let pids = crate::selection::resolve(&watch.selection, &helper_config(watch))?.pids;
+    let pids = crate::selection::resolve(&watch.selection, &helper_config(watch), Instant::now() + RUN_TIMEOUT)?.pids;
     let mut pulse = PulseReader::new(&watch.selection.proc_root)?;
     let start = Instant::now();
     let mut tracked: BTreeMap<i32, Tracked> = pids.iter().map(|&pid| (pid, Tracked::new(pid, start))).collect();
@@ -372,7 +372,7 @@ fn event_of<'a>(
         previous_verdict: previous,
         still_for_seconds: still_for.as_secs(),
         evidence: process.findings.first().map(|f| f.evidence.clone()).unwrap_or_default(),
-        cmdline: process.cmdline.clone(),
+        cmdline: process.detail.as_ref().and_then(|d| d.cmdline.clone()),
     }
 }
 

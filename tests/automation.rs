@@ -133,13 +133,16 @@ fn prometheus_output_passes_promtool_and_escapes_labels() {
     )));
     assert!(text.contains("whystuck_processes{verdict=\"pipe-full\"} 1"));
     assert!(text.contains("whystuck_last_run_timestamp_seconds "));
-    // The hostile comm's newline is escaped; nothing breaks a line.
+    // The hostile comm (ESC sequence, newline, invalid UTF-8) is escaped as
+    // for a terminal, then for the format: no control character reaches
+    // the file, and nothing breaks a line.
     let hostile_pid = hostile.num("target");
     let line = text
         .lines()
         .find(|l| l.starts_with(&format!("whystuck_process_severity{{pid=\"{hostile_pid}\"")))
         .unwrap();
-    assert!(line.contains("\\n"), "{line}");
+    assert!(line.contains(r#"comm="\\x1b[31mX) (\\x0a\\xff""#), "{line}");
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
     let Some(promtool) = tool("promtool") else { return };
     let mut check = Command::new(promtool)
         .args(["check", "metrics"])

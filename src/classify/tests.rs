@@ -487,7 +487,7 @@ fn a_pipe_is_full_when_less_than_a_page_is_free_or_a_writer_is_blocked() {
         vec![],
     ));
     assert_eq!(
-        report.processes[0].pipes[0].full,
+        report.processes[0].detail.as_ref().unwrap().pipes[0].full,
         Some(true),
         "62000 leaves less than a page free"
     );

@@ -138,11 +138,26 @@ fn take_frame(pending: &mut Vec<u8>) -> Option<(i32, i32, Vec<u8>)> {
 }
 
 /// Read the command line of each (pid, start time), in order. A read that
-/// gets no answer within the timeout is `TimedOut`; the rest are unaffected.
-pub fn read_cmdlines(config: &HelperConfig, targets: &[(i32, Option<u64>)]) -> Vec<io::Result<Vec<u8>>> {
+/// gets no answer within the timeout is `TimedOut`; the rest are unaffected,
+/// but nothing is read past `deadline`: what is left then is `TimedOut` too.
+pub fn read_cmdlines(
+    config: &HelperConfig,
+    targets: &[(i32, Option<u64>)],
+    deadline: Instant,
+) -> Vec<io::Result<Vec<u8>>> {
     let mut results: Vec<io::Result<Vec<u8>>> = Vec::with_capacity(targets.len());
     let mut helper: Option<Running> = None;
     while results.len() < targets.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            while results.len() < targets.len() {
+                results.push(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the run's time budget ran out",
+                )));
+            }
+            break;
+        }
         let running = match helper.take() {
             Some(running) => running,
             None => match Running::spawn(config) {
@@ -157,7 +172,7 @@ pub fn read_cmdlines(config: &HelperConfig, targets: &[(i32, Option<u64>)]) -> V
             },
         };
         let batch = &targets[results.len()..targets.len().min(results.len() + BATCH)];
-        helper = serve_batch(running, batch, config.timeout, &mut results);
+        helper = serve_batch(running, batch, config.timeout.min(left), &mut results);
     }
     if let Some(running) = helper {
         drop(running.stdin); // EOF: the helper exits

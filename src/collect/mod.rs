@@ -420,8 +420,15 @@ impl Collector {
         if self.sampled.contains(&pid) {
             return false;
         }
-        let dir = self.root.open_dir(&pid.to_string());
-        self.dirs.push(dir.map_err(|e| absent_reason(pid, &e, self.hidepid)));
+        // Past the budget the sample is skipped: not even its directory is opened.
+        let dir = match self.out_of_time() {
+            true => Err(self.budget_spent()),
+            false => self
+                .root
+                .open_dir(&pid.to_string())
+                .map_err(|e| absent_reason(pid, &e, self.hidepid)),
+        };
+        self.dirs.push(dir);
         let sample = self.sample_again(self.dirs.len() - 1, pid);
         // /proc/TID exists for every thread: a thread id stands for its process.
         if let Some(tgid) = sample.status.ok().and_then(|s| s.tgid).filter(|&t| t != pid && t > 0) {
@@ -459,11 +466,13 @@ impl Collector {
             })
             .collect();
         let targets: Vec<(i32, Option<u64>)> = wanted.iter().map(|(_, t)| *t).collect();
-        self.helper.timeout = self.read_budget();
-        let results = helper::read_cmdlines(&self.helper, &targets);
+        let results = helper::read_cmdlines(&self.helper, &targets, self.deadline);
         for ((i, _), result) in wanted.iter().zip(results) {
             let fact = match result {
                 Ok(bytes) => Fact::Ok(parse::cmdline(&bytes)),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut && self.out_of_time() => {
+                    Fact::Unavailable(self.budget_spent())
+                }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => Fact::Unavailable(Reason::new(
                     ReasonKind::TimedOut,
                     format!(
@@ -504,13 +513,6 @@ impl Collector {
             ReasonKind::TimedOut,
             format!("not read: the run's --timeout of {budget} ran out"),
         )
-    }
-
-    /// A deadline for one read: its own, or what is left of the run's.
-    fn read_budget(&self) -> Duration {
-        self.read_timeout
-            .min(self.deadline.saturating_duration_since(Instant::now()))
-            .max(Duration::from_millis(1))
     }
 
     /// Remember every pipe and socket fd of a sampled process (once per

@@ -8,6 +8,7 @@ use super::helper::{self, HelperConfig};
 use super::parse;
 use super::visibility;
 use crate::snapshot::Visibility;
+use std::time::Instant;
 
 pub struct Filter<'a> {
     /// Matched against the comm, then the command line (arguments joined by spaces).
@@ -19,7 +20,7 @@ pub struct Filter<'a> {
 
 /// Every process under the helper's root the filter admits, but whystuck
 /// itself, and how much of the host the scan could see.
-pub fn scan(helper: &HelperConfig, filter: &Filter) -> anyhow::Result<(Vec<i32>, Visibility)> {
+pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow::Result<(Vec<i32>, Visibility)> {
     let proc_root = &helper.proc_root;
     let root = ProcDir::open(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
     let own = std::process::id() as i32;
@@ -57,7 +58,7 @@ pub fn scan(helper: &HelperConfig, filter: &Filter) -> anyhow::Result<(Vec<i32>,
         }
     }
     if let Some(name) = filter.name {
-        let cmdlines = helper::read_cmdlines(helper, &undecided);
+        let cmdlines = helper::read_cmdlines(helper, &undecided, deadline);
         for ((pid, _), cmdline) in undecided.iter().zip(cmdlines) {
             let matches = cmdline.is_ok_and(|bytes| {
                 let args: Vec<String> = parse::cmdline(&bytes).iter().map(|a| a.lossy().into_owned()).collect();

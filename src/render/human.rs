@@ -6,7 +6,7 @@
 
 use crate::classify::view::bytes;
 use crate::classify::Severity;
-use crate::report::{FdsReport, PeerReport, ProcessReport, Report, ThreadReport};
+use crate::report::{FdsReport, PeerReport, ProcessDetail, ProcessReport, Report, ThreadReport};
 use crate::snapshot::Visibility;
 use crate::text::{command_line, TargetString};
 use comfy_table::{presets, Table};
@@ -255,13 +255,16 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
             "  you named {tid}, a thread of this process: it is judged by that thread"
         )?;
     }
-    if let Some(cmdline) = &p.cmdline {
+    let Some(d) = p.detail.as_deref() else {
+        return Ok(());
+    };
+    if let Some(cmdline) = &d.cmdline {
         if !cmdline.is_empty() {
             writeln!(out, "  cmdline: {}", shorten(&command_line(cmdline), MAX_CMDLINE_CHARS))?;
         }
     }
     if p.state.is_some() {
-        writeln!(out, "  {}", facts_line(p))?;
+        writeln!(out, "  {}", facts_line(p, d))?;
     }
     if !p.findings.is_empty() {
         writeln!(out, "{}", style.heading("findings"))?;
@@ -278,18 +281,18 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
             }
         }
     }
-    if !p.threads.is_empty() {
-        section(out, style, "threads", &threads_table(&p.threads))?;
+    if !d.threads.is_empty() {
+        section(out, style, "threads", &threads_table(&d.threads))?;
     }
-    if !p.fds.open.is_empty() {
-        section(out, style, "fds", &fds_table(p))?;
+    if !d.fds.open.is_empty() {
+        section(out, style, "fds", &fds_table(d))?;
     }
-    if !p.tcp.is_empty() || !p.unix.is_empty() {
-        section(out, style, "sockets", &sockets_table(p))?;
+    if !d.tcp.is_empty() || !d.unix.is_empty() {
+        section(out, style, "sockets", &sockets_table(d))?;
     }
-    if !p.children.is_empty() {
+    if !d.children.is_empty() {
         let mut table = table(&["PID", "COMM", "STATE", "CPU"]);
-        for c in &p.children {
+        for c in &d.children {
             table.add_row(vec![
                 c.pid.to_string(),
                 c.comm.as_ref().map(TargetString::escaped).unwrap_or_default(),
@@ -299,7 +302,7 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
         }
         section(out, style, "children", &table)?;
     }
-    if let Some(signals) = &p.signals {
+    if let Some(signals) = &d.signals {
         let parts: Vec<String> = [
             ("pending", &signals.pending),
             ("caught", &signals.caught),
@@ -314,9 +317,9 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
             writeln!(out, "{} {}", style.heading("signals:"), parts.join("; "))?;
         }
     }
-    if !p.unavailable.is_empty() {
+    if !d.unavailable.is_empty() {
         writeln!(out, "{}", style.heading("unavailable"))?;
-        for u in &p.unavailable {
+        for u in &d.unavailable {
             writeln!(out, "  {}: {}", u.what, u.reason)?;
         }
     }
@@ -324,9 +327,9 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
 }
 
 /// "state S, ppid 1, uid 1000, 3 threads, rss 9.1 MiB, cpu 0% over 1s, 4 fds (pipe 2, device 2)"
-fn facts_line(p: &ProcessReport) -> String {
+fn facts_line(p: &ProcessReport, d: &ProcessDetail) -> String {
     let known = |v: Option<String>| v.unwrap_or_else(|| "?".into());
-    let cpu = match (p.cpu.percent, p.cpu.interval_ms) {
+    let cpu = match (d.cpu.percent, d.cpu.interval_ms) {
         (Some(percent), Some(ms)) => format!("cpu {percent:.0}% over {}", crate::classify::view::duration_ms(ms)),
         _ => "cpu not measured (one sample)".into(),
     };
@@ -335,10 +338,10 @@ fn facts_line(p: &ProcessReport) -> String {
         known(p.state.clone()),
         known(p.ppid.map(|v| v.to_string())),
         known(p.uid.map(|v| v.to_string())),
-        p.threads.len(),
-        if p.threads.len() == 1 { "" } else { "s" },
+        d.threads.len(),
+        if d.threads.len() == 1 { "" } else { "s" },
         p.rss_bytes.map(bytes).unwrap_or_else(|| "n/a".into()),
-        fd_counts(&p.fds),
+        fd_counts(&d.fds),
     )
 }
 
@@ -431,17 +434,17 @@ fn threads_table(threads: &[ThreadReport]) -> Table {
     table
 }
 
-fn fds_table(p: &ProcessReport) -> Table {
+fn fds_table(d: &ProcessDetail) -> Table {
     let mut table = table(&["FD", "TYPE", "ACCESS", "TARGET", "DETAIL"]);
     // Pipes, sockets and event fds are what waits are made of: past the row
     // limit, keep those, then show the rows in fd order.
-    let mut open: Vec<_> = p.fds.open.iter().collect();
+    let mut open: Vec<_> = d.fds.open.iter().collect();
     open.sort_by_key(|f| (matches!(f.kind, "file" | "device" | "other" | "namespace"), f.fd));
     let hidden = open.len().saturating_sub(MAX_FD_ROWS);
     open.truncate(MAX_FD_ROWS);
     open.sort_by_key(|f| f.fd);
     for fd in &open {
-        let detail = if let Some(pipe) = p.pipes.iter().find(|x| x.fd == fd.fd) {
+        let detail = if let Some(pipe) = d.pipes.iter().find(|x| x.fd == fd.fd) {
             let fill = match (pipe.buffered_bytes, pipe.capacity_bytes) {
                 (Some(b), Some(c)) => format!("{b}/{c} bytes"),
                 _ => "fill unknown".into(),
@@ -458,7 +461,7 @@ fn fds_table(p: &ProcessReport) -> Table {
                     }
                 )
             )
-        } else if let Some(t) = p.tcp.iter().find(|x| x.fd == fd.fd) {
+        } else if let Some(t) = d.tcp.iter().find(|x| x.fd == fd.fd) {
             format!(
                 "tcp {} -> {} {}{}",
                 t.local,
@@ -466,7 +469,7 @@ fn fds_table(p: &ProcessReport) -> Table {
                 t.state,
                 peers_text(&t.peers, "peer")
             )
-        } else if let Some(u) = p.unix.iter().find(|x| x.fd == fd.fd) {
+        } else if let Some(u) = d.unix.iter().find(|x| x.fd == fd.fd) {
             format!("unix {} {}{}", u.kind, u.state, peers_text(&u.peers, "peer"))
         } else {
             String::new()
@@ -518,11 +521,11 @@ fn peers_text(peers: &[PeerReport], verb: &str) -> String {
 
 /// One row per socket; past [`MAX_FD_ROWS`], the busiest (full, or with
 /// queued bytes) are kept.
-fn sockets_table(p: &ProcessReport) -> Table {
+fn sockets_table(d: &ProcessDetail) -> Table {
     let mut table = table(&["FD", "PROTO", "LOCAL", "REMOTE / PEER", "STATE", "RECV-Q", "SEND-Q"]);
     // (quiet, fd, cells): quiet rows sort after busy ones.
     let mut rows: Vec<(bool, i32, Vec<String>)> = Vec::new();
-    for t in &p.tcp {
+    for t in &d.tcp {
         let cells = vec![
             t.fd.to_string(),
             "tcp".into(),
@@ -535,7 +538,7 @@ fn sockets_table(p: &ProcessReport) -> Table {
         rows.push((t.rx_queue == 0 && t.tx_queue == 0, t.fd, cells));
     }
     let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
-    for u in &p.unix {
+    for u in &d.unix {
         let send = match (u.send_buffer_bytes, u.send_buffer_limit) {
             (Some(used), Some(limit)) => format!("{used}/{limit}{}", if u.full == Some(true) { " FULL" } else { "" }),
             _ => opt(u.wqueue),

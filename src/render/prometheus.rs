@@ -27,7 +27,7 @@ const PER_PROCESS: &[Metric] = &[
     Metric {
         name: "whystuck_process_cpu_percent",
         help: "CPU use between the two samples, 100 = one core.",
-        value: |p| p.cpu.percent,
+        value: |p| p.detail.as_ref()?.cpu.percent,
     },
     Metric {
         name: "whystuck_process_resident_memory_bytes",
@@ -37,27 +37,33 @@ const PER_PROCESS: &[Metric] = &[
     Metric {
         name: "whystuck_process_open_fds",
         help: "Open file descriptors.",
-        value: |p| p.fds.count.map(|n| n as f64),
+        value: |p| p.detail.as_ref()?.fds.count.map(|n| n as f64),
     },
     Metric {
         name: "whystuck_process_threads",
         help: "Threads.",
-        value: |p| (!p.threads.is_empty()).then_some(p.threads.len() as f64),
+        value: |p| {
+            let threads = &p.detail.as_ref()?.threads;
+            (!threads.is_empty()).then_some(threads.len() as f64)
+        },
     },
     Metric {
         name: "whystuck_process_tcp_established",
         help: "ESTABLISHED TCP connections.",
         value: |p| {
-            p.fds
+            let d = p.detail.as_ref()?;
+            d.fds
                 .count
-                .map(|_| p.tcp.iter().filter(|t| t.state == "ESTABLISHED").count() as f64)
+                .map(|_| d.tcp.iter().filter(|t| t.state == "ESTABLISHED").count() as f64)
         },
     },
     Metric {
         name: "whystuck_process_fullest_pipe_ratio",
         help: "Bytes buffered over capacity of its fullest pipe (1 = full).",
         value: |p| {
-            p.pipes
+            p.detail
+                .as_ref()?
+                .pipes
                 .iter()
                 .filter_map(|pipe| Some(pipe.buffered_bytes? as f64 / pipe.capacity_bytes.filter(|&c| c > 0)? as f64))
                 .fold(None, |max: Option<f64>, r| Some(max.map_or(r, |m| m.max(r))))
@@ -89,8 +95,10 @@ fn label(value: &str) -> String {
     out
 }
 
+/// The comm is escaped as for a terminal first (a `.prom` file gets `cat`
+/// too), then for the format.
 fn labels(p: &ProcessReport) -> String {
-    let comm = p.comm.as_ref().map(|c| c.lossy().into_owned()).unwrap_or_default();
+    let comm = p.comm.as_ref().map(|c| c.escaped()).unwrap_or_default();
     format!("pid=\"{}\",comm=\"{}\"", p.pid, label(&comm))
 }
 
