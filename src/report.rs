@@ -331,10 +331,9 @@ fn process(world: &World, diagnosis: Option<Diagnosis>, record: &ProcessRecord, 
     // A process that was gone from the start is reported from what little is known.
     let stat = view.and_then(|v| v.stat().or(v.first.stat.ok()));
     let status = view.and_then(|v| v.status());
-    let last = record.samples.last();
     let detail = full.then(|| {
         Box::new(ProcessDetail {
-            cmdline: last.and_then(|s| s.cmdline.ok().cloned()),
+            cmdline: record.samples.first().and_then(|s| s.cmdline.ok().cloned()),
             cpu: view.map(|v| cpu(host, v)).unwrap_or_default(),
             io: view.and_then(io),
             threads: view.map(threads).unwrap_or_default(),
@@ -347,7 +346,7 @@ fn process(world: &World, diagnosis: Option<Diagnosis>, record: &ProcessRecord, 
             signals: status
                 .filter(|_| !stat.is_some_and(Stat::is_kernel_thread))
                 .map(signals),
-            unavailable: last.map(unavailable).unwrap_or_default(),
+            unavailable: unavailable(record),
         })
     });
     ProcessReport {
@@ -630,9 +629,13 @@ fn signals(status: &Status) -> SignalsReport {
     }
 }
 
-/// Every fact of the last sample that could not be read, per-thread and
-/// per-fd failures folded into one entry each.
-fn unavailable(sample: &Sample) -> Vec<Unavailable> {
+/// Every fact of the last sample that could not be read (the command line
+/// is read with the first), per-thread and per-fd failures folded into one
+/// entry each.
+fn unavailable(record: &ProcessRecord) -> Vec<Unavailable> {
+    let (Some(first), Some(sample)) = (record.samples.first(), record.samples.last()) else {
+        return Vec::new();
+    };
     if sample.presence != Presence::Present {
         return Vec::new(); // the `dead` finding says why
     }
@@ -653,7 +656,7 @@ fn unavailable(sample: &Sample) -> Vec<Unavailable> {
     let facts: [(&str, Option<&Reason>); 8] = [
         ("stat", sample.stat.reason()),
         ("status", sample.status.reason()),
-        ("cmdline", sample.cmdline.reason()),
+        ("cmdline", first.cmdline.reason()),
         ("io", sample.io.reason()),
         ("threads", sample.threads.reason()),
         ("fds", sample.fds.reason()),

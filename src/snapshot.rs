@@ -190,6 +190,10 @@ pub enum ReasonKind {
     Unparsable,
     /// Not read, on purpose (for example skipped to save time).
     NotCollected,
+    /// Not read because the read could hang: the process is stuck where
+    /// the file's contents come from (its memory, on a dead FUSE or NFS
+    /// mount).
+    Avoided,
     /// Any other I/O error.
     Error,
 }

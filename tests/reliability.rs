@@ -7,15 +7,28 @@ mod support;
 use std::time::{Duration, Instant};
 use support::{stat_line, whystuck, FakeProc, Scenario};
 
+/// Read helpers (`whystuck-helper`) of runs on the live /proc alive now
+/// (other tests' runs on fake trees leave theirs on purpose).
+fn helpers_alive() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c == b"whystuck-helper\n"))
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.ends_with(b"\0/proc\0")))
+        .collect()
+}
+
 /// A victim with an fd on a FUSE file system whose server stopped
 /// answering, one thread stuck in D on it: readlink and fdinfo stay fast
 /// (whystuck never stats or opens the fd's target), so the diagnosis is
-/// whole and quick.
+/// whole and quick; its memory (cmdline) is not read, so no helper is left
+/// stuck behind it, run after run.
 #[test]
 fn a_process_stuck_on_a_dead_fuse_mount_is_diagnosed_quickly() {
     let Some(s) = Scenario::try_start("fuse-stuck") else {
         return;
     };
+    let helpers_before = helpers_alive();
     let started = Instant::now();
     let run = whystuck(&[
         "--json",
@@ -53,6 +66,22 @@ fn a_process_stuck_on_a_dead_fuse_mount_is_diagnosed_quickly() {
         "the link is read, never followed"
     );
     assert!(p["summary"].as_str().unwrap().contains("FUSE"), "{p:#}");
+    let cmdline = p["unavailable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["what"] == "cmdline");
+    assert_eq!(
+        cmdline.map(|u| &u["kind"]),
+        Some(&serde_json::json!("avoided")),
+        "{p:#}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let left: Vec<i32> = helpers_alive()
+        .into_iter()
+        .filter(|h| !helpers_before.contains(h))
+        .collect();
+    assert!(left.is_empty(), "helpers left behind: {left:?}");
 }
 
 /// A read that blocks in the kernel (here: a cmdline whose path leads into
@@ -115,7 +144,8 @@ fn the_whole_run_ends_within_its_timeout() {
     };
     let fake = FakeProc::new();
     let mountpoint = s.info["mountpoint"].as_str().unwrap();
-    for pid in [42, 43, 44] {
+    let pids = ["42", "43", "44", "45", "46", "47"];
+    for pid in pids.map(|p| p.parse::<i32>().unwrap()) {
         fake.process(
             pid,
             &stat_line(pid, "victim", 'S', 1, 0),
@@ -127,20 +157,14 @@ fn the_whole_run_ends_within_its_timeout() {
         std::os::unix::fs::symlink(format!("{mountpoint}/stuck"), &cmdline).unwrap();
     }
     let started = Instant::now();
-    let run = whystuck(&[
-        "--proc-root",
-        fake.path().to_str().unwrap(),
-        "--json",
-        "-i",
-        "0",
-        "--timeout",
-        "1s",
-        "42",
-        "43",
-        "44",
-    ]);
+    let root = fake.path().to_str().unwrap();
+    let mut args = vec!["--proc-root", root, "--json", "-i", "0", "--timeout", "1s"];
+    args.extend(pids);
+    let run = whystuck(&args);
+    // Six reads that never answer: the first is given up at the budget,
+    // the rest are not started.
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() < Duration::from_millis(1500),
         "took {:?}",
         started.elapsed()
     );

@@ -141,18 +141,38 @@ pub fn wchan_wait(wchan: &str) -> Option<Wait> {
     })
 }
 
+/// What an uninterruptible wait is on, for the wchans that say it plainly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DiskWait {
+    Fuse,
+    Nfs,
+    Disk,
+}
+
+fn disk_wait(wchan: &str) -> Option<DiskWait> {
+    Some(match strip_wchan_suffix(wchan) {
+        "request_wait_answer" | "fuse_wait_on_page_writeback" => DiskWait::Fuse,
+        w if w.starts_with("nfs") || w.starts_with("rpc_wait") => DiskWait::Nfs,
+        w if w.starts_with("folio_wait") || w.starts_with("wait_on_page") || w == "io_schedule" => DiskWait::Disk,
+        _ => return None,
+    })
+}
+
 /// What a D-state wchan usually means, for the functions that say it
 /// plainly.
 pub fn wchan_hint(wchan: &str) -> Option<&'static str> {
-    let wchan = strip_wchan_suffix(wchan);
-    Some(match wchan {
-        "request_wait_answer" | "fuse_wait_on_page_writeback" => "waiting for a FUSE server, which is not answering",
-        w if w.starts_with("nfs") || w.starts_with("rpc_wait") => "waiting for an NFS server",
-        w if w.starts_with("folio_wait") || w.starts_with("wait_on_page") || w == "io_schedule" => {
-            "waiting for disk I/O"
-        }
-        _ => return None,
+    Some(match disk_wait(wchan)? {
+        DiskWait::Fuse => "waiting for a FUSE server, which is not answering",
+        DiskWait::Nfs => "waiting for an NFS server",
+        DiskWait::Disk => "waiting for disk I/O",
     })
+}
+
+/// Whether a D-state wchan waits on a file system server (FUSE, NFS),
+/// which may never answer: such a process can hold its memory-map lock
+/// for good, and reading its memory (cmdline) would hang with it.
+pub fn waits_on_file_server(wchan: &str) -> bool {
+    matches!(disk_wait(wchan), Some(DiskWait::Fuse | DiskWait::Nfs))
 }
 
 /// Signal names for a 64-bit mask from /proc/PID/status (bit n-1 = signal n).

@@ -235,8 +235,15 @@ fn serve_batch(
     Some(running)
 }
 
+/// The comm a helper gives itself, so that one left behind stuck is known
+/// for what it is and not reported as a stuck process of the host.
+pub const HELPER_COMM: &str = "whystuck-helper";
+
 /// The helper's side: answer requests from stdin until it closes.
 pub fn serve(proc_root: &Path) -> io::Result<()> {
+    let name = std::ffi::CString::new(HELPER_COMM).map_err(io::Error::other)?;
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
     let root = ProcDir::open(proc_root)?;
     let stdin = io::stdin();
     let mut out = io::stdout().lock();

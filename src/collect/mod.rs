@@ -102,7 +102,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         links_sorted: true,
         indexed: std::collections::HashSet::new(),
         page_size: 4096,
-        net: NetCache::new(live, options.read_timeout),
+        net: NetCache::new(live, options.read_timeout, start + options.timeout),
         read_timeout: options.read_timeout,
         buf: Vec::with_capacity(4096),
         root,
@@ -176,9 +176,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
             }
             let sample = collector.sample_again(i, snapshot.processes[i].pid);
             snapshot.processes[i].samples.push(sample);
-            collector.pending_cmdlines.push(i);
         }
-        collector.fill_cmdlines(&mut snapshot);
     }
     Ok(snapshot)
 }
@@ -319,6 +317,25 @@ pub(crate) fn reason_for(err: &io::Error) -> Reason {
     Reason::new(kind, detail)
 }
 
+/// Why a process's memory is not to be read: a thread in uninterruptible
+/// sleep waiting on a FUSE or NFS server, which may never answer.
+fn stuck_on_file_server(sample: &Sample) -> Option<Reason> {
+    let thread = sample.threads.ok()?.iter().find(|t| {
+        t.stat.ok().is_some_and(|s| s.state == 'D')
+            && t.wchan
+                .ok()
+                .is_some_and(|w| crate::classify::kernel::waits_on_file_server(w))
+    })?;
+    Some(Reason::new(
+        ReasonKind::Avoided,
+        format!(
+            "not read: thread {} is stuck in {} (uninterruptible), and a read of its memory could hang with it",
+            thread.tid,
+            thread.wchan.ok().map(String::as_str).unwrap_or("?")
+        ),
+    ))
+}
+
 /// Why `pid`'s directory could not be opened. Under hidepid a process of
 /// another user is missing from /proc or refused, which is not "no such
 /// process": `pidfd_open` tells the two apart.
@@ -457,14 +474,20 @@ impl Collector {
     /// helper (each read under its own deadline).
     fn fill_cmdlines(&mut self, snapshot: &mut Snapshot) {
         let pending: Vec<usize> = std::mem::take(&mut self.pending_cmdlines);
-        let wanted: Vec<(usize, (i32, Option<u64>))> = pending
-            .into_iter()
-            .filter_map(|i| {
-                let record = &snapshot.processes[i];
-                let sample = record.samples.last().filter(|s| s.presence == Presence::Present)?;
-                Some((i, (record.pid, sample.stat.ok().and_then(|s| s.starttime))))
-            })
-            .collect();
+        let mut wanted: Vec<(usize, (i32, Option<u64>))> = Vec::with_capacity(pending.len());
+        for i in pending {
+            let record = &mut snapshot.processes[i];
+            let pid = record.pid;
+            let Some(sample) = record.samples.last_mut().filter(|s| s.presence == Presence::Present) else {
+                continue;
+            };
+            if let Some(reason) = stuck_on_file_server(sample) {
+                // Its helper would only join it: stuck, and unkillable.
+                sample.cmdline = Fact::Unavailable(reason);
+                continue;
+            }
+            wanted.push((i, (pid, sample.stat.ok().and_then(|s| s.starttime))));
+        }
         let targets: Vec<(i32, Option<u64>)> = wanted.iter().map(|(_, t)| *t).collect();
         let results = helper::read_cmdlines(&self.helper, &targets, self.deadline);
         for ((i, _), result) in wanted.iter().zip(results) {
@@ -639,7 +662,12 @@ impl Collector {
         }
         let status = read_fact(dir, &mut self.buf, "status", &mut gone, |b| Ok(parse::status(b)));
         // Read later, in a batch: see `fill_cmdlines`.
-        let cmdline = Fact::Unavailable(Reason::new(ReasonKind::NotCollected, "not read yet"));
+        // Read in batches after the first round (see fill_cmdlines), and
+        // only then: a read that hangs on a held memory-map lock is paid once.
+        let cmdline = Fact::Unavailable(Reason::new(
+            ReasonKind::NotCollected,
+            "read once, with the first sample",
+        ));
         let io = read_fact(dir, &mut self.buf, "io", &mut gone, |b| Ok(parse::io(b)));
         let threads = self.threads(dir, &mut gone);
         let links = self.fd_links(dir, &mut gone);

@@ -13,7 +13,7 @@ use crate::text::TargetString;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One namespace's tables, sorted by inode: a few tens of bytes per socket,
 /// however many thousands a host has.
@@ -123,16 +123,19 @@ impl NetTables {
 pub struct NetCache {
     /// `net:[N]` of whystuck itself, when collecting from the live /proc.
     own_netns: Option<Vec<u8>>,
+    /// Each dump's deadline, and the run's, which no dump goes past.
     timeout: Duration,
+    run_deadline: Instant,
     tables: HashMap<Vec<u8>, Result<Rc<NetTables>, Reason>>,
 }
 
 impl NetCache {
-    pub fn new(live: bool, timeout: Duration) -> NetCache {
+    pub fn new(live: bool, timeout: Duration, run_deadline: Instant) -> NetCache {
         let own_netns = live.then(|| std::fs::read_link("/proc/self/ns/net").ok()).flatten();
         NetCache {
             own_netns: own_netns.map(|p| p.into_os_string().into_encoded_bytes()),
             timeout,
+            run_deadline,
             tables: HashMap::new(),
         }
     }
@@ -181,9 +184,25 @@ impl NetCache {
     }
 
     fn read_sock_diag(&self) -> Result<NetTables, Reason> {
-        let failed = |e: std::io::Error| Reason::new(ReasonKind::Error, format!("sock_diag netlink query failed: {e}"));
-        let tcp = sockdiag::dump_tcp(self.timeout).map_err(failed)?;
-        let unix = sockdiag::dump_unix(self.timeout).map_err(failed)?;
+        let failed = |e: std::io::Error| {
+            let kind = match e.kind() {
+                std::io::ErrorKind::TimedOut => ReasonKind::TimedOut,
+                _ => ReasonKind::Error,
+            };
+            Reason::new(kind, format!("sock_diag netlink query failed: {e}"))
+        };
+        let timeout = || {
+            let left = self.run_deadline.saturating_duration_since(Instant::now());
+            match left.is_zero() {
+                true => Err(Reason::new(
+                    ReasonKind::TimedOut,
+                    "not read: the run's --timeout ran out",
+                )),
+                false => Ok(self.timeout.min(left)),
+            }
+        };
+        let tcp = sockdiag::dump_tcp(timeout()?).map_err(failed)?;
+        let unix = sockdiag::dump_unix(timeout()?).map_err(failed)?;
         let entries = unix.into_iter().map(unix_entry).collect();
         Ok(NetTables::new(
             "sock_diag",

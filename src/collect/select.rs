@@ -7,7 +7,7 @@ use super::dir::ProcDir;
 use super::helper::{self, HelperConfig};
 use super::parse;
 use super::visibility;
-use crate::snapshot::Visibility;
+use crate::snapshot::{Stat, Visibility};
 use std::time::Instant;
 
 pub struct Filter<'a> {
@@ -16,6 +16,24 @@ pub struct Filter<'a> {
     /// The owner (real uid) of the process.
     pub uid: Option<u32>,
     pub kernel_threads: bool,
+}
+
+/// A read helper of this or an earlier whystuck run (one left behind stuck
+/// on a dead mount is whystuck's, not the host's, problem): its comm, and
+/// its executable when that can be read.
+fn is_our_helper(root: &ProcDir, pid: i32, stat: &Stat) -> bool {
+    if stat.comm.as_bytes() != helper::HELPER_COMM.as_bytes() {
+        return false;
+    }
+    let ours = std::fs::read_link("/proc/self/exe").ok();
+    match (root.readlink(&format!("{pid}/exe")), ours) {
+        // A binary replaced since it started reads as "PATH (deleted)".
+        (Ok(theirs), Some(ours)) => {
+            let path = |link: &[u8]| link.strip_suffix(b" (deleted)").unwrap_or(link).to_vec();
+            path(&theirs) == path(ours.as_os_str().as_encoded_bytes())
+        }
+        _ => true,
+    }
 }
 
 /// Every process under the helper's root the filter admits, but whystuck
@@ -37,7 +55,7 @@ pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow
         }
         let Ok(stat) = parse::stat(&buf) else { continue };
         visible_threads += stat.num_threads.and_then(|n| u64::try_from(n).ok()).unwrap_or(1);
-        if pid == own {
+        if pid == own || is_our_helper(&root, pid, &stat) {
             continue;
         }
         if stat.is_kernel_thread() && !filter.kernel_threads {
