@@ -69,6 +69,11 @@ pub struct Host {
     pub clock_ticks_per_second: u64,
     pub page_size: u64,
     pub captured_at_unix_ms: u64,
+    /// The proc mount's `hidepid=` setting when it hid or refused other
+    /// users' processes to the collecting run (`noaccess`, `invisible`,
+    /// `ptraceable`): the other ends of its pipes may be among them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidepid: Option<String>,
 }
 
 /// Everything seen of one pid, one [`Sample`] per sampling round.

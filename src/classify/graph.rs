@@ -11,7 +11,9 @@
 //! thread whose edge leads to a live process. Whatever is not live, and is
 //! blocked on edges, is deadlocked. Processes outside the snapshot, and
 //! waits whystuck cannot resolve, count as live: no deadlock is ever claimed
-//! on a guess.
+//! on a guess. So does a pipe or socket whose holders are not all known
+//! (some processes could not be searched, or /proc hid them): an unseen
+//! holder could still read or write it.
 
 use super::kernel::Wait;
 use super::view::{FdKind, ThreadView, View};
@@ -58,6 +60,9 @@ pub struct Edge {
     /// `pipe`, `unix socket` or `TCP socket`.
     pub channel: &'static str,
     pub to: Vec<i32>,
+    /// Whether `to` is every process that could unblock the thread, or only
+    /// those found (see [`World::unseen`]).
+    pub complete: bool,
 }
 
 impl Edge {
@@ -70,12 +75,13 @@ impl Edge {
             EdgeKind::Write => ("writing", "full", ("reader", "readers")),
             EdgeKind::Read => ("reading", "empty", ("writer", "writers")),
         };
-        let role = if self.channel != "pipe" {
-            "its peer is".to_string()
-        } else if to.len() == 1 {
-            format!("its only {} is", role.0)
-        } else {
-            format!("its {} are", role.1)
+        let role = match (self.channel, to.len(), self.complete) {
+            ("pipe", 1, true) => format!("its only {} is", role.0),
+            ("pipe", 1, false) => format!("the only {} found is", role.0),
+            ("pipe", _, true) => format!("its {} are", role.1),
+            ("pipe", _, false) => format!("the {} found are", role.1),
+            (_, _, true) => "its peer is".to_string(),
+            (_, _, false) => "its peer is held by".to_string(),
         };
         format!(
             "{} is blocked {verb} {fd} ({}, {fill}); {role} {}",
@@ -92,6 +98,9 @@ pub struct World<'a> {
     views: Vec<View<'a>>,
     holders: HashMap<u64, Vec<&'a Holder>>,
     pub unsearchable: &'a [Unsearchable],
+    /// Why some holders of pipes and sockets may not be known: processes
+    /// that could not be searched, or hidden by /proc. `None`: all known.
+    pub unseen: Option<String>,
     edges: BTreeMap<i32, Vec<Edge>>,
     live: BTreeSet<i32>,
 }
@@ -115,11 +124,18 @@ impl<'a> World<'a> {
         for holder in &snapshot.holders {
             holders.entry(holder.inode).or_default().push(holder);
         }
+        let unseen = match (snapshot.unsearchable.len(), snapshot.host.hidepid.as_deref()) {
+            (0, None | Some("noaccess")) => None,
+            (0, Some(setting)) => Some(format!("/proc hides other users' processes (hidepid={setting})")),
+            (1, _) => Some("1 process not searchable".to_string()),
+            (n, _) => Some(format!("{n} processes not searchable")),
+        };
         let mut world = World {
             host: &snapshot.host,
             views,
             holders,
             unsearchable: &snapshot.unsearchable,
+            unseen,
             edges: BTreeMap::new(),
             live: BTreeSet::new(),
         };
@@ -202,13 +218,10 @@ impl<'a> World<'a> {
             (FdKind::Pipe, Some("read")) => "written by",
             _ => "other end held by",
         };
+        let unseen = self.unseen.as_ref().map(|u| format!(" ({u})")).unwrap_or_default();
         match peers.as_slice() {
             [] if fd_view.kind == FdKind::Socket => what,
-            [] if self.unsearchable.is_empty() => format!("{what}, no other end found"),
-            [] => format!(
-                "{what}, no other end found ({} processes not searchable)",
-                self.unsearchable.len()
-            ),
+            [] => format!("{what}, no other end found{unseen}"),
             peers => {
                 let names: Vec<String> = peers
                     .iter()
@@ -226,7 +239,7 @@ impl<'a> World<'a> {
                 } else {
                     String::new()
                 };
-                format!("{what}, {verb} {}{more}", names.join(", "))
+                format!("{what}, {verb} {}{more}{unseen}", names.join(", "))
             }
         }
     }
@@ -289,7 +302,9 @@ impl<'a> World<'a> {
             (FdKind::Socket, Some(inode)) if view.tcp(inode).is_some() => true,
             (FdKind::Pipe | FdKind::Socket, _) => {
                 let peers = self.peers(view.pid, fd);
-                peers.is_empty() || peers.iter().any(|p| self.live.contains(&p.pid) || !self.has(p.pid))
+                peers.is_empty()
+                    || self.unseen.is_some()
+                    || peers.iter().any(|p| self.live.contains(&p.pid) || !self.has(p.pid))
             }
             _ => true,
         }
@@ -342,6 +357,7 @@ impl<'a> World<'a> {
                 fd: thread.fd,
                 channel,
                 to,
+                complete: kind == EdgeKind::Child || self.unseen.is_none(),
             });
         }
         edges
@@ -373,7 +389,8 @@ impl<'a> World<'a> {
         let edges = self.edges(pid);
         view.threads.iter().any(|thread| {
             if let Some(edge) = edges.iter().find(|e| e.tid == thread.tid()) {
-                return edge.to.iter().any(|to| live.contains(to) || !self.has(*to));
+                // An unseen holder could unblock it: not provably stuck.
+                return !edge.complete || edge.to.iter().any(|to| live.contains(to) || !self.has(*to));
             }
             // A futex wait depends on another thread of the same process;
             // any other wait (or none) can end from outside the graph.

@@ -14,6 +14,7 @@ fn host(arch: &str) -> Host {
         clock_ticks_per_second: 100,
         page_size: 4096,
         captured_at_unix_ms: 0,
+        hidepid: None,
     }
 }
 
@@ -630,6 +631,44 @@ fn no_deadlock_while_any_other_end_can_still_move() {
         pipe_holders(&pair),
     );
     assert_eq!(cycle_of(&d[&1]), Some(vec![1, 2]));
+}
+
+/// What is not seen could hold the other end: with processes that could
+/// not be searched, or hidden by /proc, the same ring is not a deadlock,
+/// and the text says "found".
+#[test]
+fn no_deadlock_is_claimed_when_some_holders_cannot_be_seen() {
+    let ring = [(1, 10, 20), (2, 20, 10)];
+    let partial = |edit: &dyn Fn(&mut Snapshot)| {
+        let ps = ring.iter().map(|&(pid, r, w)| pipe_reader(pid, r, w)).collect();
+        let mut snapshot = snapshot("x86_64", ps, pipe_holders(&ring));
+        edit(&mut snapshot);
+        diagnose_all(&World::new(&snapshot))
+    };
+    let unsearchable = partial(&|s| {
+        s.unsearchable.push(Unsearchable {
+            pid: 99,
+            comm: None,
+            reason: denied("fd"),
+        })
+    });
+    let hidden = partial(&|s| s.host.hidepid = Some("invisible".into()));
+    for (d, note) in [
+        (unsearchable, "1 process not searchable"),
+        (hidden, "/proc hides other users' processes (hidepid=invisible)"),
+    ] {
+        assert_eq!(d[&1].verdict, Verdict::BlockedOnRead, "{:#?}", d[&1]);
+        assert!(cycle_of(&d[&1]).is_none());
+        let said = format!("{:?}", d[&1]);
+        assert!(
+            said.contains(&format!("written by pid 2 (app) fd 1 ({note})")),
+            "{said}"
+        );
+    }
+    // Noaccess shows every process (unreadable ones are unsearchable):
+    // alone, it hides nothing.
+    let noaccess = partial(&|s| s.host.hidepid = Some("noaccess".into()));
+    assert_eq!(cycle_of(&noaccess[&1]), Some(vec![1, 2]));
 }
 
 #[test]

@@ -647,6 +647,10 @@ impl Collector {
             captured_at_unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
+            hidepid: self
+                .hidepid
+                .filter(|&h| h != HidePid::Off)
+                .map(|h| h.name().to_string()),
         }
     }
 
