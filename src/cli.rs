@@ -194,6 +194,9 @@ pub struct Selection {
     pub proc_root: PathBuf,
 }
 
+/// The run's time budget beyond the interval, unless --timeout says otherwise.
+pub const DEFAULT_TIMEOUT_BEYOND_INTERVAL: Duration = Duration::from_secs(10);
+
 /// How the two samples of a diagnosis are taken.
 #[derive(clap::Args, Debug)]
 pub struct Sampling {
@@ -201,10 +204,11 @@ pub struct Sampling {
     #[arg(short, long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
     pub interval: Duration,
 
-    /// The whole run's time budget: past it nothing more is read, and the report says what
-    /// could not be (a read that can block has its own 2s deadline within it)
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
-    pub timeout: Duration,
+    /// The whole run's time budget, at least 100ms: past it nothing more is read, and the
+    /// report says what could not be (a read that can block has its own 2s deadline within
+    /// it) [default: the interval and 10s more]
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
 
     /// Run only if no other whystuck holds this lock file (flock); otherwise exit 4 at
     /// once. For cron: a run stuck past the next one is not joined by another
@@ -215,6 +219,13 @@ pub struct Sampling {
     /// (by default only the fds its threads wait on, its epoll sets and self-pipes)
     #[arg(long)]
     pub deep: bool,
+}
+
+impl Sampling {
+    /// The whole run's time budget: --timeout, or the interval and 10s more.
+    pub fn budget(&self) -> Duration {
+        self.timeout.unwrap_or(self.interval + DEFAULT_TIMEOUT_BEYOND_INTERVAL)
+    }
 }
 
 /// How to print the diagnosis, and what makes the exit code 1.
@@ -349,4 +360,20 @@ fn parse_every(text: &str) -> Result<Duration, String> {
 
 fn parse_stall_after(text: &str) -> Result<Duration, String> {
     parse_duration(text, Duration::from_secs(30 * 24 * 3600), "30 days")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_covers_the_interval_unless_set() {
+        let sampling = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["whystuck"].iter().chain(args).chain(&["1"])).unwrap();
+            cli.sampling.budget()
+        };
+        assert_eq!(sampling(&[]), Duration::from_secs(11));
+        assert_eq!(sampling(&["-i", "30s"]), Duration::from_secs(40));
+        assert_eq!(sampling(&["-i", "30s", "--timeout", "35s"]), Duration::from_secs(35));
+    }
 }

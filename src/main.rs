@@ -181,11 +181,12 @@ fn take_lock(path: &Path) -> anyhow::Result<File> {
 }
 
 fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<Snapshot> {
-    if sampling.interval >= sampling.timeout {
+    let budget = sampling.budget();
+    if sampling.interval >= budget {
         bail!(
             "--interval ({}) must be shorter than --timeout ({})",
             humantime::format_duration(sampling.interval),
-            humantime::format_duration(sampling.timeout)
+            humantime::format_duration(budget)
         );
     }
     let read_timeout = std::time::Duration::from_secs(2);
@@ -194,7 +195,7 @@ fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<S
         proc_root: selection.proc_root.clone(),
         timeout: read_timeout,
     };
-    let selected = whystuck::selection::resolve(selection, &helper, std::time::Instant::now() + sampling.timeout)?;
+    let selected = whystuck::selection::resolve(selection, &helper, std::time::Instant::now() + budget)?;
     let pids = selected.pids;
     // A large selection is read lazily: deep facts only where threads wait.
     let many = pids.len() > collect::MANY_PROCESSES;
@@ -203,7 +204,7 @@ fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<S
         interval: sampling.interval,
         read_timeout,
         helper_program: HELPER.into(),
-        timeout: sampling.timeout,
+        timeout: budget,
         deep_fds: match (sampling.deep, many) {
             (true, _) => usize::MAX,
             (false, true) => 0,

@@ -633,7 +633,7 @@ fn signals(status: &Status) -> SignalsReport {
 /// is read with the first), per-thread and per-fd failures folded into one
 /// entry each.
 fn unavailable(record: &ProcessRecord) -> Vec<Unavailable> {
-    let (Some(first), Some(sample)) = (record.samples.first(), record.samples.last()) else {
+    let (Some(first), Some(sample)) = (record.samples.first(), record.last_taken()) else {
         return Vec::new();
     };
     if sample.presence != Presence::Present {
@@ -690,14 +690,8 @@ fn unavailable(record: &ProcessRecord) -> Vec<Unavailable> {
     if let Some(reason) = sample.parent.as_ref().and_then(|p| p.stat.reason()) {
         push("parent stat".to_string(), reason);
     }
-    out
-}
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        use crate::snapshot::*;
-        eprintln!("Sample {} Stat {} Status {} Thread {} Fact<Stat> {} ProcessRecord {} ProcessReport {} Diagnosis {} Finding {} View {} Relative {}",
-            std::mem::size_of::<Sample>(), std::mem::size_of::<Stat>(), std::mem::size_of::<Status>(), std::mem::size_of::<Thread>(), std::mem::size_of::<Fact<Stat>>(), std::mem::size_of::<ProcessRecord>(), std::mem::size_of::<super::ProcessReport>(), std::mem::size_of::<crate::classify::Diagnosis>(), std::mem::size_of::<crate::classify::Finding>(), std::mem::size_of::<crate::classify::view::View>(), std::mem::size_of::<Relative>());
+    if let Some(reason) = record.skipped_round() {
+        push("second sample (cpu, i/o and switch rates)".to_string(), reason);
     }
+    out
 }

@@ -88,6 +88,23 @@ pub struct ProcessRecord {
     pub samples: Vec<Sample>,
 }
 
+impl ProcessRecord {
+    /// The last sample actually taken: a round the run's budget skipped
+    /// leaves the process judged by the one before.
+    pub fn last_taken(&self) -> Option<&Sample> {
+        let mut taken = self.samples.iter().rev().filter(|s| s.presence != Presence::Skipped);
+        taken.next().or(self.samples.last())
+    }
+
+    /// Why the last round did not sample this process, when an earlier one did.
+    pub fn skipped_round(&self) -> Option<&Reason> {
+        match self.samples.as_slice() {
+            [_, .., last] if last.presence == Presence::Skipped => last.stat.reason(),
+            _ => None,
+        }
+    }
+}
+
 /// Why a process was sampled.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]

@@ -27,6 +27,11 @@ fn bad_arguments_are_one_line_errors_with_exit_2() {
     assert_one_line_usage_error(&["--interval", "2h", "1"], "at most 1h");
     assert_one_line_usage_error(&["--fail-on", "sometimes", "1"], "sometimes");
     assert_one_line_usage_error(&["--json", "--format", "human", "1"], "--format");
+    assert_one_line_usage_error(&["--timeout", "50ms", "1"], "at least 100ms");
+    assert_one_line_usage_error(
+        &["--interval", "3s", "--timeout", "2s", "1"],
+        "--interval (3s) must be shorter than --timeout (2s)",
+    );
 }
 
 #[test]

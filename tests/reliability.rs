@@ -158,7 +158,7 @@ fn the_whole_run_ends_within_its_timeout() {
     }
     let started = Instant::now();
     let root = fake.path().to_str().unwrap();
-    let mut args = vec!["--proc-root", root, "--json", "-i", "0", "--timeout", "1s"];
+    let mut args = vec!["--proc-root", root, "--json", "-i", "100ms", "--timeout", "1s"];
     args.extend(pids);
     let run = whystuck(&args);
     // Six reads that never answer: the first is given up at the budget,
@@ -168,18 +168,21 @@ fn the_whole_run_ends_within_its_timeout() {
         "took {:?}",
         started.elapsed()
     );
+    // Each is judged by its first sample and says what it misses.
     let report = run.json();
     for p in report["processes"].as_array().unwrap() {
-        let cmdline = p["unavailable"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["what"] == "cmdline");
+        assert_eq!(p["comm"], "victim", "{p:#}");
+        let kind_of = |what: &str| {
+            let entry = p["unavailable"].as_array().unwrap().iter().find(|u| u["what"] == what);
+            entry.map(|u| u["kind"].clone())
+        };
+        assert_eq!(kind_of("cmdline"), Some(serde_json::json!("timed_out")), "{p:#}");
         assert_eq!(
-            cmdline.map(|u| &u["kind"]),
-            Some(&serde_json::json!("timed_out")),
+            kind_of("second sample (cpu, i/o and switch rates)"),
+            Some(serde_json::json!("timed_out")),
             "{p:#}"
         );
+        assert!(p["cpu"]["percent"].is_null());
     }
 }
 

@@ -198,7 +198,7 @@ pub struct View<'a> {
 impl<'a> View<'a> {
     pub fn new(host: &'a Host, record: &'a ProcessRecord) -> Option<View<'a>> {
         let first = record.samples.first()?;
-        let last = record.samples.last()?;
+        let last = record.last_taken()?;
         let fds: Vec<FdView> = last
             .fds
             .ok()

@@ -158,22 +158,17 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
     }
     if !options.interval.is_zero() {
         // The interval runs from the first sample: time spent collecting
-        // counts towards it.
-        // It never runs past the run's budget, which leaves a moment for the
-        // second round.
-        let until_budget = options.timeout.saturating_sub(collector.start.elapsed()) / 2;
-        std::thread::sleep(
-            options
-                .interval
-                .saturating_sub(collector.start.elapsed())
-                .min(until_budget),
-        );
+        // counts towards it. It is cut short only where the run's budget
+        // would not leave the second round as long as the first took (the
+        // report gives the interval measured).
+        let first_round = collector.start.elapsed();
+        let until_budget = options.timeout.saturating_sub(first_round * 2);
+        std::thread::sleep(options.interval.saturating_sub(first_round).min(until_budget));
         collector.net.start_round();
         collector.host_stats = None;
+        // Past the budget a process gets a skipped sample (and is judged by
+        // its first), so its report says why it has no rates.
         for i in 0..snapshot.processes.len() {
-            if collector.out_of_time() {
-                break; // the rest are diagnosed from their first sample
-            }
             let sample = collector.sample_again(i, snapshot.processes[i].pid);
             snapshot.processes[i].samples.push(sample);
         }
