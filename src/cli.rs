@@ -169,7 +169,8 @@ pub struct Selection {
     #[arg(long)]
     pub all: bool,
 
-    /// Processes whose comm or command line matches this regular expression
+    /// Processes whose comm or command line matches this regular expression (whystuck's
+    /// own ancestors by comm only: the shell running `whystuck --name agent` is no agent)
     #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
     pub name: Option<regex::Regex>,
 

@@ -207,3 +207,17 @@ fn lock_never_overwrites_a_file_and_refuses_what_is_not_one() {
     assert_eq!(run.code, 2);
     assert_eq!(run.stderr.trim(), "whystuck: --lock /dev/null: not a regular file");
 }
+
+/// The shell running `whystuck --name X` holds X in its command line; it
+/// is whystuck's ancestor, not a match.
+#[test]
+fn name_does_not_match_the_shell_that_runs_whystuck() {
+    let exe = env!("CARGO_BIN_EXE_whystuck");
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{exe} --name 'wrapper_only_xyz' --interval 0; echo \"exit $?\""))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.trim(), "exit 3", "{}", String::from_utf8_lossy(&output.stderr));
+}

@@ -36,6 +36,20 @@ fn is_our_helper(root: &ProcDir, pid: i32, stat: &Stat) -> bool {
     }
 }
 
+/// whystuck's parent, its parent, and so on up.
+fn own_ancestors(root: &ProcDir, own: i32) -> std::collections::HashSet<i32> {
+    let mut found = std::collections::HashSet::new();
+    let mut buf = Vec::new();
+    let mut pid = own;
+    while root.read(&format!("{pid}/stat"), &mut buf).is_ok() {
+        match parse::stat(&buf).ok().and_then(|s| s.ppid).filter(|&p| p > 0) {
+            Some(ppid) if found.insert(ppid) => pid = ppid,
+            _ => break,
+        }
+    }
+    found
+}
+
 /// Every process under the helper's root the filter admits, but whystuck
 /// itself, and how much of the host the scan could see.
 pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow::Result<(Vec<i32>, Visibility)> {
@@ -47,6 +61,7 @@ pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow
     // (pid, start time) whose command line decides.
     let mut undecided: Vec<(i32, Option<u64>)> = Vec::new();
     let (mut unreadable, mut visible_threads) = (0, 0);
+    let ancestors = own_ancestors(&root, own);
     for pid in root.numeric_entries(".")? {
         if let Err(e) = root.read(&format!("{pid}/stat"), &mut buf) {
             // Listed but refused: hidepid=noaccess. Anything else: gone.
@@ -71,7 +86,13 @@ pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow
             }
         }
         match filter.name {
-            Some(name) if !name.is_match(&stat.comm.lossy()) => undecided.push((pid, stat.starttime)),
+            // An ancestor's command line holds whystuck's own arguments
+            // (`sh -c "whystuck --name agent"`): only its comm counts.
+            Some(name) if !name.is_match(&stat.comm.lossy()) => {
+                if !ancestors.contains(&pid) {
+                    undecided.push((pid, stat.starttime));
+                }
+            }
             _ => chosen.push(pid),
         }
     }
