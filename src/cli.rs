@@ -47,7 +47,8 @@ Command-line secrets are redacted in every format but a human report on a termin
   0  no process is at or above --fail-on (default warn)\n\
   1  at least one process is at or above --fail-on; a pid that does not exist is `dead`\n\
   2  usage error, unreadable snapshot, or whystuck itself could not run (one line on stderr)\n\
-  3  --all, --name, --user or --pidfile chose no process\n\
+  3  --all, --name, --user or --pidfile chose no process (0 with --fail-on never; json and\n\
+     prometheus still print an empty report)\n\
   4  another whystuck holds the --lock file (cron runs do not pile up)\n",
     );
     text

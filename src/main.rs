@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use whystuck::cli::{
     Capture, Cli, Command, Sampling, Selection, EXIT_FAILING, EXIT_LOCKED, EXIT_NOTHING_SELECTED, EXIT_USAGE,
 };
+use whystuck::collect::helper::HelperConfig;
 use whystuck::render::{self, Style};
 use whystuck::selection::NothingSelected;
 use whystuck::snapshot::{Snapshot, MAX_SNAPSHOT_BYTES};
@@ -53,10 +54,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The binary re-executed as the read helper: this one, even if its file
-/// has since been replaced.
-const HELPER: &str = "/proc/self/exe";
-
 fn run() -> anyhow::Result<ExitCode> {
     raise_fd_limit();
     let cli = match Cli::try_parse() {
@@ -88,11 +85,14 @@ fn run() -> anyhow::Result<ExitCode> {
 fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
     // Held until the run ends, report written.
     let _lock = cli.sampling.lock.as_deref().map(take_lock).transpose()?;
+    let format = cli.output.format();
     let snapshot = match &cli.from {
         Some(path) => load(path)?,
-        None => take_snapshot(&cli.selection, &cli.sampling)?,
+        None => match take_snapshot(&cli.selection, &cli.sampling) {
+            Ok(snapshot) => snapshot,
+            Err(err) => return nothing_selected(cli, format, err),
+        },
     };
-    let format = cli.output.format();
     let targets = snapshot
         .processes
         .iter()
@@ -120,6 +120,41 @@ fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
         ExitCode::from(EXIT_FAILING)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// A selection that chose nothing: the line on stderr, and for machine
+/// formats an empty report (zero counts, the time, what a scan could not
+/// see), so a cron job's output stays well-formed. Exit 3, or 0 under
+/// `--fail-on never`, which makes the exit code say only whether whystuck
+/// ran.
+fn nothing_selected(cli: &Cli, format: render::Format, err: anyhow::Error) -> anyhow::Result<ExitCode> {
+    let nothing = err.downcast::<NothingSelected>()?;
+    let machine = format != render::Format::Human;
+    // Under --fail-on never a machine format's empty report says it all.
+    if !machine || cli.output.fail_on.threshold().is_some() {
+        eprintln!("whystuck: {nothing}");
+    }
+    if machine {
+        let options = collect::Options {
+            interval: std::time::Duration::ZERO,
+            ..collect_options(&cli.selection, &cli.sampling, false)
+        };
+        let request = collect::Request {
+            pids: &[],
+            tree: false,
+            related: &whystuck::classify::graph::related_pids,
+        };
+        let mut snapshot = collect::collect(&request, &options)?;
+        snapshot.visibility = nothing.visibility;
+        let report = report::build(&snapshot);
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        render::render(&report, format, Style { color: false }, &mut out).context("writing the report")?;
+        out.flush().context("writing the report")?;
+    }
+    Ok(match cli.output.fail_on.threshold() {
+        None => ExitCode::SUCCESS,
+        Some(_) => ExitCode::from(EXIT_NOTHING_SELECTED),
     })
 }
 
@@ -180,6 +215,22 @@ fn take_lock(path: &Path) -> anyhow::Result<File> {
     Ok(file)
 }
 
+/// How to collect for this command line; `many` for a large selection.
+fn collect_options(selection: &Selection, sampling: &Sampling, many: bool) -> collect::Options {
+    collect::Options {
+        helper: HelperConfig::new(selection.proc_root.clone()),
+        interval: sampling.interval,
+        timeout: sampling.budget(),
+        deep_fds: match (sampling.deep, many) {
+            (true, _) => usize::MAX,
+            (false, true) => 0,
+            (false, false) => collect::LAZY_FDS,
+        },
+        thread_status: !sampling.interval.is_zero(),
+        many,
+    }
+}
+
 fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<Snapshot> {
     let budget = sampling.budget();
     if sampling.interval >= budget {
@@ -189,30 +240,11 @@ fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<S
             humantime::format_duration(budget)
         );
     }
-    let read_timeout = std::time::Duration::from_secs(2);
-    let helper = collect::helper::HelperConfig {
-        program: HELPER.into(),
-        proc_root: selection.proc_root.clone(),
-        timeout: read_timeout,
-    };
+    let helper = HelperConfig::new(selection.proc_root.clone());
     let selected = whystuck::selection::resolve(selection, &helper, std::time::Instant::now() + budget)?;
     let pids = selected.pids;
     // A large selection is read lazily: deep facts only where threads wait.
-    let many = pids.len() > collect::MANY_PROCESSES;
-    let options = collect::Options {
-        proc_root: selection.proc_root.clone(),
-        interval: sampling.interval,
-        read_timeout,
-        helper_program: HELPER.into(),
-        timeout: budget,
-        deep_fds: match (sampling.deep, many) {
-            (true, _) => usize::MAX,
-            (false, true) => 0,
-            (false, false) => collect::LAZY_FDS,
-        },
-        thread_status: !sampling.interval.is_zero(),
-        many,
-    };
+    let options = collect_options(selection, sampling, pids.len() > collect::MANY_PROCESSES);
     let request = collect::Request {
         pids: &pids,
         tree: selection.tree,

@@ -13,11 +13,15 @@ use std::time::Instant;
 /// The selection chose nothing: its own exit code, so cron can tell "no such
 /// process" from "a process is stuck".
 #[derive(Debug)]
-pub struct NothingSelected(pub String);
+pub struct NothingSelected {
+    pub message: String,
+    /// What the scan could not see, when the selection scanned /proc.
+    pub visibility: Option<Visibility>,
+}
 
 impl std::fmt::Display for NothingSelected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -49,8 +53,15 @@ pub fn resolve(selection: &Selection, helper: &HelperConfig, deadline: Instant) 
         };
         let (found, seen) = scan(helper, &filter, deadline)?;
         if found.is_empty() && pids.is_empty() {
-            let hidden = hidden_note(&seen);
-            return Err(NothingSelected(format!("no process matches {}{hidden}", describe(selection))).into());
+            let hidden = seen
+                .unseen()
+                .map(|note| format!(" among the processes this user can see ({note})"))
+                .unwrap_or_default();
+            return Err(NothingSelected {
+                message: format!("no process matches {}{hidden}", describe(selection)),
+                visibility: Some(seen),
+            }
+            .into());
         }
         pids.extend(found);
         visibility = Some(seen);
@@ -61,22 +72,6 @@ pub fn resolve(selection: &Selection, helper: &HelperConfig, deadline: Instant) 
     let mut seen = std::collections::HashSet::new();
     pids.retain(|pid| seen.insert(*pid));
     Ok(Selected { pids, visibility })
-}
-
-/// ", but /proc hid ..." when a scan that found nothing could not see everything.
-fn hidden_note(visibility: &Visibility) -> String {
-    match (visibility.hidepid.as_deref(), visibility.unreadable_processes) {
-        (Some("off") | None, 0) => String::new(),
-        (setting, unreadable) => format!(
-            " among the processes this user can see (/proc is mounted hidepid={}{})",
-            setting.unwrap_or("?"),
-            if unreadable > 0 {
-                format!("; {unreadable} could not be read")
-            } else {
-                String::new()
-            }
-        ),
-    }
 }
 
 fn describe(selection: &Selection) -> String {
@@ -110,14 +105,23 @@ fn resolve_user(user: &str) -> anyhow::Result<u32> {
 
 /// The pid in a pidfile: the first line, a positive integer. Opened
 /// non-blocking and only if it is a regular file, so a FIFO cannot hang us.
+/// A missing or empty pidfile (a daemon that is not running) chooses no
+/// process; one that cannot be read or holds no pid is an error.
 fn read_pidfile(path: &Path) -> anyhow::Result<i32> {
     use std::os::unix::fs::OpenOptionsExt;
     let name = path.display();
-    let file = std::fs::File::options()
+    let nothing = |why: &str| NothingSelected {
+        message: format!("--pidfile {name}: {why}: no process to look at"),
+        visibility: None,
+    };
+    let file = match std::fs::File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .with_context(|| format!("--pidfile {name}: cannot open"))?;
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(nothing("no such file").into()),
+        opened => opened.with_context(|| format!("--pidfile {name}: cannot open"))?,
+    };
     if !file.metadata()?.is_file() {
         bail!("--pidfile {name}: not a regular file");
     }
@@ -127,7 +131,7 @@ fn read_pidfile(path: &Path) -> anyhow::Result<i32> {
         .with_context(|| format!("--pidfile {name}: cannot read"))?;
     let first = text.lines().next().map(str::trim).unwrap_or("");
     if first.is_empty() {
-        bail!("--pidfile {name}: empty");
+        return Err(nothing("empty").into());
     }
     match first.parse::<i32>() {
         Ok(pid) if pid > 0 => Ok(pid),

@@ -44,7 +44,7 @@ pub struct Snapshot {
 
 /// What a scan of /proc could not see, so a partial view is never taken
 /// for the whole host.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct Visibility {
     /// The proc mount's `hidepid=` setting as it applies to this run
     /// (`off`, `noaccess`, `invisible`, `ptraceable`; `off` when the run
@@ -74,6 +74,26 @@ pub struct Host {
     /// `ptraceable`): the other ends of its pipes may be among them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hidepid: Option<String>,
+}
+
+impl Visibility {
+    /// What the scan missed, in words; `None` when it saw everything.
+    pub fn unseen(&self) -> Option<String> {
+        let setting = self.hidepid.as_deref().filter(|&h| h != "off");
+        match (setting, self.unreadable_processes, self.hidden_threads) {
+            (_, 0, Some(0)) | (None | Some("noaccess"), 0, _) => None,
+            (Some(setting), 0, Some(threads)) => Some(format!(
+                "/proc is mounted hidepid={setting}, which left out processes with about {threads} threads"
+            )),
+            (Some(setting), 0, None) => Some(format!(
+                "/proc is mounted hidepid={setting}, which may leave out other users' processes"
+            )),
+            (Some(setting), unreadable, _) => Some(format!(
+                "/proc is mounted hidepid={setting} and {unreadable} processes in it could not be read"
+            )),
+            (None, unreadable, _) => Some(format!("{unreadable} processes in /proc could not be read")),
+        }
+    }
 }
 
 /// Everything seen of one pid, one [`Sample`] per sampling round.

@@ -17,6 +17,7 @@
 use crate::classify::graph::related_pids;
 use crate::classify::{Severity, Verdict};
 use crate::cli::{Watch, WatchFormat};
+use crate::collect::helper::HelperConfig;
 use crate::collect::pulse::{Pulse, PulseReader};
 use crate::collect::{self, Request};
 use crate::report::{self, ProcessReport};
@@ -32,18 +33,11 @@ const REFRESH_TICKS: u32 = 30;
 /// next one after twice as long, up to an hour.
 const FIRST_REPEAT_TICKS: u32 = 6;
 const MAX_REPEAT_GAP: Duration = Duration::from_secs(3600);
-const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// The budget of one diagnosis within a tick.
 const RUN_TIMEOUT: Duration = Duration::from_secs(10);
-/// The binary re-executed as the read helper: this one.
-const HELPER: &str = "/proc/self/exe";
 
-fn helper_config(watch: &Watch) -> collect::helper::HelperConfig {
-    collect::helper::HelperConfig {
-        program: HELPER.into(),
-        proc_root: watch.selection.proc_root.clone(),
-        timeout: READ_TIMEOUT,
-    }
+fn helper_config(watch: &Watch) -> HelperConfig {
+    HelperConfig::new(watch.selection.proc_root.clone())
 }
 
 #[derive(Serialize)]
@@ -241,10 +235,8 @@ fn diagnose_now(watch: &Watch, pids: &[i32]) -> anyhow::Result<Snapshot> {
         related: &related_pids,
     };
     let options = collect::Options {
-        proc_root: watch.selection.proc_root.clone(),
+        helper: helper_config(watch),
         interval: Duration::ZERO,
-        read_timeout: READ_TIMEOUT,
-        helper_program: HELPER.into(),
         timeout: RUN_TIMEOUT,
         deep_fds: collect::LAZY_FDS,
         thread_status: true,

@@ -72,6 +72,18 @@ fn a_selection_that_matches_nothing_has_its_own_exit_code() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.pid");
     std::fs::write(&bad, "not-a-pid\n").unwrap();
+    // A missing or empty pidfile: the daemon is not running.
+    let missing = dir.path().join("missing.pid");
+    let run = whystuck(&["--pidfile", missing.to_str().unwrap()]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .ends_with("missing.pid: no such file: no process to look at\n"),
+        "{}",
+        run.stderr
+    );
+    std::fs::write(&missing, "").unwrap();
+    assert_eq!(whystuck(&["--pidfile", missing.to_str().unwrap()]).code, 3);
     let run = whystuck(&["--pidfile", bad.to_str().unwrap()]);
     assert_eq!(run.code, 2);
     assert!(
@@ -79,6 +91,36 @@ fn a_selection_that_matches_nothing_has_its_own_exit_code() {
         "{}",
         run.stderr
     );
+}
+
+/// Machine formats stay well-formed when nothing matches: an empty report
+/// (zero counts, the time); `--fail-on never` makes that exit 0, so a cron
+/// job's `&& mv` still publishes it.
+#[test]
+fn nothing_selected_still_writes_a_well_formed_report() {
+    let nothing = ["-i", "0", "--name", "^no-such-process-name-xyz$"];
+    let run = whystuck(&[&nothing[..], &["--json"]].concat());
+    assert_eq!(run.code, 3);
+    let report = run.json();
+    assert_eq!(report["processes"], serde_json::json!([]));
+    assert_eq!(report["visibility"]["unreadable_processes"], 0);
+
+    let run = whystuck(&[&nothing[..], &["--format", "prometheus", "--fail-on", "never"]].concat());
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stderr, "", "the empty report says it all");
+    assert!(
+        run.stdout.contains("whystuck_processes{verdict=\"pipe-full\"} 0\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("whystuck_last_run_timestamp_seconds "),
+        "{}",
+        run.stdout
+    );
+
+    let run = whystuck(&[&nothing[..], &["--format", "ndjson"]].concat());
+    assert_eq!((run.code, run.stdout.as_str()), (3, ""));
 }
 
 #[test]

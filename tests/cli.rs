@@ -215,7 +215,9 @@ fn name_does_not_match_the_shell_that_runs_whystuck() {
     let exe = env!("CARGO_BIN_EXE_whystuck");
     let output = Command::new("sh")
         .arg("-c")
-        .arg(format!("{exe} --name 'wrapper_only_xyz' --interval 0; echo \"exit $?\""))
+        .arg(format!(
+            "{exe} --name 'wrapper_only_xyz' --interval 0; echo \"exit $?\""
+        ))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

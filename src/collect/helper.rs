@@ -28,13 +28,33 @@ use std::time::{Duration, Instant};
 const BATCH: usize = 256;
 const REUSED: i32 = -1;
 
+/// The whystuck binary, re-executed as the helper: this one, even if its
+/// file has since been replaced.
+pub const PROGRAM: &str = "/proc/self/exe";
+
+/// How long one read that can block may take.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Where the helper is and what it reads.
+#[derive(Clone, Debug)]
 pub struct HelperConfig {
     /// The whystuck binary (normally `/proc/self/exe`).
     pub program: PathBuf,
     pub proc_root: PathBuf,
     /// How long one read may take.
     pub timeout: Duration,
+}
+
+impl HelperConfig {
+    /// This binary as the helper, reading under `proc_root`, with the
+    /// standard per-read deadline.
+    pub fn new(proc_root: PathBuf) -> HelperConfig {
+        HelperConfig {
+            program: PROGRAM.into(),
+            proc_root,
+            timeout: READ_TIMEOUT,
+        }
+    }
 }
 
 struct Running {

@@ -23,19 +23,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub struct Options {
-    /// `/proc`, or a fake tree laid out like it.
-    pub proc_root: PathBuf,
+    /// Where /proc is (a fake tree, for tests), the read helper, and the
+    /// deadline of each read that can block (cmdline, netlink).
+    pub helper: helper::HelperConfig,
     /// Time between the two samples; zero takes one sample.
     pub interval: Duration,
-    /// Deadline for each read that can block (cmdline, netlink).
-    pub read_timeout: Duration,
-    /// The whystuck binary, re-executed as the read helper (normally
-    /// `/proc/self/exe`).
-    pub helper_program: PathBuf,
     /// The whole run's budget: past it, nothing more is read and what was
     /// not is reported as timed out.
     pub timeout: Duration,
@@ -80,17 +75,13 @@ const MAX_RELATED: usize = 64;
 /// Sample every process (twice, `interval` apart, unless the interval is
 /// zero), then find the holders of the other ends of their pipes and sockets.
 pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot> {
-    let root = ProcDir::open(&options.proc_root)
-        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", options.proc_root.display()))?;
-    let live = options.proc_root == std::path::Path::new("/proc");
+    let proc_root = &options.helper.proc_root;
+    let root = ProcDir::open(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
+    let live = proc_root == std::path::Path::new("/proc");
     let start = Instant::now();
     let mut collector = Collector {
         deadline: start + options.timeout,
-        helper: helper::HelperConfig {
-            program: options.helper_program.clone(),
-            proc_root: options.proc_root.clone(),
-            timeout: options.read_timeout,
-        },
+        helper: options.helper.clone(),
         deep_fds: options.deep_fds,
         thread_status: options.thread_status,
         many: options.many,
@@ -102,15 +93,15 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         links_sorted: true,
         indexed: std::collections::HashSet::new(),
         page_size: 4096,
-        net: NetCache::new(live, options.read_timeout, start + options.timeout),
-        read_timeout: options.read_timeout,
+        net: NetCache::new(live, options.helper.timeout, start + options.timeout),
+        read_timeout: options.helper.timeout,
         buf: Vec::with_capacity(4096),
         root,
         start,
         dirs: Vec::new(),
         hidepid: None,
     };
-    collector.hidepid = visibility::restriction(&collector.root, &options.proc_root);
+    collector.hidepid = visibility::restriction(&collector.root, proc_root);
     let host = collector.host();
     collector.page_size = host.page_size;
     let mut snapshot = Snapshot {

@@ -7,7 +7,6 @@
 use crate::classify::view::bytes;
 use crate::classify::Severity;
 use crate::report::{FdsReport, PeerReport, ProcessDetail, ProcessReport, Report, ThreadReport};
-use crate::snapshot::Visibility;
 use crate::text::{command_line, TargetString};
 use comfy_table::{presets, Table};
 use std::collections::BTreeMap;
@@ -61,6 +60,13 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    // A scan that missed part of the host says so before anything else.
+    if let Some(note) = report.visibility.as_ref().and_then(|v| v.unseen()) {
+        writeln!(
+            out,
+            "Not the whole host: {note}; run as their owner or with CAP_SYS_PTRACE to see them.\n"
+        )?;
+    }
     let overview = report.processes.len() > OVERVIEW_ABOVE;
     if report.tree {
         render_tree(report, style, out)?;
@@ -118,24 +124,8 @@ pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<
             names.join(", ")
         )?;
     }
-    if let Some(note) = report.visibility.as_ref().and_then(unseen) {
-        writeln!(out, "\n{note}")?;
-    }
-    Ok(())
-}
 
-/// What a scan could not see, in a sentence; `None` when it saw everything.
-fn unseen(visibility: &Visibility) -> Option<String> {
-    let setting = visibility.hidepid.as_deref().filter(|&h| h != "off")?;
-    let what = match (visibility.unreadable_processes, visibility.hidden_threads) {
-        (0, Some(0)) => return None,
-        (0, Some(threads)) => format!(", which left out processes with about {threads} threads"),
-        (0, None) => ", which may leave out other users' processes".to_string(),
-        (unreadable, _) => format!(" and {unreadable} processes in it could not be read"),
-    };
-    Some(format!(
-        "Not the whole host: /proc is mounted hidepid={setting}{what}; run as their owner or with CAP_SYS_PTRACE to see them."
-    ))
+    Ok(())
 }
 
 /// More processes than this get an overview (one line each, worst first)
