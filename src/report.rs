@@ -179,12 +179,13 @@ pub struct SyscallReport {
 
 #[derive(Serialize, Debug, Default)]
 pub struct FdsReport {
+    /// These three are `null` when the fd table could not be read.
     pub count: Option<usize>,
-    pub by_type: BTreeMap<String, usize>,
+    pub by_type: Option<BTreeMap<String, usize>>,
     /// `all`, or, for a process read lazily (more than 256 fds, or one of a
     /// large selection), `those read in depth`: the fds its threads wait on,
     /// its epoll sets and full self-pipes. `--deep` lists all.
-    pub listed: &'static str,
+    pub listed: Option<&'static str>,
     pub open: Vec<FdReport>,
 }
 
@@ -367,13 +368,19 @@ fn process(world: &World, diagnosis: Option<Diagnosis>, record: &ProcessRecord, 
     }
 }
 
-/// Pipes and sockets between two reported processes, each once.
+/// Pipes and sockets between two reported processes, each once (a
+/// process's pipes to itself, such as a wakeup self-pipe, are its own
+/// business, shown in its fd table).
 fn links(processes: &[ProcessReport]) -> Vec<Link> {
     let reported: std::collections::BTreeSet<i32> = processes.iter().map(|p| p.pid).collect();
     let mut links = Vec::new();
     for (p, d) in processes.iter().filter_map(|p| Some((p, p.detail.as_deref()?))) {
         for pipe in d.pipes.iter().filter(|pipe| pipe.end == Some("write")) {
-            for peer in pipe.peers.iter().filter(|peer| reported.contains(&peer.pid)) {
+            for peer in pipe
+                .peers
+                .iter()
+                .filter(|peer| peer.pid != p.pid && reported.contains(&peer.pid))
+            {
                 links.push(Link {
                     kind: "pipe",
                     inode: pipe.inode,
@@ -396,7 +403,7 @@ fn links(processes: &[ProcessReport]) -> Vec<Link> {
         for (kind, fd, inode, full, peers) in sockets {
             for peer in peers
                 .iter()
-                .filter(|peer| reported.contains(&peer.pid) && (p.pid, fd) < (peer.pid, peer.fd))
+                .filter(|peer| reported.contains(&peer.pid) && p.pid < peer.pid)
             {
                 links.push(Link {
                     kind,
@@ -500,12 +507,12 @@ fn fds(view: &View) -> FdsReport {
     };
     FdsReport {
         count: Some(count),
-        by_type,
-        listed: if view.last.fd_totals.is_some() {
+        by_type: Some(by_type),
+        listed: Some(if view.last.fd_totals.is_some() {
             "those read in depth"
         } else {
             "all"
-        },
+        }),
         open: view
             .fds
             .iter()

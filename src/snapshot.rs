@@ -74,6 +74,11 @@ pub struct Host {
     /// `ptraceable`): the other ends of its pipes may be among them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hidepid: Option<String>,
+    /// Whether the collecting run held CAP_SYS_PTRACE and
+    /// CAP_DAC_READ_SEARCH (as root does), so that what it was refused
+    /// more privilege would not have shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_view: Option<bool>,
 }
 
 impl Visibility {

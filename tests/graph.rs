@@ -267,3 +267,15 @@ fn processes_whose_fds_cannot_be_read_are_listed_as_not_searchable() {
         human.stdout
     );
 }
+
+/// A process's pipe to itself (a wakeup self-pipe) is not a link between
+/// processes: the report starts with the verdict line, and `links` is empty.
+#[test]
+fn a_self_pipe_is_not_a_link() {
+    let s = Scenario::start("wakeup-pipe-full");
+    let pid = s.num("target").to_string();
+    let json = whystuck(&["--json", "-i", "0", &pid]).json();
+    assert_eq!(json["links"], serde_json::json!([]), "{:#}", json["links"]);
+    let human = whystuck(&["-i", "0", "--color", "never", &pid]);
+    assert!(human.stdout.starts_with(&format!("{pid} ")), "{}", human.stdout);
+}

@@ -485,10 +485,15 @@ fn processes_hidden_by_hidepid_invisible_are_counted_not_called_dead() {
     assert!(
         human
             .stdout
-            .contains("Not the whole host: /proc is mounted hidepid=invisible, which left out processes with about"),
-        "{}",
+            .starts_with("Not the whole host: /proc is mounted hidepid=invisible, which left out processes with about"),
+        "said first: {}",
         human.stdout
     );
+    let ndjson = support::whystuck_as_nobody_under(Some("invisible"), &[], &["--all", "--format", "ndjson"]).unwrap();
+    for line in ndjson.stdout.lines() {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(line["visibility"]["hidepid"], "invisible", "every line says it: {line}");
+    }
 
     let named = support::whystuck_as_nobody_under(Some("invisible"), &[], &["--json", &others.pid()]).unwrap();
     let p = &named.json()["processes"][0];

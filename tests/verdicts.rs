@@ -449,7 +449,10 @@ fn another_users_process_degrades_to_unavailable_not_dead() {
         assert_eq!(p["verdict"], "unknown", "{p:#}");
         assert_eq!(p["severity"], "info", "{p:#}");
         assert!(
-            p["summary"].as_str().unwrap().contains("run as its user or as root"),
+            p["summary"]
+                .as_str()
+                .unwrap()
+                .contains("run as its user, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH"),
             "{p:#}"
         );
     }

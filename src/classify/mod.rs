@@ -763,13 +763,19 @@ fn unnamed_wait(view: &View, thread: &ThreadView, who: &str) -> (Verdict, String
     match (thread.wchan, refused.is_empty()) {
         (Some(wchan), _) => (Verdict::Sleeping, format!("{who} asleep ({state}) in {wchan}")),
         (None, true) => (Verdict::Sleeping, format!("{who} asleep ({state})")),
-        (None, false) => (
-            Verdict::Unknown,
-            format!(
-                "{who} asleep ({state}) in a wait whystuck cannot see ({}): run as its user or as root",
-                refused.join("; ")
-            ),
-        ),
+        (None, false) => {
+            let hint = match view.host.full_view {
+                Some(true) => "refused even with CAP_SYS_PTRACE: another user namespace or a security module (Yama, SELinux, AppArmor) keeps it hidden",
+                _ => "run as its user, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (root has both)",
+            };
+            (
+                Verdict::Unknown,
+                format!(
+                    "{who} asleep ({state}) in a wait whystuck cannot see ({}): {hint}",
+                    refused.join("; ")
+                ),
+            )
+        }
     }
 }
 

@@ -15,6 +15,7 @@ fn host(arch: &str) -> Host {
         page_size: 4096,
         captured_at_unix_ms: 0,
         hidepid: None,
+        full_view: None,
     }
 }
 
@@ -337,7 +338,8 @@ fn unreadable_wchan_zero_is_never_taken_for_running() {
         syscall: None,
         wchan: None,
     };
-    let d = verdict_of("x86_64", &record('S', 0, &[thread], &[]));
+    let asleep = record('S', 0, &[thread], &[]);
+    let d = verdict_of("x86_64", &asleep);
     assert_eq!(d.verdict, Verdict::Unknown);
     assert_eq!(
         d.severity,
@@ -347,7 +349,16 @@ fn unreadable_wchan_zero_is_never_taken_for_running() {
     assert_eq!(
         d.summary,
         "main thread asleep (state S) in a wait whystuck cannot see \
-         (syscall permission denied; wchan permission denied): run as its user or as root"
+         (syscall permission denied; wchan permission denied): run as its user, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (root has both)"
+    );
+    // Refused to a run that had both: more privilege is not the answer.
+    let mut snapshot = snapshot("x86_64", vec![asleep], vec![]);
+    snapshot.host.full_view = Some(true);
+    let d = diagnose_all(&World::new(&snapshot)).remove(&PID).unwrap();
+    assert!(
+        d.summary.ends_with("refused even with CAP_SYS_PTRACE: another user namespace or a security module (Yama, SELinux, AppArmor) keeps it hidden"),
+        "{}",
+        d.summary
     );
 }
 

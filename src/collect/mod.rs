@@ -637,6 +637,7 @@ impl Collector {
                 .hidepid
                 .filter(|&h| h != HidePid::Off)
                 .map(|h| h.name().to_string()),
+            full_view: visibility::full_view(),
         }
     }
 

@@ -62,13 +62,26 @@ pub fn restriction(root: &ProcDir, proc_root: &Path) -> Option<HidePid> {
     if setting == HidePid::Off {
         return Some(setting);
     }
-    root.read("self/status", &mut buf).ok()?;
-    let caps = parse::line_value(&buf, "CapEff").and_then(|v| u64::from_str_radix(v, 16).ok());
-    let sees_past = caps.is_some_and(|caps| caps & CAP_SYS_PTRACE != 0);
+    let sees_past = own_capabilities().is_some_and(|caps| caps & CAP_SYS_PTRACE != 0);
     Some(if sees_past { HidePid::Off } else { setting })
 }
 
+const CAP_DAC_READ_SEARCH: u64 = 1 << 2;
 const CAP_SYS_PTRACE: u64 = 1 << 19;
+
+/// This process's effective capabilities.
+fn own_capabilities() -> Option<u64> {
+    let status = std::fs::read("/proc/self/status").ok()?;
+    parse::line_value(&status, "CapEff").and_then(|v| u64::from_str_radix(v, 16).ok())
+}
+
+/// Whether this run holds what it takes to read every process's /proc
+/// (CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, as root does): when a read is
+/// refused anyway, more privilege is not the answer.
+pub fn full_view() -> Option<bool> {
+    let both = CAP_SYS_PTRACE | CAP_DAC_READ_SEARCH;
+    own_capabilities().map(|caps| caps & both == both)
+}
 
 /// The `hidepid=` of the proc file system mounted last at `mount_point`, in
 /// mountinfo text (`hidepid` absent means off).

@@ -99,12 +99,9 @@ pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<
             .unsearchable
             .iter()
             .take(5)
-            .map(|u| {
-                format!(
-                    "{} ({})",
-                    u.pid,
-                    u.comm.as_ref().map(TargetString::escaped).unwrap_or_default()
-                )
+            .map(|u| match &u.comm {
+                Some(comm) => format!("{} ({})", u.pid, comm.escaped()),
+                None => u.pid.to_string(),
             })
             .collect();
         let more = report.unsearchable.len().saturating_sub(names.len());
@@ -339,7 +336,7 @@ fn fd_counts(fds: &FdsReport) -> String {
     match fds.count {
         Some(0) => "no fds".into(),
         Some(count) => {
-            let kinds: Vec<String> = fds.by_type.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let kinds: Vec<String> = fds.by_type.iter().flatten().map(|(k, n)| format!("{k} {n}")).collect();
             format!("{count} fds ({})", kinds.join(", "))
         }
         None => "fds unavailable".into(),

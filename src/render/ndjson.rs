@@ -2,6 +2,7 @@
 //! time of the snapshot and the host, so cron can append to one file.
 
 use crate::report::{ProcessReport, Report, REPORT_SCHEMA_VERSION};
+use crate::snapshot::Visibility;
 use serde::Serialize;
 use std::io::{self, Write};
 use std::time::{Duration, UNIX_EPOCH};
@@ -11,6 +12,9 @@ struct Line<'a> {
     timestamp: String,
     host: Option<&'a str>,
     schema_version: u32,
+    /// On every line of a scan, so each says what the scan could not see.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    visibility: Option<&'a Visibility>,
     #[serde(flatten)]
     process: &'a ProcessReport,
 }
@@ -23,6 +27,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             timestamp: timestamp.to_string(),
             host: report.host.hostname.as_deref(),
             schema_version: REPORT_SCHEMA_VERSION,
+            visibility: report.visibility.as_ref(),
             process,
         };
         serde_json::to_writer(&mut *out, &line)?;
