@@ -269,42 +269,50 @@ fn probing_a_pipe_never_keeps_its_writer_from_epipe() {
     let mut reader = writer.stdout.take().unwrap();
     let pid = writer.id().to_string();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let prober = {
-        let stop = stop.clone();
-        let pid = pid.clone();
-        std::thread::spawn(move || {
-            let mut runs = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let run = whystuck(&["--interval", "0", "--fail-on", "never", &pid]);
-                assert!(run.code == 0 || run.stdout.contains("dead"), "{}", run.stderr);
-                runs += 1;
-            }
-            runs
+    // One prober in a tight loop of one-sample runs, one whose runs last
+    // 2s: if either kept the pipe open past its probe, EPIPE would wait.
+    let probers: Vec<_> = ["0", "2s"]
+        .into_iter()
+        .map(|interval| {
+            let stop = stop.clone();
+            let pid = pid.clone();
+            std::thread::spawn(move || {
+                let mut runs = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let run = whystuck(&["--interval", interval, "--fail-on", "never", &pid]);
+                    assert!(run.code == 0 || run.stdout.contains("dead"), "{}", run.stderr);
+                    runs += 1;
+                }
+                runs
+            })
         })
-    };
+        .collect();
     let mut buf = [0u8; 65536];
-    for _ in 0..20 {
+    for _ in 0..50 {
         let _ = reader.read(&mut buf);
         std::thread::sleep(Duration::from_millis(20));
     }
-    drop(reader); // the only real reader goes away
+    drop(reader); // the only real reader goes away, mid-run of the 2s prober
     let gone = Instant::now();
     let status = loop {
         if let Some(status) = writer.try_wait().unwrap() {
             break status;
         }
-        assert!(gone.elapsed() < Duration::from_secs(5), "the writer never got EPIPE");
-        std::thread::sleep(Duration::from_millis(10));
+        assert!(
+            gone.elapsed() < Duration::from_millis(500),
+            "the writer did not get EPIPE at once"
+        );
+        std::thread::sleep(Duration::from_millis(5));
     };
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let runs = prober.join().unwrap();
+    let runs: usize = probers.into_iter().map(|p| p.join().unwrap()).sum();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(
         status.signal(),
         Some(libc::SIGPIPE),
         "killed by SIGPIPE, as without whystuck"
     );
-    assert!(runs > 0);
+    assert!(runs > 1);
 }
 
 /// Read-only by construction, checked at the syscall level: no open for

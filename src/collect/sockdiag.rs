@@ -1014,6 +1014,39 @@ mod tests {
         }
     }
 
+    /// Mutated replies (bytes flipped, inserted, cut; lengths scrambled)
+    /// are errors or parses, never panics or runaway allocations.
+    #[test]
+    fn mutated_replies_never_panic() {
+        let mut tcp = vec![AF_INET, 1, 0, 0];
+        tcp.extend_from_slice(&[7u8; INET_DIAG_MSG_LEN - 4]);
+        let seeds = [good_unix_datagram(), nlmsg(SOCK_DIAG_BY_FAMILY, &tcp)];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below.max(1) as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let mut input = seeds[next(seeds.len())].clone();
+            for _ in 0..1 + next(4) {
+                let at = next(input.len() + 1);
+                match next(3) {
+                    0 if at < input.len() => input[at] = next(256) as u8,
+                    1 => input.truncate(at),
+                    _ => input
+                        .splice(at..at, (0..next(9)).map(|_| next(256) as u8))
+                        .for_each(drop),
+                }
+            }
+            let (mut unix, mut tcp) = (Vec::new(), Vec::new());
+            let _ = parse_unix_messages(&input, &mut unix);
+            let _ = parse_tcp_messages(&input, &mut tcp);
+            assert!(unix.len() + tcp.len() <= input.len(), "more entries than bytes");
+        }
+    }
+
     #[test]
     fn tcp_truncations_are_errors() {
         let mut p = vec![AF_INET, 1, 0, 0];

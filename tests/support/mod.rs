@@ -150,6 +150,11 @@ pub fn whystuck_as_nobody_under(hidepid: Option<&str>, caps: &[&str], args: &[&s
     use std::os::unix::fs::PermissionsExt;
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
+        assert!(
+            std::env::var_os("WHYSTUCK_REQUIRE_TOOLS").is_none(),
+            "this test needs root (to drop to nobody and mount /proc)"
+        );
+        eprintln!("SKIPPED: needs root (to drop to nobody and mount /proc)");
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
