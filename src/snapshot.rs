@@ -192,7 +192,7 @@ pub struct Sample {
     pub fd_totals: Option<FdTotals>,
     pub sockets: Fact<Sockets>,
     pub children: Fact<Vec<Relative>>,
-    /// The parent, when a report needs it (always for a zombie).
+    /// The parent of a zombie (the one not reaping it).
     pub parent: Option<Box<Relative>>,
     /// The tracer named by `TracerPid`, when there is one.
     pub tracer: Option<Box<Relative>>,

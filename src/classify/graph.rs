@@ -112,12 +112,9 @@ impl<'a> World<'a> {
 
     /// A world of the processes `keep` admits (the others count as outside).
     fn of(snapshot: &'a Snapshot, keep: impl Fn(&ProcessRecord) -> bool) -> World<'a> {
-        let mut views: Vec<View> = snapshot
-            .processes
-            .iter()
-            .filter(|r| keep(r))
-            .filter_map(|record| View::new(&snapshot.host, record))
-            .collect();
+        let kept: Vec<&ProcessRecord> = snapshot.processes.iter().filter(|r| keep(r)).collect();
+        let mut views: Vec<View> = Vec::with_capacity(kept.len());
+        views.extend(kept.into_iter().filter_map(|record| View::new(&snapshot.host, record)));
         views.sort_unstable_by_key(|v| v.pid);
         views.dedup_by_key(|v| v.pid);
         let mut holders: HashMap<u64, Vec<&Holder>> = HashMap::new();

@@ -216,14 +216,15 @@ pub fn no_sample() -> Diagnosis {
 
 fn conclude(mut findings: Vec<Finding>) -> Diagnosis {
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
-    let first = findings
-        .first()
-        .cloned()
-        .unwrap_or_else(|| Finding::new(Verdict::Unknown, "no finding", vec![]));
+    if findings.is_empty() {
+        findings.push(Finding::new(Verdict::Unknown, "no finding", vec![]));
+    }
+    // Thousands of diagnoses are held at once in a scan: no spare room.
+    findings.shrink_to_fit();
     Diagnosis {
-        verdict: first.kind,
-        severity: first.severity,
-        summary: first.summary,
+        verdict: findings[0].kind,
+        severity: findings[0].severity,
+        summary: findings[0].summary.clone(),
         findings,
     }
 }

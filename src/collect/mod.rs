@@ -129,6 +129,10 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         }
         collector.fill_cmdlines(&mut snapshot);
     }
+    // The bulk of the sampling is done: the host-wide scan of stats (rebuilt
+    // only if a related process needs it) makes way for the holder search.
+    collector.host_stats = None;
+    collector.children_index = HashMap::new();
     let mut holders = HolderSearch::default();
     holders.update(&mut collector, &mut snapshot);
     let mut related = 0;
@@ -688,7 +692,9 @@ impl Collector {
             sockets.unix.shrink_to_fit();
         }
         let children = self.children(pid, dir, &threads, &mut gone);
-        let ppid = stat.ok().and_then(|s| s.ppid).filter(|&p| p > 0);
+        // Only a zombie's verdict names its parent (the one not reaping it).
+        let zombie = stat.ok().is_some_and(|s| matches!(s.state, 'Z' | 'X'));
+        let ppid = stat.ok().and_then(|s| s.ppid).filter(|&p| p > 0 && zombie);
         let parent = ppid.map(|p| Box::new(self.relative(p)));
         let tracer_pid = status.ok().and_then(|s| s.tracer_pid).filter(|&p| p > 0);
         let tracer = tracer_pid.map(|p| Box::new(self.relative(p)));
