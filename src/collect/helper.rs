@@ -157,48 +157,66 @@ fn take_frame(pending: &mut Vec<u8>) -> Option<(i32, i32, Vec<u8>)> {
     Some((pid, code, data))
 }
 
-/// Read the command line of each (pid, start time), in order. A read that
-/// gets no answer within the timeout is `TimedOut`; the rest are unaffected,
-/// but nothing is read past `deadline`: what is left then is `TimedOut` too.
-pub fn read_cmdlines(
-    config: &HelperConfig,
-    targets: &[(i32, Option<u64>)],
-    deadline: Instant,
-) -> Vec<io::Result<Vec<u8>>> {
-    let mut results: Vec<io::Result<Vec<u8>>> = Vec::with_capacity(targets.len());
-    let mut helper: Option<Running> = None;
-    while results.len() < targets.len() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            while results.len() < targets.len() {
-                results.push(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the run's time budget ran out",
-                )));
-            }
-            break;
-        }
-        let running = match helper.take() {
-            Some(running) => running,
-            None => match Running::spawn(config) {
-                Ok(running) => running,
-                Err(e) => {
-                    let reason = format!("the read helper could not start: {e}");
-                    while results.len() < targets.len() {
-                        results.push(Err(io::Error::other(reason.clone())));
-                    }
-                    break;
+/// A read helper kept across batches of reads: started ahead, so that its
+/// start overlaps other work; replaced when one is abandoned; told to exit
+/// and reaped when dropped.
+pub struct CmdlineReader {
+    config: HelperConfig,
+    running: Option<Running>,
+}
+
+impl CmdlineReader {
+    /// Start the helper now (a failure to start is reported by the first
+    /// read, which tries again).
+    pub fn start(config: HelperConfig) -> CmdlineReader {
+        let running = Running::spawn(&config).ok();
+        CmdlineReader { config, running }
+    }
+
+    /// The command line of each (pid, start time), in order. A read that
+    /// gets no answer within the timeout is `TimedOut`; the rest are
+    /// unaffected, but nothing is read past `deadline`: what is left then is
+    /// `TimedOut` too.
+    pub fn read(&mut self, targets: &[(i32, Option<u64>)], deadline: Instant) -> Vec<io::Result<Vec<u8>>> {
+        let mut results: Vec<io::Result<Vec<u8>>> = Vec::with_capacity(targets.len());
+        while results.len() < targets.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                while results.len() < targets.len() {
+                    results.push(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the run's time budget ran out",
+                    )));
                 }
-            },
-        };
-        let batch = &targets[results.len()..targets.len().min(results.len() + BATCH)];
-        helper = serve_batch(running, batch, config.timeout.min(left), &mut results);
+                break;
+            }
+            let running = match self.running.take() {
+                Some(running) => running,
+                None => match Running::spawn(&self.config) {
+                    Ok(running) => running,
+                    Err(e) => {
+                        let reason = format!("the read helper could not start: {e}");
+                        while results.len() < targets.len() {
+                            results.push(Err(io::Error::other(reason.clone())));
+                        }
+                        break;
+                    }
+                },
+            };
+            let batch = &targets[results.len()..targets.len().min(results.len() + BATCH)];
+            self.running = serve_batch(running, batch, self.config.timeout.min(left), &mut results);
+        }
+        results
     }
-    if let Some(running) = helper {
-        drop(running.stdin); // EOF: the helper exits
-        reap(running.child, Duration::from_millis(200));
+}
+
+impl Drop for CmdlineReader {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            drop(running.stdin); // EOF: the helper exits
+            reap(running.child, Duration::from_millis(200));
+        }
     }
-    results
 }
 
 /// Send one batch and collect its answers. Returns the helper if it is

@@ -81,7 +81,8 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
     let start = Instant::now();
     let mut collector = Collector {
         deadline: start + options.timeout,
-        helper: options.helper.clone(),
+        // Started now: its start overlaps the first round's reads.
+        cmdlines: helper::CmdlineReader::start(options.helper.clone()),
         deep_fds: options.deep_fds,
         thread_status: options.thread_status,
         many: options.many,
@@ -129,10 +130,6 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         }
         collector.fill_cmdlines(&mut snapshot);
     }
-    // The bulk of the sampling is done: the host-wide scan of stats (rebuilt
-    // only if a related process needs it) makes way for the holder search.
-    collector.host_stats = None;
-    collector.children_index = HashMap::new();
     let mut holders = HolderSearch::default();
     holders.update(&mut collector, &mut snapshot);
     let mut related = 0;
@@ -264,7 +261,8 @@ struct Collector {
     root: ProcDir,
     /// When the run's budget ends.
     deadline: Instant,
-    helper: helper::HelperConfig,
+    /// Command lines are read through it, in an abandonable process.
+    cmdlines: helper::CmdlineReader,
     deep_fds: usize,
     thread_status: bool,
     many: bool,
@@ -479,7 +477,7 @@ impl Collector {
             wanted.push((i, (pid, sample.stat.ok().and_then(|s| s.starttime))));
         }
         let targets: Vec<(i32, Option<u64>)> = wanted.iter().map(|(_, t)| *t).collect();
-        let results = helper::read_cmdlines(&self.helper, &targets, self.deadline);
+        let results = self.cmdlines.read(&targets, self.deadline);
         for ((i, _), result) in wanted.iter().zip(results) {
             let fact = match result {
                 Ok(bytes) => Fact::Ok(parse::cmdline(&bytes)),

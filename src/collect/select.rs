@@ -97,7 +97,7 @@ pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow
         }
     }
     if let Some(name) = filter.name {
-        let cmdlines = helper::read_cmdlines(helper, &undecided, deadline);
+        let cmdlines = helper::CmdlineReader::start(helper.clone()).read(&undecided, deadline);
         for ((pid, _), cmdline) in undecided.iter().zip(cmdlines) {
             let matches = cmdline.is_ok_and(|bytes| {
                 let args: Vec<String> = parse::cmdline(&bytes).iter().map(|a| a.lossy().into_owned()).collect();
