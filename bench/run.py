@@ -204,21 +204,30 @@ def spawn_many(count, pipes_per_process=5, socketpairs_per_process=5):
         return parent
     os.close(ready_r)
     import signal
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+    children = []
     for _ in range(count):
-        if os.fork() == 0:
+        child = os.fork()
+        if child == 0:
             keep = [os.pipe() for _ in range(pipes_per_process)]
             keep += [socket.socketpair() for _ in range(socketpairs_per_process)]
             os.write(ready_w, b"!")
             os.close(ready_w)
             while True:
                 signal.pause()
-    while True:
-        signal.pause()
+        children.append(child)
+    # On SIGTERM, kill and reap every child, so the next load starts on a
+    # host without this one's zombies.
+    signal.sigwait([signal.SIGTERM])
+    for child in children:
+        os.kill(child, signal.SIGKILL)
+    for child in children:
+        os.waitpid(child, 0)
+    os._exit(0)
 
 
 def kill_tree(parent):
-    subprocess.run(["pkill", "-KILL", "-P", str(parent)])
-    os.kill(parent, 9)
+    os.kill(parent, 15)
     os.waitpid(parent, 0)
 
 
