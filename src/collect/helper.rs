@@ -166,10 +166,11 @@ pub struct CmdlineReader {
 }
 
 impl CmdlineReader {
-    /// Start the helper now (a failure to start is reported by the first
-    /// read, which tries again).
-    pub fn start(config: HelperConfig) -> CmdlineReader {
-        let running = Running::spawn(&config).ok();
+    /// A reader whose helper starts now if `start_now` (a failure to start
+    /// is reported by the first read, which tries again), else at the
+    /// first read.
+    pub fn new(config: HelperConfig, start_now: bool) -> CmdlineReader {
+        let running = start_now.then(|| Running::spawn(&config).ok()).flatten();
         CmdlineReader { config, running }
     }
 

@@ -81,8 +81,9 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
     let start = Instant::now();
     let mut collector = Collector {
         deadline: start + options.timeout,
-        // Started now: its start overlaps the first round's reads.
-        cmdlines: helper::CmdlineReader::start(options.helper.clone()),
+        // Started now, when there is anything to read: its start overlaps
+        // the first round's reads.
+        cmdlines: helper::CmdlineReader::new(options.helper.clone(), !request.pids.is_empty()),
         deep_fds: options.deep_fds,
         thread_status: options.thread_status,
         many: options.many,

@@ -61,7 +61,8 @@ pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow
     // (pid, start time) whose command line decides.
     let mut undecided: Vec<(i32, Option<u64>)> = Vec::new();
     let (mut unreadable, mut visible_threads) = (0, 0);
-    let ancestors = own_ancestors(&root, own);
+    // Only a --name match looks at command lines, which ancestors share.
+    let ancestors = filter.name.map(|_| own_ancestors(&root, own)).unwrap_or_default();
     for pid in root.numeric_entries(".")? {
         if let Err(e) = root.read(&format!("{pid}/stat"), &mut buf) {
             // Listed but refused: hidepid=noaccess. Anything else: gone.
@@ -97,7 +98,7 @@ pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow
         }
     }
     if let Some(name) = filter.name {
-        let cmdlines = helper::CmdlineReader::start(helper.clone()).read(&undecided, deadline);
+        let cmdlines = helper::CmdlineReader::new(helper.clone(), true).read(&undecided, deadline);
         for ((pid, _), cmdline) in undecided.iter().zip(cmdlines) {
             let matches = cmdline.is_ok_and(|bytes| {
                 let args: Vec<String> = parse::cmdline(&bytes).iter().map(|a| a.lossy().into_owned()).collect();
