@@ -184,7 +184,7 @@ pub struct FdsReport {
     pub by_type: Option<BTreeMap<String, usize>>,
     /// `all`, or, for a process read lazily (more than 256 fds, or one of a
     /// large selection), `those read in depth`: the fds its threads wait on,
-    /// its epoll sets and full self-pipes. `--deep` lists all.
+    /// its epoll sets and full self-pipes and socketpairs. `--deep` lists all.
     pub listed: Option<&'static str>,
     pub open: Vec<FdReport>,
 }

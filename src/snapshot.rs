@@ -572,6 +572,15 @@ pub struct UnixSocket {
     pub sndbuf: Option<u32>,
 }
 
+impl UnixSocket {
+    /// Whether its send-buffer memory has reached the limit: the kernel lets
+    /// a send proceed only below it. Unknown without the socket's memory
+    /// (sock_diag's, not /proc/net/unix's).
+    pub fn send_buffer_full(&self) -> Option<bool> {
+        Some(self.wmem_alloc? >= self.sndbuf?)
+    }
+}
+
 /// Another process named in a report (child, parent, tracer), with just
 /// enough to say what it is doing.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

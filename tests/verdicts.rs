@@ -131,6 +131,24 @@ fn full_wakeup_socketpair_is_wakeup_fd_eagain() {
     assert_eq!(finding(&p, "idle-in-epoll")["severity"], "info");
 }
 
+/// A process with hundreds of fds is read lazily: only the fds its threads
+/// wait on (the epoll fd and what it watches) are read in depth. Its full
+/// wakeup socketpair is found when the unix sockets are joined after the
+/// round, and both ends read in depth then.
+#[test]
+fn full_wakeup_socketpair_is_found_among_many_fds() {
+    let s = Scenario::start("wakeup-socketpair-full-many-fds");
+    let p = diagnose(s.num("target"), "300ms");
+    assert_eq!(p["verdict"], "wakeup-fd-eagain", "{p:#}");
+    let (w, r) = (s.num("wakeup_fd"), s.num("read_fd"));
+    assert!(
+        evidence(&p).contains(&format!("socketpair fd {w} -> fd {r} is full")),
+        "{p:#}"
+    );
+    assert_eq!(fd_entry(&p, "unix", w)["full"], true);
+    assert_eq!(p["fds"]["listed"], "those read in depth", "{p:#}");
+}
+
 #[test]
 fn full_wakeup_self_pipe_is_wakeup_fd_eagain() {
     let s = Scenario::start("wakeup-pipe-full");

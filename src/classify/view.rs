@@ -304,13 +304,12 @@ impl<'a> View<'a> {
     }
 
     /// A unix socket is full when its send-buffer memory has reached the
-    /// limit (the kernel lets a send proceed only below it), or a thread is
-    /// blocked sending on it.
+    /// limit, or a thread is blocked sending on it.
     pub fn unix_full(&self, sock: &UnixSocket) -> Option<bool> {
         if self.blocked_write_inodes.contains(&sock.inode) {
             return Some(true);
         }
-        Some(sock.wmem_alloc? >= sock.sndbuf?)
+        sock.send_buffer_full()
     }
 
     /// "fd 1, a pipe (write end), 65536/65536 bytes buffered": what an fd is,

@@ -18,8 +18,8 @@ use visibility::HidePid;
 use crate::snapshot::*;
 use crate::text::TargetString;
 use dir::ProcDir;
-use net::NetCache;
-use std::collections::{BTreeSet, HashMap};
+use net::{NetCache, NetTables};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -89,6 +89,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         many: options.many,
         sampled: std::collections::HashSet::new(),
         pending_cmdlines: Vec::new(),
+        pending_sockets: Vec::new(),
         host_stats: None,
         children_index: HashMap::new(),
         links: Vec::new(),
@@ -119,7 +120,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
     for &pid in request.pids {
         collector.add(&mut snapshot, pid, Role::Target);
     }
-    collector.fill_cmdlines(&mut snapshot);
+    collector.finish_batch(&mut snapshot);
     if request.tree {
         let mut queue: Vec<i32> = request.pids.to_vec();
         while let Some(pid) = queue.pop() {
@@ -129,7 +130,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
                 }
             }
         }
-        collector.fill_cmdlines(&mut snapshot);
+        collector.finish_batch(&mut snapshot);
     }
     let mut holders = HolderSearch::default();
     holders.update(&mut collector, &mut snapshot);
@@ -146,7 +147,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         if !added {
             break;
         }
-        collector.fill_cmdlines(&mut snapshot);
+        collector.finish_batch(&mut snapshot);
         holders.update(&mut collector, &mut snapshot);
     }
     if !options.interval.is_zero() {
@@ -165,6 +166,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
             let sample = collector.sample_again(i, snapshot.processes[i].pid);
             snapshot.processes[i].samples.push(sample);
         }
+        collector.join_sockets(&mut snapshot);
     }
     Ok(snapshot)
 }
@@ -271,6 +273,9 @@ struct Collector {
     sampled: std::collections::HashSet<i32>,
     /// Records whose last sample still needs its cmdline (read in batches).
     pending_cmdlines: Vec<usize>,
+    /// Records whose last sample still needs its unix sockets (joined in
+    /// batches, see [`Collector::join_sockets`]), with their namespace's tables.
+    pending_sockets: Vec<(usize, std::rc::Rc<NetTables>)>,
     /// Every process's stat, read once per round for a large selection,
     /// and who is whose child by it.
     host_stats: Option<HashMap<i32, Stat>>,
@@ -439,6 +444,8 @@ impl Collector {
         // /proc/TID exists for every thread: a thread id stands for its process.
         if let Some(tgid) = sample.status.ok().and_then(|s| s.tgid).filter(|&t| t != pid && t > 0) {
             self.dirs.pop();
+            let popped = self.dirs.len();
+            self.pending_sockets.retain(|&(index, _)| index != popped);
             let added = self.add(snapshot, tgid, role);
             if let Some(record) = snapshot.processes.iter_mut().find(|r| r.pid == tgid) {
                 if role == Role::Target {
@@ -508,7 +515,7 @@ impl Collector {
         }
         let dirs = std::mem::take(&mut self.dirs);
         let sample = match &dirs[index] {
-            Ok(dir) => self.sample(pid, dir, elapsed_ms),
+            Ok(dir) => self.sample(index, pid, dir, elapsed_ms),
             Err(reason) => Sample::absent(elapsed_ms, Presence::NotFound, reason.clone()),
         };
         self.dirs = dirs;
@@ -644,7 +651,8 @@ impl Collector {
         }
     }
 
-    fn sample(&mut self, pid: i32, dir: &ProcDir, elapsed_ms: u64) -> Sample {
+    /// The `index`th process's sample (its unix sockets joined later).
+    fn sample(&mut self, index: usize, pid: i32, dir: &ProcDir, elapsed_ms: u64) -> Sample {
         let mut gone = false;
         let stat = read_fact(dir, &mut self.buf, "stat", &mut gone, parse::stat);
         if gone {
@@ -666,7 +674,7 @@ impl Collector {
         let threads = self.threads(dir, &mut gone);
         let links = self.fd_links(dir, &mut gone);
         let sockets = match &links {
-            Fact::Ok(links) => self.sockets(dir, pid, links),
+            Fact::Ok(links) => self.tcp_sockets(index, dir, pid, links),
             Fact::Unavailable(reason) => Fact::Unavailable(reason.clone()),
         };
         if let Fact::Ok(links) = &links {
@@ -674,22 +682,11 @@ impl Collector {
         }
         let (fds, fd_totals) = match links {
             Fact::Ok(links) => {
-                let (fds, totals) = self.fd_details(dir, links, &threads, &sockets);
+                let (fds, totals) = self.fd_details(dir, links, &threads);
                 (Fact::Ok(fds), totals)
             }
             Fact::Unavailable(reason) => (Fact::Unavailable(reason), None),
         };
-        let mut sockets = sockets;
-        if let (Some(_), Fact::Ok(fds), Fact::Ok(sockets)) = (&fd_totals, &fds, &mut sockets) {
-            // A lazily read process keeps the unix sockets of the fds it kept
-            // (TCP is kept whole: connections are counted).
-            let kept: BTreeSet<u64> = fds
-                .iter()
-                .filter_map(|f| parse::link_inode(f.target.as_bytes(), "socket"))
-                .collect();
-            sockets.unix.retain(|u| kept.contains(&u.inode));
-            sockets.unix.shrink_to_fit();
-        }
         let children = self.children(pid, dir, &threads, &mut gone);
         // Only a zombie's verdict names its parent (the one not reaping it).
         let zombie = stat.ok().is_some_and(|s| matches!(s.state, 'Z' | 'X'));
@@ -806,13 +803,12 @@ impl Collector {
     }
 
     /// fdinfo and pipe fill: for every fd, or, past [`LAZY_FDS`], for the
-    /// ones that matter.
+    /// ones that matter (full socketpairs are added when sockets are joined).
     fn fd_details(
         &mut self,
         dir: &ProcDir,
         links: Vec<(i32, Vec<u8>)>,
         threads: &Fact<Vec<Thread>>,
-        sockets: &Fact<Sockets>,
     ) -> (Vec<Fd>, Option<FdTotals>) {
         let mut pipe_fill: HashMap<u64, Fact<PipeFill>> = HashMap::new();
         let mut probe = |fd: i32, inode: u64| -> Fact<PipeFill> {
@@ -828,7 +824,7 @@ impl Collector {
             let page_size = self.page_size;
             // One of a large selection: its first self-pipe only.
             let max_probes = if self.many { 1 } else { MAX_SELF_PIPE_PROBES };
-            let full = full_self_connections(&links, sockets, max_probes, |fd, inode| {
+            let full = full_self_pipes(&links, max_probes, |fd, inode| {
                 matches!(probe(fd, inode), Fact::Ok(f) if f.capacity_bytes.saturating_sub(f.buffered_bytes) < page_size)
             });
             let mut wanted = wanted_fds(&links, threads);
@@ -844,7 +840,6 @@ impl Collector {
         });
         let mut fds = Vec::with_capacity(deep.as_ref().map_or(links.len(), |w| w.len()));
         let mut epoll_targets: BTreeSet<i32> = BTreeSet::new();
-        let mut path = String::new();
         for (fd, target) in links {
             let pipe_inode = parse::link_inode(&target, "pipe");
             let wanted = deep
@@ -853,12 +848,9 @@ impl Collector {
             if !wanted {
                 continue; // counted in the totals only
             }
-            path.clear();
-            let _ = write!(path, "fdinfo/{fd}");
-            let info = read_fact(dir, &mut self.buf, &path, &mut false, |b| Ok(parse::fdinfo(b)));
-            if matches!(&info, Fact::Unavailable(r) if r.kind == ReasonKind::NotSupported) {
+            let Some(info) = read_fdinfo(dir, &mut self.buf, fd) else {
                 continue; // closed after the listing
-            }
+            };
             if let Fact::Ok(info) = &info {
                 epoll_targets.extend(info.epoll_targets.iter().map(|t| t.fd));
             }
@@ -873,7 +865,10 @@ impl Collector {
         (fds, totals)
     }
 
-    fn sockets(&mut self, dir: &ProcDir, pid: i32, links: &[(i32, Vec<u8>)]) -> Fact<Sockets> {
+    /// The process's TCP sockets (all of them: connections are counted);
+    /// its unix sockets are joined with the rest of its batch, for the fds it
+    /// kept.
+    fn tcp_sockets(&mut self, index: usize, dir: &ProcDir, pid: i32, links: &[(i32, Vec<u8>)]) -> Fact<Sockets> {
         let inodes: Vec<u64> = links
             .iter()
             .filter_map(|(_, target)| parse::link_inode(target, "socket"))
@@ -881,9 +876,120 @@ impl Collector {
         if inodes.is_empty() {
             return Fact::Ok(Sockets::default());
         }
-        match self.net.tables_for(dir, pid, &inodes) {
-            Ok(tables) => Fact::Ok(tables.select(&inodes)),
+        match self.net.tables_for(dir, pid) {
+            Ok(tables) => {
+                let sockets = Sockets {
+                    source: tables.source.to_string(),
+                    tcp: tables.tcp(&inodes),
+                    unix: Vec::new(),
+                };
+                self.pending_sockets.push((index, tables));
+                Fact::Ok(sockets)
+            }
             Err(reason) => Fact::Unavailable(reason),
+        }
+    }
+
+    /// What a batch of samples still lacks: command lines and unix sockets.
+    fn finish_batch(&mut self, snapshot: &mut Snapshot) {
+        self.fill_cmdlines(snapshot);
+        self.join_sockets(snapshot);
+    }
+
+    /// Give the samples taken since the last join their unix sockets: one
+    /// read per network namespace, keeping only the sockets of the fds those
+    /// samples kept, and full ones (see [`NetCache::unix_sockets`]), so a
+    /// host's whole table is never held.
+    fn join_sockets(&mut self, snapshot: &mut Snapshot) {
+        let mut namespaces: HashMap<*const NetTables, (std::rc::Rc<NetTables>, Vec<usize>)> = HashMap::new();
+        for (index, tables) in std::mem::take(&mut self.pending_sockets) {
+            let entry = namespaces
+                .entry(std::rc::Rc::as_ptr(&tables))
+                .or_insert((tables, Vec::new()));
+            entry.1.push(index);
+        }
+        for (tables, records) in namespaces.into_values() {
+            let wanted: HashSet<u64> = records
+                .iter()
+                .filter_map(|&i| snapshot.processes[i].samples.last())
+                .flat_map(kept_socket_inodes)
+                .collect();
+            let Some(dir) = records.iter().find_map(|&i| self.dirs[i].as_ref().ok()) else {
+                continue;
+            };
+            let unix = match self.net.unix_sockets(&tables, dir, &wanted) {
+                Ok(unix) => unix,
+                Err(reason) => {
+                    for &i in &records {
+                        if let Some(sample) = snapshot.processes[i].samples.last_mut() {
+                            sample.sockets = Fact::Unavailable(reason.clone());
+                        }
+                    }
+                    continue;
+                }
+            };
+            self.read_full_socketpairs(&unix, &records, snapshot);
+            for &i in &records {
+                let Some(sample) = snapshot.processes[i].samples.last_mut() else {
+                    continue;
+                };
+                let joined: Vec<UnixSocket> = kept_socket_inodes(sample)
+                    .filter_map(|inode| unix.get(inode).cloned())
+                    .collect();
+                if let Fact::Ok(sockets) = &mut sample.sockets {
+                    sockets.unix = joined;
+                }
+            }
+        }
+    }
+
+    /// A lazily read process holding both ends of a full socketpair (a
+    /// wakeup fd that may be losing signals) has both fds read in depth.
+    fn read_full_socketpairs(&mut self, unix: &net::UnixSockets, records: &[usize], snapshot: &mut Snapshot) {
+        let lazy: HashMap<i32, usize> = records
+            .iter()
+            .filter(|&&i| {
+                snapshot.processes[i]
+                    .samples
+                    .last()
+                    .is_some_and(|s| s.fd_totals.is_some())
+            })
+            .map(|&i| (snapshot.processes[i].pid, i))
+            .collect();
+        let mut full = unix.full().filter_map(|s| Some((s.inode, s.peer_inode?))).peekable();
+        if lazy.is_empty() || full.peek().is_none() {
+            return;
+        }
+        self.sort_links();
+        for (inode, peer) in full {
+            let peer_holders = self.holders_of(peer);
+            for (pid, fd) in self.holders_of(inode) {
+                let Some(&i) = lazy.get(&pid) else { continue };
+                let Some(&(_, peer_fd)) = peer_holders.iter().find(|&&(p, _)| p == pid) else {
+                    continue;
+                };
+                let Ok(dir) = &self.dirs[i] else { continue };
+                let Some(Fact::Ok(fds)) = snapshot.processes[i].samples.last_mut().map(|s| &mut s.fds) else {
+                    continue;
+                };
+                for (fd, inode) in [(fd, inode), (peer_fd, peer)] {
+                    let Err(at) = fds.binary_search_by_key(&fd, |f| f.fd) else {
+                        continue;
+                    };
+                    if let Some(info) = read_fdinfo(dir, &mut self.buf, fd) {
+                        let target = TargetString::new(format!("socket:[{inode}]"));
+                        fds.insert(
+                            at,
+                            Fd {
+                                fd,
+                                target,
+                                info,
+                                pipe: None,
+                            },
+                        );
+                    }
+                }
+            }
         }
     }
 
@@ -998,21 +1104,18 @@ fn wanted_fds(links: &[(i32, Vec<u8>)], threads: &Fact<Vec<Thread>>) -> BTreeSet
 /// thousands; --deep reads them all.
 const MAX_SELF_PIPE_PROBES: usize = 64;
 
-/// Both ends of every pipe and unix socketpair held twice by this process
-/// and full: a wakeup fd that may be losing signals.
-fn full_self_connections(
+/// Both ends of every pipe held twice by this process and full: a wakeup
+/// fd that may be losing signals (full socketpairs are found when sockets
+/// are joined: [`Collector::read_full_socketpairs`]).
+fn full_self_pipes(
     links: &[(i32, Vec<u8>)],
-    sockets: &Fact<Sockets>,
     max_probes: usize,
     mut pipe_is_full: impl FnMut(i32, u64) -> bool,
 ) -> BTreeSet<i32> {
     let mut pipes: HashMap<u64, Vec<i32>> = HashMap::new();
-    let mut socket_fds: HashMap<u64, i32> = HashMap::new();
     for (fd, target) in links {
         if let Some(inode) = parse::link_inode(target, "pipe") {
             pipes.entry(inode).or_default().push(*fd);
-        } else if let Some(inode) = parse::link_inode(target, "socket") {
-            socket_fds.insert(inode, *fd);
         }
     }
     let mut full = BTreeSet::new();
@@ -1021,16 +1124,23 @@ fn full_self_connections(
             full.extend(fds);
         }
     }
-    for unix in sockets.ok().map(|s| s.unix.as_slice()).unwrap_or_default() {
-        let at_limit = matches!((unix.wmem_alloc, unix.sndbuf), (Some(used), Some(limit)) if used >= limit);
-        let ends = socket_fds
-            .get(&unix.inode)
-            .zip(unix.peer_inode.and_then(|p| socket_fds.get(&p)));
-        if let (true, Some((&fd, &peer))) = (at_limit, ends) {
-            full.extend([fd, peer]);
-        }
-    }
     full
+}
+
+/// The socket inodes among the fds a sample kept.
+fn kept_socket_inodes(sample: &Sample) -> impl Iterator<Item = u64> + '_ {
+    let fds = sample.fds.ok().map(Vec::as_slice).unwrap_or_default();
+    fds.iter()
+        .filter_map(|f| parse::link_inode(f.target.as_bytes(), "socket"))
+}
+
+/// An fd's fdinfo; `None` when the fd was closed after the listing.
+fn read_fdinfo(dir: &ProcDir, buf: &mut Vec<u8>, fd: i32) -> Option<Fact<FdInfo>> {
+    let info = read_fact(dir, buf, &format!("fdinfo/{fd}"), &mut false, |b| Ok(parse::fdinfo(b)));
+    match &info {
+        Fact::Unavailable(r) if r.kind == ReasonKind::NotSupported => None,
+        _ => Some(info),
+    }
 }
 
 /// `wchan` reads `0` both for a thread that is not waiting and for one we may

@@ -8,71 +8,25 @@
 
 use super::dir::ProcDir;
 use super::{parse, sockdiag};
-use crate::snapshot::{Reason, ReasonKind, Sockets, TcpSocket, UnixSocket};
+use crate::snapshot::{Reason, ReasonKind, TcpSocket, UnixSocket};
 use crate::text::TargetString;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// One namespace's tables, sorted by inode: a few tens of bytes per socket,
-/// however many thousands a host has.
+/// One namespace's TCP table, sorted by inode, and where its unix sockets
+/// come from. TCP is held whole (a host has few connections per process, and
+/// a process's are counted); unix sockets, of which a host can have tens of
+/// thousands, are read afterwards for the ones a batch of samples kept (see
+/// [`NetCache::unix_sockets`]).
 pub struct NetTables {
     pub source: &'static str,
     tcp: Vec<TcpSocket>,
-    unix: UnixTable,
-}
-
-enum UnixTable {
-    /// From sock_diag: compact entries, made into [`UnixSocket`]s on demand.
-    Diag(Vec<UnixEntry>),
-    /// From `net/unix` text (another namespace, a fake tree).
-    Text(Vec<UnixSocket>),
-}
-
-/// A unix socket from sock_diag, as held in a table.
-struct UnixEntry {
-    inode: u64,
-    peer: u64,
-    queues: Option<(u32, u32)>,
-    memory: Option<(u32, u32)>,
-    sock_type: u8,
-    state: u8,
-    path: Option<Box<[u8]>>,
-}
-
-impl UnixEntry {
-    fn socket(&self) -> UnixSocket {
-        let state = match self.state {
-            10 => "LISTEN",
-            1 => "ESTABLISHED",
-            2 => "CONNECTING",
-            _ => "UNCONNECTED",
-        };
-        UnixSocket {
-            inode: self.inode,
-            kind: parse::unix_type_name(self.sock_type).into(),
-            state: state.into(),
-            // Abstract names start with NUL; show them as `ss` and /proc/net/unix do.
-            path: self.path.as_deref().map(|p| match p.split_first() {
-                Some((0, rest)) => TargetString::new([b"@", rest].concat()),
-                _ => TargetString::new(p),
-            }),
-            peer_inode: (self.peer != 0).then_some(self.peer),
-            rqueue: self.queues.map(|q| q.0),
-            wqueue: self.queues.map(|q| q.1),
-            wmem_alloc: self.memory.map(|m| m.0),
-            sndbuf: self.memory.map(|m| m.1),
-        }
-    }
-}
-
-fn find<T>(table: &[T], inode: u64, key: fn(&T) -> u64) -> Option<&T> {
-    table.binary_search_by_key(&inode, key).ok().map(|at| &table[at])
 }
 
 impl NetTables {
-    fn new(source: &'static str, tcp: impl IntoIterator<Item = TcpSocket>, unix: UnixTable) -> Self {
+    fn new(source: &'static str, tcp: impl IntoIterator<Item = TcpSocket>) -> Self {
         let mut tcp: Vec<TcpSocket> = tcp.into_iter().filter(|s| s.inode != 0).collect();
         // A connection between two processes of this host appears twice,
         // with local and remote swapped: that names the other end.
@@ -82,41 +36,52 @@ impl NetTables {
             socket.peer_inode = by_ends.get(&(socket.remote, socket.local)).copied();
         }
         tcp.sort_unstable_by_key(|s| s.inode);
-        let unix = match unix {
-            UnixTable::Diag(mut entries) => {
-                entries.sort_unstable_by_key(|s| s.inode);
-                entries.shrink_to_fit();
-                UnixTable::Diag(entries)
-            }
-            UnixTable::Text(mut sockets) => {
-                sockets.sort_unstable_by_key(|s| s.inode);
-                UnixTable::Text(sockets)
-            }
-        };
-        NetTables { source, tcp, unix }
+        NetTables { source, tcp }
     }
 
-    fn unix(&self, inode: u64) -> Option<UnixSocket> {
-        match &self.unix {
-            UnixTable::Diag(entries) => find(entries, inode, |e| e.inode).map(UnixEntry::socket),
-            UnixTable::Text(sockets) => find(sockets, inode, |s| s.inode).cloned(),
-        }
+    /// The TCP sockets among these inodes.
+    pub fn tcp(&self, inodes: &[u64]) -> Vec<TcpSocket> {
+        inodes.iter().filter_map(|&i| find(&self.tcp, i).cloned()).collect()
+    }
+}
+
+/// The unix sockets of one namespace that a batch of samples needs, sorted
+/// by inode.
+pub struct UnixSockets(Vec<UnixSocket>);
+
+impl UnixSockets {
+    fn new(mut sockets: Vec<UnixSocket>) -> Self {
+        sockets.sort_unstable_by_key(|s| s.inode);
+        UnixSockets(sockets)
     }
 
-    fn holds(&self, inode: u64) -> bool {
-        find(&self.tcp, inode, |s| s.inode).is_some() || self.unix(inode).is_some()
+    pub fn get(&self, inode: u64) -> Option<&UnixSocket> {
+        find(&self.0, inode)
     }
 
-    /// The entries for these socket inodes.
-    pub fn select(&self, inodes: &[u64]) -> Sockets {
-        Sockets {
-            source: self.source.to_string(),
-            tcp: inodes
-                .iter()
-                .filter_map(|&i| find(&self.tcp, i, |s| s.inode).cloned())
-                .collect(),
-            unix: inodes.iter().filter_map(|&i| self.unix(i)).collect(),
-        }
+    /// The sockets whose send buffer is full, wanted or not.
+    pub fn full(&self) -> impl Iterator<Item = &UnixSocket> {
+        self.0.iter().filter(|s| s.send_buffer_full() == Some(true))
+    }
+}
+
+fn find<T: HasInode>(table: &[T], inode: u64) -> Option<&T> {
+    table.binary_search_by_key(&inode, T::inode).ok().map(|at| &table[at])
+}
+
+trait HasInode {
+    fn inode(&self) -> u64;
+}
+
+impl HasInode for TcpSocket {
+    fn inode(&self) -> u64 {
+        self.inode
+    }
+}
+
+impl HasInode for UnixSocket {
+    fn inode(&self) -> u64 {
+        self.inode
     }
 }
 
@@ -145,29 +110,45 @@ impl NetCache {
         self.tables.clear();
     }
 
-    /// The tables of the namespace `dir`'s process lives in.
-    pub fn tables_for(&mut self, dir: &ProcDir, pid: i32, inodes: &[u64]) -> Result<Rc<NetTables>, Reason> {
-        let key = match dir.readlink("ns/net") {
-            Ok(key) => key,
-            Err(_) => {
-                // A namespace we cannot name: whystuck's own, if that holds
-                // every socket of the process; else the process's own text
-                // tables, under a key no other process shares.
-                if let Some(own) = self.own_netns.clone() {
-                    if let Ok(tables) = self.cached(own, |cache| cache.read_sock_diag()) {
-                        if inodes.iter().all(|&i| tables.holds(i)) {
-                            return Ok(tables);
-                        }
-                    }
-                }
-                return self.cached(format!("pid:{pid}").into_bytes(), |_| read_text(dir));
+    /// The tables of the namespace `dir`'s process lives in. One whose
+    /// namespace cannot be named is read from its own files, under a key no
+    /// other process shares.
+    pub fn tables_for(&mut self, dir: &ProcDir, pid: i32) -> Result<Rc<NetTables>, Reason> {
+        match dir.readlink("ns/net") {
+            Ok(key) if self.own_netns.as_deref() == Some(key.as_slice()) => {
+                self.cached(key, |cache| cache.read_sock_diag_tcp())
             }
-        };
-        if self.own_netns.as_deref() == Some(key.as_slice()) {
-            self.cached(key, |cache| cache.read_sock_diag())
-        } else {
-            self.cached(key, |_| read_text(dir))
+            Ok(key) => self.cached(key, |_| read_text_tcp(dir)),
+            Err(_) => self.cached(format!("pid:{pid}").into_bytes(), |_| read_text_tcp(dir)),
         }
+    }
+
+    /// The unix sockets of the namespace `tables` were read for (`dir` is a
+    /// process in it): those in `wanted`, and every one whose send buffer is
+    /// full (a wakeup socketpair losing signals, wanted or not). Read from
+    /// the same source as the tables, filtered as it is read.
+    pub fn unix_sockets(
+        &self,
+        tables: &NetTables,
+        dir: &ProcDir,
+        wanted: &HashSet<u64>,
+    ) -> Result<UnixSockets, Reason> {
+        let keep = |s: &UnixSocket| wanted.contains(&s.inode) || s.send_buffer_full() == Some(true);
+        if tables.source == SOCK_DIAG {
+            let mut kept = Vec::new();
+            let timeout = self.dump_timeout()?;
+            sockdiag::dump_unix(timeout, &mut |s| {
+                let socket = unix_socket(s);
+                if keep(&socket) {
+                    kept.push(socket);
+                }
+            })
+            .map_err(dump_failed)?;
+            return Ok(UnixSockets::new(kept));
+        }
+        let mut all = parse::proc_net_unix(&read_text(dir, "net/unix")?);
+        all.retain(keep);
+        Ok(UnixSockets::new(all))
     }
 
     fn cached(
@@ -183,51 +164,50 @@ impl NetCache {
         tables
     }
 
-    fn read_sock_diag(&self) -> Result<NetTables, Reason> {
-        let failed = |e: std::io::Error| {
-            let kind = match e.kind() {
-                std::io::ErrorKind::TimedOut => ReasonKind::TimedOut,
-                _ => ReasonKind::Error,
-            };
-            Reason::new(kind, format!("sock_diag netlink query failed: {e}"))
-        };
-        let timeout = || {
-            let left = self.run_deadline.saturating_duration_since(Instant::now());
-            match left.is_zero() {
-                true => Err(Reason::new(
-                    ReasonKind::TimedOut,
-                    "not read: the run's --timeout ran out",
-                )),
-                false => Ok(self.timeout.min(left)),
-            }
-        };
-        let tcp = sockdiag::dump_tcp(timeout()?).map_err(failed)?;
-        let unix = sockdiag::dump_unix(timeout()?).map_err(failed)?;
-        let entries = unix.into_iter().map(unix_entry).collect();
-        Ok(NetTables::new(
-            "sock_diag",
-            tcp.into_iter().map(tcp_socket),
-            UnixTable::Diag(entries),
-        ))
+    /// Each dump's deadline: its own timeout, cut to what is left of the run's.
+    fn dump_timeout(&self) -> Result<Duration, Reason> {
+        let left = self.run_deadline.saturating_duration_since(Instant::now());
+        match left.is_zero() {
+            true => Err(Reason::new(
+                ReasonKind::TimedOut,
+                "not read: the run's --timeout ran out",
+            )),
+            false => Ok(self.timeout.min(left)),
+        }
+    }
+
+    fn read_sock_diag_tcp(&self) -> Result<NetTables, Reason> {
+        let tcp = sockdiag::dump_tcp(self.dump_timeout()?).map_err(dump_failed)?;
+        Ok(NetTables::new(SOCK_DIAG, tcp.into_iter().map(tcp_socket)))
     }
 }
 
-fn read_text(dir: &ProcDir) -> Result<NetTables, Reason> {
-    let mut buf = Vec::new();
-    let mut read = |rel: &str| -> Result<Vec<u8>, Reason> {
-        match dir.read(rel, &mut buf) {
-            Ok(()) => Ok(std::mem::take(&mut buf)),
-            // A kernel without IPv6 has no tcp6.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && rel == "net/tcp6" => Ok(Vec::new()),
-            Err(e) => Err(super::reason_for(&e)),
-        }
+const SOCK_DIAG: &str = "sock_diag";
+
+fn dump_failed(e: std::io::Error) -> Reason {
+    let kind = match e.kind() {
+        std::io::ErrorKind::TimedOut => ReasonKind::TimedOut,
+        _ => ReasonKind::Error,
     };
+    Reason::new(kind, format!("sock_diag netlink query failed: {e}"))
+}
+
+fn read_text(dir: &ProcDir, rel: &str) -> Result<Vec<u8>, Reason> {
+    let mut buf = Vec::new();
+    match dir.read(rel, &mut buf) {
+        Ok(()) => Ok(buf),
+        // A kernel without IPv6 has no tcp6.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && rel == "net/tcp6" => Ok(Vec::new()),
+        Err(e) => Err(super::reason_for(&e)),
+    }
+}
+
+fn read_text_tcp(dir: &ProcDir) -> Result<NetTables, Reason> {
     let mut tcp = Vec::new();
     for rel in ["net/tcp", "net/tcp6"] {
-        tcp.extend(parse::proc_net_tcp(&read(rel)?));
+        tcp.extend(parse::proc_net_tcp(&read_text(dir, rel)?));
     }
-    let unix = UnixTable::Text(parse::proc_net_unix(&read("net/unix")?));
-    Ok(NetTables::new("proc_net", tcp, unix))
+    Ok(NetTables::new("proc_net", tcp))
 }
 
 fn tcp_socket(s: sockdiag::TcpDiag) -> TcpSocket {
@@ -242,14 +222,26 @@ fn tcp_socket(s: sockdiag::TcpDiag) -> TcpSocket {
     }
 }
 
-fn unix_entry(s: sockdiag::UnixDiag) -> UnixEntry {
-    UnixEntry {
+fn unix_socket(s: sockdiag::UnixDiag) -> UnixSocket {
+    let state = match s.state {
+        10 => "LISTEN",
+        1 => "ESTABLISHED",
+        2 => "CONNECTING",
+        _ => "UNCONNECTED",
+    };
+    UnixSocket {
         inode: s.inode,
-        peer: s.peer_inode.unwrap_or(0),
-        queues: s.rqueue.zip(s.wqueue),
-        memory: s.meminfo.as_ref().map(|m| (m.wmem_alloc, m.sndbuf)),
-        sock_type: s.sock_type,
-        state: s.state,
-        path: s.path.map(Vec::into_boxed_slice),
+        kind: parse::unix_type_name(s.sock_type).into(),
+        state: state.into(),
+        // Abstract names start with NUL; show them as `ss` and /proc/net/unix do.
+        path: s.path.map(|p| match p.split_first() {
+            Some((0, rest)) => TargetString::new([b"@", rest].concat()),
+            _ => TargetString::new(p),
+        }),
+        peer_inode: s.peer_inode.filter(|&p| p != 0),
+        rqueue: s.rqueue.filter(|_| s.wqueue.is_some()),
+        wqueue: s.wqueue.filter(|_| s.rqueue.is_some()),
+        wmem_alloc: s.meminfo.as_ref().map(|m| m.wmem_alloc),
+        sndbuf: s.meminfo.as_ref().map(|m| m.sndbuf),
     }
 }

@@ -156,8 +156,9 @@ const RECV_BUF_LEN: usize = 32 * 1024;
 pub fn dump_tcp(timeout: Duration) -> io::Result<Vec<TcpDiag>> {
     let mut conn = DiagSocket::open(timeout)?;
     let mut out = Vec::new();
-    conn.dump(&inet_diag_request(AF_INET, 1), parse_tcp_messages, &mut out)?;
-    match conn.dump(&inet_diag_request(AF_INET6, 2), parse_tcp_messages, &mut out) {
+    let mut push = |s| out.push(s);
+    conn.dump(&inet_diag_request(AF_INET, 1), parse_tcp_messages, &mut push)?;
+    match conn.dump(&inet_diag_request(AF_INET6, 2), parse_tcp_messages, &mut push) {
         Ok(()) => {}
         // No inet6 diag handler (IPv6 compiled out / module not loadable).
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EAFNOSUPPORT)) => {}
@@ -167,15 +168,15 @@ pub fn dump_tcp(timeout: Duration) -> io::Result<Vec<TcpDiag>> {
 }
 
 /// Dump all unix sockets of the caller's network namespace with
-/// `UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_MEMINFO`.
+/// `UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_MEMINFO`,
+/// handing each to `each` as it is parsed: a host's tens of thousands of
+/// sockets are never all held, only what the caller keeps.
 ///
 /// Never blocks longer than `timeout` in total; on expiry returns
 /// [`io::ErrorKind::TimedOut`].
-pub fn dump_unix(timeout: Duration) -> io::Result<Vec<UnixDiag>> {
+pub fn dump_unix(timeout: Duration, each: &mut dyn FnMut(UnixDiag)) -> io::Result<()> {
     let mut conn = DiagSocket::open(timeout)?;
-    let mut out = Vec::new();
-    conn.dump(&unix_diag_request(1), parse_unix_messages, &mut out)?;
-    Ok(out)
+    conn.dump(&unix_diag_request(1), parse_unix_messages, each)
 }
 
 // ---------------------------------------------------------------------------
@@ -291,18 +292,22 @@ impl DiagSocket {
         }
     }
 
-    /// Send one request and collect its multipart reply into `out`.
+    /// Send one request and hand each item of its multipart reply to
+    /// `each`, one datagram at a time.
     fn dump<T>(
         &mut self,
         request: &[u8],
         parse: fn(&[u8], &mut Vec<T>) -> io::Result<Progress>,
-        out: &mut Vec<T>,
+        each: &mut dyn FnMut(T),
     ) -> io::Result<()> {
         self.send(request)?;
+        let mut datagram_items = Vec::new();
         loop {
             let n = self.recv()?;
             let datagram = self.buf.get(..n).ok_or_else(|| invalid("netlink reply too long"))?;
-            if parse(datagram, out)? == Progress::Done {
+            let progress = parse(datagram, &mut datagram_items)?;
+            datagram_items.drain(..).for_each(&mut *each);
+            if progress == Progress::Done {
                 return Ok(());
             }
         }
@@ -700,6 +705,12 @@ mod tests {
         st.st_ino as u64
     }
 
+    fn dump_all_unix(timeout: Duration) -> io::Result<Vec<UnixDiag>> {
+        let mut all = Vec::new();
+        dump_unix(timeout, &mut |s| all.push(s))?;
+        Ok(all)
+    }
+
     fn find_unix(all: &[UnixDiag], ino: u64) -> &UnixDiag {
         all.iter()
             .find(|d| d.inode == ino)
@@ -728,7 +739,7 @@ mod tests {
         let (mut w, r) = UnixStream::pair().unwrap();
         let (wi, ri) = (inode_of(&w), inode_of(&r));
         let (bytes, writes) = fill(&mut w, chunk);
-        let all = dump_unix(T).unwrap();
+        let all = dump_all_unix(T).unwrap();
         let wd = find_unix(&all, wi);
         let rd = find_unix(&all, ri);
         assert_eq!(wd.sock_type, libc::SOCK_STREAM as u8);
@@ -787,7 +798,7 @@ mod tests {
         let l = UnixListener::bind(&path).unwrap();
         let c = UnixStream::connect(&path).unwrap();
         let li = inode_of(&l);
-        let all = dump_unix(T).unwrap();
+        let all = dump_all_unix(T).unwrap();
         let ld = find_unix(&all, li);
         assert_eq!(ld.state, 10, "LISTEN");
         use std::os::unix::ffi::OsStrExt;
@@ -804,7 +815,7 @@ mod tests {
         let name = format!("sockdiag-test-{}", std::process::id());
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         let l = UnixListener::bind_addr(&addr).unwrap();
-        let all = dump_unix(T).unwrap();
+        let all = dump_all_unix(T).unwrap();
         let mut want = vec![0u8];
         want.extend_from_slice(name.as_bytes());
         assert_eq!(find_unix(&all, inode_of(&l)).path, Some(want));
@@ -814,7 +825,7 @@ mod tests {
     fn live_unix_multipart_dump() {
         // ~600 sockets at ~90 bytes each: the reply spans several datagrams.
         let pairs: Vec<_> = (0..300).map(|_| UnixStream::pair().unwrap()).collect();
-        let all = dump_unix(T).unwrap();
+        let all = dump_all_unix(T).unwrap();
         let inodes: std::collections::HashSet<u64> = all.iter().map(|d| d.inode).collect();
         assert_eq!(inodes.len(), all.len(), "duplicate inodes in dump");
         for (a, b) in &pairs {
@@ -896,7 +907,7 @@ mod tests {
 
     #[test]
     fn zero_timeout_times_out() {
-        assert_eq!(dump_unix(Duration::ZERO).unwrap_err().kind(), ErrorKind::TimedOut);
+        assert_eq!(dump_all_unix(Duration::ZERO).unwrap_err().kind(), ErrorKind::TimedOut);
         assert_eq!(dump_tcp(Duration::ZERO).unwrap_err().kind(), ErrorKind::TimedOut);
     }
 

@@ -416,7 +416,10 @@ def asyncio_idle():
 def wakeup_full(kind):
     T = stdin_pipe_child("""
         import os, select, signal, socket, sys
-        if sys.argv[1] == "socketpair":
+        if sys.argv[1] == "socketpair-many-fds":
+            # past whystuck's LAZY_FDS (256): only the fds that matter are read in depth
+            spare = [os.open("/dev/null", os.O_RDONLY) for _ in range(300)]
+        if sys.argv[1].startswith("socketpair"):
             r, w = socket.socketpair()
             r.setblocking(False)
             w.setblocking(False)
@@ -1033,6 +1036,7 @@ SCENARIOS = {
     "epoll-idle": epoll_idle,
     "asyncio-idle": asyncio_idle,
     "wakeup-socketpair-full": lambda: wakeup_full("socketpair"),
+    "wakeup-socketpair-full-many-fds": lambda: wakeup_full("socketpair-many-fds"),
     "wakeup-pipe-full": lambda: wakeup_full("pipe"),
     "blocked-read-pipe": blocked_read_pipe,
     "blocked-read-tcp": blocked_read_tcp,
