@@ -98,8 +98,7 @@ fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|p| p.role != whystuck::snapshot::Role::Related)
         .count();
-    let mut report = report::build_with_detail(&snapshot, render::detail_from(format, targets));
-    drop(snapshot);
+    let mut report = report::build_with_detail(snapshot, render::detail_from(format, targets));
     let stdout = io::stdout();
     let to_a_person = format == render::Format::Human && stdout.is_terminal();
     if !cli.output.no_redact && !to_a_person {
@@ -147,7 +146,7 @@ fn nothing_selected(cli: &Cli, format: render::Format, err: anyhow::Error) -> an
         };
         let mut snapshot = collect::collect(&request, &options)?;
         snapshot.visibility = nothing.visibility;
-        let report = report::build(&snapshot);
+        let report = report::build(snapshot);
         let mut out = io::BufWriter::new(io::stdout().lock());
         render::render(&report, format, Style { color: false }, &mut out).context("writing the report")?;
         out.flush().context("writing the report")?;

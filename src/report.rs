@@ -99,7 +99,7 @@ pub struct ProcessReport {
     pub ppid: Option<i32>,
     pub comm: Option<TargetString>,
     /// The state letter of `/proc/PID/stat` (R, S, D, T, t, Z...).
-    pub state: Option<String>,
+    pub state: Option<char>,
     /// Clock ticks after boot; with the pid it identifies the process.
     pub start_time_ticks: Option<u64>,
     pub uid: Option<u32>,
@@ -283,85 +283,121 @@ impl Report {
 }
 
 /// Diagnose every process of a snapshot; report the ones the user asked for.
-pub fn build(snapshot: &Snapshot) -> Report {
+pub fn build(snapshot: Snapshot) -> Report {
     build_with_detail(snapshot, None)
 }
 
 /// Like [`build`], but processes below `detail_from` get only their
 /// identity and diagnosis, not their threads, fds and sockets: for an
 /// overview of many processes, without holding every detail in memory.
-pub fn build_with_detail(snapshot: &Snapshot, detail_from: Option<Severity>) -> Report {
-    let world = World::new(snapshot);
-    let mut diagnoses = classify::diagnose_all(&world);
-    let reported = snapshot.processes.iter().filter(|r| r.role != Role::Related);
-    let mut processes = Vec::with_capacity(reported.clone().count());
-    for record in reported {
-        let diagnosis = diagnoses.remove(&record.pid);
-        let full = detail_from.is_none_or(|from| diagnosis.as_ref().is_some_and(|d| d.severity >= from));
-        processes.push(process(&world, diagnosis, record, full));
-    }
+///
+/// The snapshot is consumed: the world (a view of every process) is held
+/// only to diagnose and to build the detailed reports, and each record is
+/// dropped once its one-line row is made, so a large scan's records, views
+/// and rows are never all held at once.
+pub fn build_with_detail(snapshot: Snapshot, detail_from: Option<Severity>) -> Report {
+    let reported = |r: &ProcessRecord| r.role != Role::Related;
+    let (mut diagnoses, details) = {
+        let world = World::new(&snapshot);
+        let diagnoses = classify::diagnose_all(&world);
+        let details: Vec<Option<Box<ProcessDetail>>> = snapshot
+            .processes
+            .iter()
+            .filter(|r| reported(r))
+            .map(|record| {
+                let diagnosis = diagnoses.get(record.pid);
+                let full = detail_from.is_none_or(|from| diagnosis.is_some_and(|d| d.severity >= from));
+                full.then(|| detail(&world, record))
+            })
+            .collect();
+        (diagnoses, details)
+    };
+    let Snapshot {
+        host,
+        tree,
+        processes,
+        unsearchable,
+        visibility,
+        ..
+    } = snapshot;
+    let processes: Vec<ProcessReport> = processes
+        .into_iter()
+        .filter(reported)
+        .zip(details)
+        .map(|(record, detail)| row(&record, diagnoses.remove(record.pid), detail))
+        .collect();
     let links = links(&processes);
     Report {
         schema_version: REPORT_SCHEMA_VERSION,
         host: HostReport {
-            hostname: snapshot.host.hostname.clone(),
-            kernel_release: snapshot.host.kernel_release.ok().cloned(),
-            arch: snapshot.host.arch.clone(),
-            captured_at_unix_ms: snapshot.host.captured_at_unix_ms,
+            kernel_release: host.kernel_release.ok().cloned(),
+            hostname: host.hostname,
+            arch: host.arch,
+            captured_at_unix_ms: host.captured_at_unix_ms,
         },
-        tree: snapshot.tree,
+        tree,
         processes,
         links,
-        unsearchable: snapshot
-            .unsearchable
-            .iter()
+        unsearchable: unsearchable
+            .into_iter()
             .map(|u| UnsearchableReport {
                 pid: u.pid,
-                comm: u.comm.clone(),
-                reason: u.reason.detail.clone(),
+                comm: u.comm,
+                reason: u.reason.detail.into_owned(),
             })
             .collect(),
-        visibility: snapshot.visibility.clone(),
+        visibility,
     }
 }
 
-fn process(world: &World, diagnosis: Option<Diagnosis>, record: &ProcessRecord, full: bool) -> ProcessReport {
+/// Everything about one process beyond its one-line row.
+fn detail(world: &World, record: &ProcessRecord) -> Box<ProcessDetail> {
     let host = world.host;
-    let diagnosis = diagnosis.unwrap_or_else(classify::no_sample);
     let view = world.view(record.pid);
-    // A process that was gone from the start is reported from what little is known.
-    let stat = view.and_then(|v| v.stat().or(v.first.stat.ok()));
-    let status = view.and_then(|v| v.status());
-    let detail = full.then(|| {
-        Box::new(ProcessDetail {
-            cmdline: record.samples.first().and_then(|s| s.cmdline.ok().cloned()),
-            cpu: view.map(|v| cpu(host, v)).unwrap_or_default(),
-            io: view.and_then(io),
-            threads: view.map(threads).unwrap_or_default(),
-            fds: view.map(fds).unwrap_or_default(),
-            pipes: view.map(|v| pipes(world, v)).unwrap_or_default(),
-            tcp: view.map(|v| tcp(world, v)).unwrap_or_default(),
-            unix: view.map(|v| unix(world, v)).unwrap_or_default(),
-            children: view.map(children).unwrap_or_default(),
-            // A kernel thread ignores every signal: nothing to say.
-            signals: status
-                .filter(|_| !stat.is_some_and(Stat::is_kernel_thread))
-                .map(signals),
-            unavailable: unavailable(record),
-        })
-    });
+    let (stat, status) = identity(record);
+    Box::new(ProcessDetail {
+        cmdline: record.samples.first().and_then(|s| s.cmdline.ok().cloned()),
+        cpu: view.map(|v| cpu(host, v)).unwrap_or_default(),
+        io: view.and_then(io),
+        threads: view.map(threads).unwrap_or_default(),
+        fds: view.map(fds).unwrap_or_default(),
+        pipes: view.map(|v| pipes(world, v)).unwrap_or_default(),
+        tcp: view.map(|v| tcp(world, v)).unwrap_or_default(),
+        unix: view.map(|v| unix(world, v)).unwrap_or_default(),
+        children: view.map(children).unwrap_or_default(),
+        // A kernel thread ignores every signal: nothing to say.
+        signals: status
+            .filter(|_| !stat.is_some_and(Stat::is_kernel_thread))
+            .map(signals),
+        unavailable: unavailable(record),
+    })
+}
+
+/// A process's stat and status as its report gives them: from the last
+/// sample taken; a process gone from the start is reported from what little
+/// its first sample knows.
+fn identity(record: &ProcessRecord) -> (Option<&Stat>, Option<&Status>) {
+    let last = record.last_taken();
+    let first = record.samples.first();
+    let stat = last.and_then(|s| s.stat.ok()).or(first.and_then(|s| s.stat.ok()));
+    (stat, last.and_then(|s| s.status.ok()))
+}
+
+fn row(record: &ProcessRecord, diagnosis: Option<Diagnosis>, detail: Option<Box<ProcessDetail>>) -> ProcessReport {
+    let diagnosis = diagnosis.unwrap_or_else(classify::no_sample);
+    let (stat, status) = identity(record);
     ProcessReport {
         pid: record.pid,
         role: record.role,
         named_thread: record.named_thread,
         ppid: stat.and_then(|s| s.ppid),
         comm: stat.map(|s| s.comm.clone()),
-        state: stat.map(|s| s.state.to_string()),
+        state: stat.map(|s| s.state),
         start_time_ticks: stat.and_then(|s| s.starttime),
         uid: status.and_then(|s| s.uid).map(|u| u[0]),
         verdict: diagnosis.verdict,
         severity: diagnosis.severity,
-        summary: diagnosis.summary,
+        summary: diagnosis.summary().to_string(),
         findings: diagnosis.findings,
         rss_bytes: status.and_then(|s| s.vm_rss_kib).map(|k| k * 1024),
         detail,
@@ -656,7 +692,7 @@ fn unavailable(record: &ProcessRecord) -> Vec<Unavailable> {
             out.push(Unavailable {
                 what,
                 kind: reason.kind,
-                reason: reason.detail.clone(),
+                reason: reason.detail.to_string(),
             });
         }
     };

@@ -248,11 +248,13 @@ pub enum ReasonKind {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Reason {
     pub kind: ReasonKind,
-    pub detail: String,
+    /// Most reasons are fixed text, shared rather than allocated: a scan
+    /// holds one per thread ("context switches not read").
+    pub detail: Cow<'static, str>,
 }
 
 impl Reason {
-    pub fn new(kind: ReasonKind, detail: impl Into<String>) -> Self {
+    pub fn new(kind: ReasonKind, detail: impl Into<Cow<'static, str>>) -> Self {
         Reason {
             kind,
             detail: detail.into(),
@@ -539,7 +541,7 @@ pub struct PipeFill {
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 pub struct Sockets {
     /// Where the facts came from: `sock_diag` (netlink) or `proc_net` (text).
-    pub source: String,
+    pub source: Cow<'static, str>,
     pub tcp: Vec<TcpSocket>,
     pub unix: Vec<UnixSocket>,
 }

@@ -11,13 +11,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt::Write as _;
 
 /// Bytes from a target, serialised as a JSON string when they are valid
-/// UTF-8, and otherwise as `{"text": <lossy>, "hex": <exact bytes>}`.
+/// UTF-8, and otherwise as `{"text": <lossy>, "hex": <exact bytes>}`. Held
+/// exactly sized (a scan holds several per process: comm, argv, paths).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TargetString(pub Vec<u8>);
+pub struct TargetString(Box<[u8]>);
 
 impl TargetString {
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        TargetString(bytes.into())
+        TargetString(bytes.into().into_boxed_slice())
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -37,7 +38,7 @@ impl TargetString {
 
 impl From<&str> for TargetString {
     fn from(s: &str) -> Self {
-        TargetString(s.as_bytes().to_vec())
+        TargetString::new(s.as_bytes())
     }
 }
 
@@ -122,9 +123,9 @@ impl<'de> Deserialize<'de> for TargetString {
             Bytes(NonUtf8),
         }
         match Repr::deserialize(deserializer)? {
-            Repr::Text(text) => Ok(TargetString(text.into_bytes())),
+            Repr::Text(text) => Ok(TargetString::new(text.into_bytes())),
             Repr::Bytes(NonUtf8 { hex, .. }) => decode_hex(&hex)
-                .map(TargetString)
+                .map(TargetString::new)
                 .ok_or_else(|| serde::de::Error::custom("invalid hex in a non-UTF-8 string")),
         }
     }

@@ -163,7 +163,8 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
             let snapshot = diagnose_now(watch, &due)?;
             host_name = snapshot.host.hostname.clone();
             let paired = pair(&snapshot, &mut last_records);
-            let mut report = report::build(&paired);
+            let mut families: HashMap<i32, Vec<i32>> = due.iter().map(|&pid| (pid, family(&paired, pid))).collect();
+            let mut report = report::build(paired);
             if !watch.no_redact {
                 report.redact_secrets();
             }
@@ -174,7 +175,7 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
                 let Some(t) = tracked.get_mut(&pid) else { continue };
                 t.ticks_since_full = 0;
                 t.comm = process.comm.as_ref().map(|c| c.escaped()).unwrap_or_default();
-                t.family = family(&paired, pid);
+                t.family = families.get(&pid).cloned().unwrap_or_default();
                 if process.verdict == Verdict::Dead {
                     let evidence = process
                         .findings
@@ -197,7 +198,7 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
             }
             if watch.selection.tree {
                 // Descendants found by this diagnosis are watched in their own right.
-                let found: Vec<i32> = due.iter().flat_map(|&pid| family(&paired, pid)).collect();
+                let found: Vec<i32> = families.drain().flat_map(|(_, family)| family).collect();
                 for pid in found {
                     tracked.entry(pid).or_insert_with(|| Tracked::new(pid, Instant::now()));
                 }

@@ -204,7 +204,7 @@ fn snapshot_loader_and_everything_after_it() {
     fuzz("snapshot", 8, |input| {
         if let Ok(snapshot) = Snapshot::parse(input) {
             loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let report = whystuck::report::build(&snapshot);
+            let report = whystuck::report::build(snapshot);
             for format in [
                 whystuck::render::Format::Human,
                 whystuck::render::Format::Json,

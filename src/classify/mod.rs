@@ -164,9 +164,15 @@ impl Finding {
 pub struct Diagnosis {
     pub verdict: Verdict,
     pub severity: Severity,
-    pub summary: String,
-    /// The deciding finding first, then the rest by severity.
+    /// The deciding finding first, then the rest by severity. Never empty.
     pub findings: Vec<Finding>,
+}
+
+impl Diagnosis {
+    /// The deciding finding's summary: the diagnosis in one line.
+    pub fn summary(&self) -> &str {
+        self.findings.first().map_or("", |f| f.summary.as_str())
+    }
 }
 
 /// CPU use at or above this share of one core over the interval is `busy`.
@@ -174,10 +180,14 @@ pub const BUSY_PERCENT: f64 = 50.0;
 
 /// Diagnose every process of the world, children before the parents that
 /// wait on them (a parent's wait is judged by its child's verdict).
-pub fn diagnose_all(world: &World) -> BTreeMap<i32, Diagnosis> {
+pub fn diagnose_all(world: &World) -> Diagnoses {
+    let pids: Vec<i32> = world.pids().collect();
     let mut judge = Judge {
         world,
-        done: BTreeMap::new(),
+        done: Diagnoses {
+            diagnoses: pids.iter().map(|_| None).collect(),
+            pids,
+        },
         visiting: BTreeSet::new(),
     };
     for pid in world.pids() {
@@ -186,9 +196,34 @@ pub fn diagnose_all(world: &World) -> BTreeMap<i32, Diagnosis> {
     judge.done
 }
 
+/// A diagnosis per pid of a world: vectors in the world's pid order, as a
+/// scan holds one per process of the host.
+#[derive(Debug)]
+pub struct Diagnoses {
+    /// Sorted.
+    pids: Vec<i32>,
+    diagnoses: Vec<Option<Diagnosis>>,
+}
+
+impl Diagnoses {
+    pub fn get(&self, pid: i32) -> Option<&Diagnosis> {
+        self.diagnoses[self.pids.binary_search(&pid).ok()?].as_ref()
+    }
+
+    pub fn remove(&mut self, pid: i32) -> Option<Diagnosis> {
+        self.diagnoses[self.pids.binary_search(&pid).ok()?].take()
+    }
+
+    fn insert(&mut self, pid: i32, diagnosis: Diagnosis) {
+        if let Ok(at) = self.pids.binary_search(&pid) {
+            self.diagnoses[at] = Some(diagnosis);
+        }
+    }
+}
+
 struct Judge<'w, 'a> {
     world: &'w World<'a>,
-    done: BTreeMap<i32, Diagnosis>,
+    done: Diagnoses,
     /// Being diagnosed: a wait back onto one of these is a cycle, which the
     /// deadlock finding covers.
     visiting: BTreeSet<i32>,
@@ -196,7 +231,7 @@ struct Judge<'w, 'a> {
 
 impl Judge<'_, '_> {
     fn diagnose(&mut self, pid: i32) -> Option<&Diagnosis> {
-        if !self.done.contains_key(&pid) {
+        if self.done.get(pid).is_none() {
             let view = self.world.view(pid)?;
             if !self.visiting.insert(pid) {
                 return None;
@@ -205,7 +240,7 @@ impl Judge<'_, '_> {
             self.visiting.remove(&pid);
             self.done.insert(pid, diagnosis);
         }
-        self.done.get(&pid)
+        self.done.get(pid)
     }
 }
 
@@ -224,7 +259,6 @@ fn conclude(mut findings: Vec<Finding>) -> Diagnosis {
     Diagnosis {
         verdict: findings[0].kind,
         severity: findings[0].severity,
-        summary: findings[0].summary.clone(),
         findings,
     }
 }
@@ -863,12 +897,12 @@ fn waiting_on_child(
             "child {name}: {} [{}]: {}",
             diagnosis.verdict.name(),
             diagnosis.severity.name(),
-            diagnosis.summary
+            diagnosis.summary()
         ));
         if is_working {
             let how = progress
                 .map(|p| p.describe())
-                .unwrap_or_else(|| diagnosis.summary.clone());
+                .unwrap_or_else(|| diagnosis.summary().to_string());
             working.push(format!("{name}, which is working: {how}"));
         } else if worst.as_ref().is_none_or(|(s, _)| diagnosis.severity > *s) {
             worst = Some((diagnosis.severity, text.clone()));

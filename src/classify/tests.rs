@@ -144,7 +144,7 @@ fn snapshot(arch: &str, processes: Vec<ProcessRecord>, holders: Vec<Holder>) -> 
 
 fn verdict_of(arch: &str, record: &ProcessRecord) -> Diagnosis {
     let snapshot = snapshot(arch, vec![record.clone()], vec![]);
-    diagnose_all(&World::new(&snapshot)).remove(&PID).expect("a diagnosis")
+    diagnose_all(&World::new(&snapshot)).remove(PID).expect("a diagnosis")
 }
 
 #[test]
@@ -327,7 +327,7 @@ fn a_syscall_number_means_different_things_per_arch() {
     );
     let arm = verdict_of("aarch64", &record('S', 0, &[thread], &[]));
     assert_eq!(arm.verdict, Verdict::Sleeping);
-    assert!(arm.summary.contains("mincore"), "{}", arm.summary);
+    assert!(arm.summary().contains("mincore"), "{}", arm.summary());
 }
 
 #[test]
@@ -347,18 +347,18 @@ fn unreadable_wchan_zero_is_never_taken_for_running() {
         "not knowing the wait of another user's process is not an alert"
     );
     assert_eq!(
-        d.summary,
+        d.summary(),
         "main thread asleep (state S) in a wait whystuck cannot see \
          (syscall permission denied; wchan permission denied): run as its user, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (root has both)"
     );
     // Refused to a run that had both: more privilege is not the answer.
     let mut snapshot = snapshot("x86_64", vec![asleep], vec![]);
     snapshot.host.full_view = Some(true);
-    let d = diagnose_all(&World::new(&snapshot)).remove(&PID).unwrap();
+    let d = diagnose_all(&World::new(&snapshot)).remove(PID).unwrap();
     assert!(
-        d.summary.ends_with("refused even with CAP_SYS_PTRACE: another user namespace or a security module (Yama, SELinux, AppArmor) keeps it hidden"),
+        d.summary().ends_with("refused even with CAP_SYS_PTRACE: another user namespace or a security module (Yama, SELinux, AppArmor) keeps it hidden"),
         "{}",
-        d.summary
+        d.summary()
     );
 }
 
@@ -453,7 +453,11 @@ fn several_findings_hold_at_once_and_the_most_severe_wins() {
     assert_eq!(d.severity, Severity::Critical);
     let kinds: Vec<Verdict> = d.findings.iter().map(|f| f.kind).collect();
     assert_eq!(kinds, [Verdict::WakeupFdEagain, Verdict::IdleInEpoll]);
-    assert!(d.summary.contains("self-pipe fd 4 -> fd 3 is full"), "{}", d.summary);
+    assert!(
+        d.summary().contains("self-pipe fd 4 -> fd 3 is full"),
+        "{}",
+        d.summary()
+    );
 }
 
 #[test]
@@ -483,12 +487,12 @@ fn a_pipe_is_full_when_less_than_a_page_is_free_or_a_writer_is_blocked() {
     );
     assert_eq!(d.verdict, Verdict::PipeFull);
     assert!(
-        d.summary
+        d.summary()
             .contains("fd 4, a pipe (write end), 62000/65536 bytes buffered"),
         "{}",
-        d.summary
+        d.summary()
     );
-    let report = crate::report::build(&snapshot(
+    let report = crate::report::build(snapshot(
         "x86_64",
         vec![record(
             'S',
@@ -514,7 +518,7 @@ fn zombie_names_its_parent_and_pid_reuse_is_dead() {
     }));
     let d = verdict_of("x86_64", &zombie);
     assert_eq!(d.verdict, Verdict::Dead);
-    assert_eq!(d.summary, "zombie: exited, not reaped by its parent pid 42 (app)");
+    assert_eq!(d.summary(), "zombie: exited, not reaped by its parent pid 42 (app)");
 
     let mut reused = record('S', 0, &[t(PID, 'S', 230, &[1], "hrtimer_nanosleep")], &[]);
     if let Fact::Ok(s) = &mut reused.samples[1].stat {
@@ -522,7 +526,7 @@ fn zombie_names_its_parent_and_pid_reuse_is_dead() {
     }
     let d = verdict_of("x86_64", &reused);
     assert_eq!(d.verdict, Verdict::Dead);
-    assert!(d.summary.contains("pid was reused"), "{}", d.summary);
+    assert!(d.summary().contains("pid was reused"), "{}", d.summary());
 }
 
 #[test]
@@ -531,7 +535,7 @@ fn one_sample_never_claims_progress_either_way() {
     single.samples.truncate(1);
     let d = verdict_of("x86_64", &single);
     assert_eq!(d.verdict, Verdict::FutexBlocked);
-    assert!(d.summary.contains("progress not measured"), "{}", d.summary);
+    assert!(d.summary().contains("progress not measured"), "{}", d.summary());
 }
 
 #[test]
@@ -560,7 +564,7 @@ fn holder(inode: u64, pid: i32, fd: i32, flags: u32) -> Holder {
     }
 }
 
-fn diagnoses(processes: Vec<ProcessRecord>, holders: Vec<Holder>) -> BTreeMap<i32, Diagnosis> {
+fn diagnoses(processes: Vec<ProcessRecord>, holders: Vec<Holder>) -> Diagnoses {
     let snapshot = snapshot("x86_64", processes, holders);
     diagnose_all(&World::new(&snapshot))
 }
@@ -602,11 +606,11 @@ fn a_ring_of_three_blocked_readers_is_one_deadlock_cycle() {
     let ring = [(1, 10, 30), (2, 20, 10), (3, 30, 20)];
     let ps = ring.iter().map(|&(pid, r, w)| pipe_reader(pid, r, w)).collect();
     let d = diagnoses(ps, pipe_holders(&ring));
-    assert_eq!(d[&1].verdict, Verdict::Deadlock);
-    assert_eq!(cycle_of(&d[&1]), Some(vec![1, 2, 3]));
-    assert_eq!(cycle_of(&d[&2]), Some(vec![2, 3, 1]));
+    assert_eq!(d.get(1).unwrap().verdict, Verdict::Deadlock);
+    assert_eq!(cycle_of(d.get(1).unwrap()), Some(vec![1, 2, 3]));
+    assert_eq!(cycle_of(d.get(2).unwrap()), Some(vec![2, 3, 1]));
     assert_eq!(
-        d[&1].summary,
+        d.get(1).unwrap().summary(),
         "1 is blocked reading fd 0 (pipe, empty); its only writer is 2; \
          2 is blocked reading fd 0 (pipe, empty); its only writer is 3; \
          3 is blocked reading fd 0 (pipe, empty); its only writer is 1"
@@ -629,19 +633,24 @@ fn no_deadlock_while_any_other_end_can_still_move() {
         vec![pipe_reader(1, 10, 20), pipe_reader(2, 20, 10), writer_loop],
         holders.clone(),
     );
-    assert_eq!(d[&1].verdict, Verdict::BlockedOnRead, "{:#?}", d[&1]);
-    assert!(cycle_of(&d[&2]).is_none());
+    assert_eq!(
+        d.get(1).unwrap().verdict,
+        Verdict::BlockedOnRead,
+        "{:#?}",
+        d.get(1).unwrap()
+    );
+    assert!(cycle_of(d.get(2).unwrap()).is_none());
 
     // A writer that was never sampled is unknown: never claim a deadlock on a guess.
     let d = diagnoses(vec![pipe_reader(1, 10, 20), pipe_reader(2, 20, 10)], holders);
-    assert!(cycle_of(&d[&1]).is_none(), "{:#?}", d[&1]);
+    assert!(cycle_of(d.get(1).unwrap()).is_none(), "{:#?}", d.get(1).unwrap());
 
     // Without the third writer it is a deadlock.
     let d = diagnoses(
         vec![pipe_reader(1, 10, 20), pipe_reader(2, 20, 10)],
         pipe_holders(&pair),
     );
-    assert_eq!(cycle_of(&d[&1]), Some(vec![1, 2]));
+    assert_eq!(cycle_of(d.get(1).unwrap()), Some(vec![1, 2]));
 }
 
 /// What is not seen could hold the other end: with processes that could
@@ -668,9 +677,14 @@ fn no_deadlock_is_claimed_when_some_holders_cannot_be_seen() {
         (unsearchable, "1 process not searchable"),
         (hidden, "/proc hides other users' processes (hidepid=invisible)"),
     ] {
-        assert_eq!(d[&1].verdict, Verdict::BlockedOnRead, "{:#?}", d[&1]);
-        assert!(cycle_of(&d[&1]).is_none());
-        let said = format!("{:?}", d[&1]);
+        assert_eq!(
+            d.get(1).unwrap().verdict,
+            Verdict::BlockedOnRead,
+            "{:#?}",
+            d.get(1).unwrap()
+        );
+        assert!(cycle_of(d.get(1).unwrap()).is_none());
+        let said = format!("{:?}", d.get(1).unwrap());
         assert!(
             said.contains(&format!("written by pid 2 (app) fd 1 ({note})")),
             "{said}"
@@ -679,7 +693,7 @@ fn no_deadlock_is_claimed_when_some_holders_cannot_be_seen() {
     // Noaccess shows every process (unreadable ones are unsearchable):
     // alone, it hides nothing.
     let noaccess = partial(&|s| s.host.hidepid = Some("noaccess".into()));
-    assert_eq!(cycle_of(&noaccess[&1]), Some(vec![1, 2]));
+    assert_eq!(cycle_of(noaccess.get(1).unwrap()), Some(vec![1, 2]));
 }
 
 #[test]
@@ -693,9 +707,9 @@ fn a_process_blocked_writing_the_pipe_only_it_reads_deadlocks_itself() {
         ],
     );
     let d = diagnoses(vec![p], vec![holder(10, 1, 3, READ), holder(10, 1, 4, WRITE)]);
-    assert_eq!(cycle_of(&d[&1]), Some(vec![1]));
+    assert_eq!(cycle_of(d.get(1).unwrap()), Some(vec![1]));
     assert_eq!(
-        d[&1].summary,
+        d.get(1).unwrap().summary(),
         "1 is blocked writing fd 4 (pipe, full); its only reader is 1"
     );
 }
@@ -714,13 +728,14 @@ fn a_process_waiting_behind_a_deadlock_is_stuck_too() {
         vec![pipe_reader(1, 10, 20), pipe_reader(2, 20, 10), waiter],
         pipe_holders(&pair),
     );
-    assert_eq!(d[&3].verdict, Verdict::Deadlock, "{:#?}", d[&3]);
-    assert_eq!(cycle_of(&d[&3]), Some(vec![1, 2]));
+    assert_eq!(d.get(3).unwrap().verdict, Verdict::Deadlock, "{:#?}", d.get(3).unwrap());
+    assert_eq!(cycle_of(d.get(3).unwrap()), Some(vec![1, 2]));
     assert!(
-        d[&3]
-            .summary
+        d.get(3)
+            .unwrap()
+            .summary()
             .starts_with("3 waits in wait4 for 1, and that is a deadlock: "),
         "{}",
-        d[&3].summary
+        d.get(3).unwrap().summary()
     );
 }

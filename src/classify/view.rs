@@ -6,7 +6,7 @@
 use super::kernel::{self, Wait};
 use crate::collect::parse::link_inode;
 use crate::snapshot::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// O_NONBLOCK on x86_64 and aarch64 (the generic value).
 const O_NONBLOCK: u32 = 0o4000;
@@ -187,12 +187,16 @@ pub struct View<'a> {
     pub last: &'a Sample,
     pub fds: Vec<FdView<'a>>,
     pub threads: Vec<ThreadView<'a>>,
-    /// Between the two samples; `None` with a single sample.
-    pub progress: Option<Progress>,
-    tcp: HashMap<u64, &'a TcpSocket>,
-    unix: HashMap<u64, &'a UnixSocket>,
-    /// Pipe and socket inodes a thread of this process is blocked writing to.
-    blocked_write_inodes: HashSet<u64>,
+    /// Between the two samples; `None` with a single sample. (A scan holds
+    /// a view of every process: what most lack is boxed, lookups are sorted
+    /// vectors, so a view stays small.)
+    pub progress: Option<Box<Progress>>,
+    /// Sorted by inode.
+    tcp: Vec<&'a TcpSocket>,
+    unix: Vec<&'a UnixSocket>,
+    /// Pipe and socket inodes a thread of this process is blocked writing
+    /// to, sorted.
+    blocked_write_inodes: Vec<u64>,
 }
 
 impl<'a> View<'a> {
@@ -230,12 +234,8 @@ impl<'a> View<'a> {
             }
         }
         let sockets = last.sockets.ok();
-        let tcp = sockets
-            .map(|s| s.tcp.iter().map(|t| (t.inode, t)).collect())
-            .unwrap_or_default();
-        let unix = sockets
-            .map(|s| s.unix.iter().map(|u| (u.inode, u)).collect())
-            .unwrap_or_default();
+        let tcp = by_inode(sockets.map(|s| s.tcp.as_slice()).unwrap_or_default(), |t| t.inode);
+        let unix = by_inode(sockets.map(|s| s.unix.as_slice()).unwrap_or_default(), |u| u.inode);
         let mut view = View {
             host,
             pid: record.pid,
@@ -247,15 +247,17 @@ impl<'a> View<'a> {
             progress: None,
             tcp,
             unix,
-            blocked_write_inodes: HashSet::new(),
+            blocked_write_inodes: Vec::new(),
         };
-        view.blocked_write_inodes = view
+        let mut blocked_write_inodes: Vec<u64> = view
             .threads
             .iter()
             .filter(|t| t.wait == Some(Wait::Write))
             .filter_map(|t| view.fd(t.fd?)?.inode)
             .collect();
-        view.progress = (record.samples.len() > 1).then(|| view.measure_progress());
+        blocked_write_inodes.sort_unstable();
+        view.blocked_write_inodes = blocked_write_inodes;
+        view.progress = (record.samples.len() > 1).then(|| Box::new(view.measure_progress()));
         Some(view)
     }
 
@@ -280,11 +282,17 @@ impl<'a> View<'a> {
     }
 
     pub fn tcp(&self, inode: u64) -> Option<&'a TcpSocket> {
-        self.tcp.get(&inode).copied()
+        let at = self.tcp.binary_search_by_key(&inode, |t| t.inode).ok()?;
+        Some(self.tcp[at])
     }
 
     pub fn unix(&self, inode: u64) -> Option<&'a UnixSocket> {
-        self.unix.get(&inode).copied()
+        let at = self.unix.binary_search_by_key(&inode, |u| u.inode).ok()?;
+        Some(self.unix[at])
+    }
+
+    fn blocked_writing(&self, inode: u64) -> bool {
+        self.blocked_write_inodes.binary_search(&inode).is_ok()
     }
 
     /// The main thread (tid == pid), if it is still there.
@@ -296,7 +304,7 @@ impl<'a> View<'a> {
     /// to it, or less than a page is free (pipes fill by page slots, so a
     /// writer can block below the byte capacity). `None` when unknown.
     pub fn pipe_full(&self, fd: &FdView) -> Option<bool> {
-        if fd.inode.is_some_and(|i| self.blocked_write_inodes.contains(&i)) {
+        if fd.inode.is_some_and(|i| self.blocked_writing(i)) {
             return Some(true);
         }
         let fill = fd.pipe_fill()?;
@@ -306,7 +314,7 @@ impl<'a> View<'a> {
     /// A unix socket is full when its send-buffer memory has reached the
     /// limit, or a thread is blocked sending on it.
     pub fn unix_full(&self, sock: &UnixSocket) -> Option<bool> {
-        if self.blocked_write_inodes.contains(&sock.inode) {
+        if self.blocked_writing(sock.inode) {
             return Some(true);
         }
         sock.send_buffer_full()
@@ -442,4 +450,12 @@ pub fn duration_ms(ms: u64) -> String {
     } else {
         format!("{:.1}s", ms as f64 / 1000.0)
     }
+}
+
+/// References to `items`, sorted by inode for binary search (one per inode).
+fn by_inode<T>(items: &[T], inode: fn(&T) -> u64) -> Vec<&T> {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort_unstable_by_key(|item| inode(item));
+    sorted.dedup_by_key(|item| inode(item));
+    sorted
 }

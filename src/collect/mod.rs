@@ -6,6 +6,7 @@
 //! and the one open of a target's fd is the pipe probe in [`probe_pipe`].
 
 mod dir;
+mod ends;
 pub mod helper;
 mod net;
 pub mod parse;
@@ -91,17 +92,14 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         pending_cmdlines: Vec::new(),
         pending_sockets: Vec::new(),
         host_stats: None,
-        children_index: HashMap::new(),
-        links: Vec::new(),
-        links_sorted: true,
-        indexed: std::collections::HashSet::new(),
+        ends: ends::EndIndex::default(),
         page_size: 4096,
         net: NetCache::new(live, options.helper.timeout, start + options.timeout),
         read_timeout: options.helper.timeout,
         buf: Vec::with_capacity(4096),
         root,
         start,
-        dirs: Vec::new(),
+        dirs: Vec::with_capacity(request.pids.len()),
         hidepid: None,
     };
     collector.hidepid = visibility::restriction(&collector.root, proc_root);
@@ -112,7 +110,8 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         schema_version: SNAPSHOT_SCHEMA_VERSION,
         host,
         tree: request.tree,
-        processes: Vec::new(),
+        // A scan holds one record per process: sized for the selection.
+        processes: Vec::with_capacity(request.pids.len()),
         holders: Vec::new(),
         unsearchable: Vec::new(),
         visibility: None,
@@ -206,7 +205,6 @@ impl HolderSearch {
             collector.index_unsampled(snapshot);
             self.scanned = true;
         }
-        collector.sort_links();
         // Sampled processes answer from their samples; others are read.
         let mut comms: HashMap<i32, Option<TargetString>> = HashMap::new();
         let mut sampled_flags: HashMap<(i32, i32), Option<u32>> = HashMap::new();
@@ -219,7 +217,7 @@ impl HolderSearch {
         }
         for inode in wanted {
             self.done.insert(inode);
-            for (pid, fd) in collector.holders_of(inode) {
+            for (pid, fd) in collector.ends.holders(inode) {
                 let flags = match sampled_flags.get(&(pid, fd)) {
                     Some(flags) => *flags,
                     None => collector.fd_flags(pid, fd),
@@ -278,14 +276,9 @@ struct Collector {
     pending_sockets: Vec<(usize, std::rc::Rc<NetTables>)>,
     /// Every process's stat, read once per round for a large selection,
     /// and who is whose child by it.
-    host_stats: Option<HashMap<i32, Stat>>,
-    children_index: HashMap<i32, Vec<i32>>,
-    /// (inode, pid, fd) of every pipe and socket fd seen, for finding the
-    /// other ends; sorted by inode on demand.
-    links: Vec<(u64, i32, i32)>,
-    links_sorted: bool,
-    /// The pids whose fds are in `links`.
-    indexed: std::collections::HashSet<i32>,
+    host_stats: Option<HostStats>,
+    /// Who holds each pipe and socket fd seen, for finding the other ends.
+    ends: ends::EndIndex,
     page_size: u64,
     start: Instant,
     /// Each sampled pid's directory, opened once and held for every round,
@@ -535,16 +528,15 @@ impl Collector {
     }
 
     /// Remember every pipe and socket fd of a sampled process (once per
-    /// process): 16 bytes each, so even a lazily read process's fds can be
-    /// found as the other end of someone's pipe.
+    /// process), so even a lazily read process's fds can be found as the
+    /// other end of someone's pipe.
     fn index_links(&mut self, pid: i32, links: &[(i32, Vec<u8>)]) {
-        if !self.indexed.insert(pid) {
+        if !self.ends.first_time(pid) {
             return;
         }
         for (fd, target) in links {
             if let Some(inode) = parse::link_inode(target, "pipe").or_else(|| parse::link_inode(target, "socket")) {
-                self.links.push((inode, pid, *fd));
-                self.links_sorted = false;
+                self.ends.add(inode, pid, *fd);
             }
         }
     }
@@ -592,23 +584,6 @@ impl Collector {
             }
             self.index_links(pid, &links);
         }
-    }
-
-    fn sort_links(&mut self) {
-        if !self.links_sorted {
-            self.links.sort_unstable();
-            self.links_sorted = true;
-        }
-    }
-
-    /// Every (pid, fd) holding `inode` (after [`Self::sort_links`]).
-    fn holders_of(&self, inode: u64) -> Vec<(i32, i32)> {
-        let start = self.links.partition_point(|&(i, _, _)| i < inode);
-        self.links[start..]
-            .iter()
-            .take_while(|&&(i, _, _)| i == inode)
-            .map(|&(_, pid, fd)| (pid, fd))
-            .collect()
     }
 
     /// The open flags of another process's fd, when readable.
@@ -879,7 +854,7 @@ impl Collector {
         match self.net.tables_for(dir, pid) {
             Ok(tables) => {
                 let sockets = Sockets {
-                    source: tables.source.to_string(),
+                    source: tables.source.into(),
                     tcp: tables.tcp(&inodes),
                     unix: Vec::new(),
                 };
@@ -960,10 +935,9 @@ impl Collector {
         if lazy.is_empty() || full.peek().is_none() {
             return;
         }
-        self.sort_links();
         for (inode, peer) in full {
-            let peer_holders = self.holders_of(peer);
-            for (pid, fd) in self.holders_of(inode) {
+            let peer_holders = self.ends.holders(peer);
+            for (pid, fd) in self.ends.holders(inode) {
                 let Some(&i) = lazy.get(&pid) else { continue };
                 let Some(&(_, peer_fd)) = peer_holders.iter().find(|&&(p, _)| p == pid) else {
                     continue;
@@ -1024,43 +998,23 @@ impl Collector {
             }
         }
         if !supported {
-            self.host_stats();
-            pids.extend(self.children_index.get(&pid).into_iter().flatten());
+            pids.extend(self.host_stats().children_of(pid));
         }
         Fact::Ok(pids.into_iter().map(|child| self.relative(child)).collect())
     }
 
     /// Every process's stat, read once per round (for a large selection,
     /// and on kernels without `task/TID/children`).
-    fn host_stats(&mut self) -> &HashMap<i32, Stat> {
-        if self.host_stats.is_none() {
-            let mut stats = HashMap::new();
-            let mut path = String::new();
-            for other in self.root.numeric_entries(".").unwrap_or_default() {
-                path.clear();
-                let _ = write!(path, "{other}/stat");
-                if let Ok(()) = self.root.read(&path, &mut self.buf) {
-                    if let Ok(stat) = parse::stat(&self.buf) {
-                        stats.insert(other, stat);
-                    }
-                }
-            }
-            self.children_index.clear();
-            for (&child, stat) in &stats {
-                if let Some(ppid) = stat.ppid {
-                    self.children_index.entry(ppid).or_default().push(child);
-                }
-            }
-            self.host_stats = Some(stats);
-        }
-        self.host_stats.get_or_insert_with(HashMap::new)
+    fn host_stats(&mut self) -> &HostStats {
+        let (root, buf) = (&self.root, &mut self.buf);
+        self.host_stats.get_or_insert_with(|| HostStats::read(root, buf))
     }
 
     /// Another process named in a report: its stat, from this round's scan
     /// when there is one.
     fn relative(&mut self, pid: i32) -> Relative {
         if self.many {
-            if let Some(stat) = self.host_stats().get(&pid) {
+            if let Some(stat) = self.host_stats().stat(pid) {
                 return Relative {
                     pid,
                     stat: Fact::Ok(stat.clone()),
@@ -1072,6 +1026,53 @@ impl Collector {
             absent_reason(pid, e, self.hidepid)
         });
         Relative { pid, stat }
+    }
+}
+
+/// Every process's stat from one pass over /proc, sorted by pid, and who is
+/// whose child by it: sorted vectors, exactly sized, as a scan holds one
+/// entry per process of the host.
+struct HostStats {
+    stats: Vec<(i32, Stat)>,
+    /// (ppid, pid), sorted.
+    children: Vec<(i32, i32)>,
+}
+
+impl HostStats {
+    fn read(root: &ProcDir, buf: &mut Vec<u8>) -> HostStats {
+        let pids = root.numeric_entries(".").unwrap_or_default();
+        let mut stats = Vec::with_capacity(pids.len());
+        let mut path = String::new();
+        for pid in pids {
+            path.clear();
+            let _ = write!(path, "{pid}/stat");
+            if root.read(&path, buf).is_ok() {
+                if let Ok(stat) = parse::stat(buf) {
+                    stats.push((pid, stat));
+                }
+            }
+        }
+        stats.sort_unstable_by_key(|&(pid, _)| pid);
+        stats.shrink_to_fit();
+        let mut children: Vec<(i32, i32)> = stats
+            .iter()
+            .filter_map(|(pid, stat)| Some((stat.ppid?, *pid)))
+            .collect();
+        children.sort_unstable();
+        HostStats { stats, children }
+    }
+
+    fn stat(&self, pid: i32) -> Option<&Stat> {
+        let at = self.stats.binary_search_by_key(&pid, |&(pid, _)| pid).ok()?;
+        Some(&self.stats[at].1)
+    }
+
+    fn children_of(&self, parent: i32) -> impl Iterator<Item = i32> + '_ {
+        let start = self.children.partition_point(|&(ppid, _)| ppid < parent);
+        self.children[start..]
+            .iter()
+            .take_while(move |&&(ppid, _)| ppid == parent)
+            .map(|&(_, child)| child)
     }
 }
 

@@ -322,7 +322,7 @@ fn facts_line(p: &ProcessReport, d: &ProcessDetail) -> String {
     };
     format!(
         "state {}, ppid {}, uid {}, {} thread{}, rss {}, {cpu}, {}",
-        known(p.state.clone()),
+        known(p.state.map(String::from)),
         known(p.ppid.map(|v| v.to_string())),
         known(p.uid.map(|v| v.to_string())),
         d.threads.len(),
