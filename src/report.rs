@@ -508,7 +508,7 @@ fn threads(view: &View) -> Vec<ThreadReport> {
                 Some(Syscall::Blocked { nr, args }) if !t.kernel_thread => Some(SyscallReport {
                     nr: *nr,
                     name: t.syscall_name,
-                    args: args.clone(),
+                    args: args.to_vec(),
                 }),
                 _ => None,
             },

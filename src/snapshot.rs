@@ -363,7 +363,7 @@ pub enum Syscall {
     /// The thread is on a CPU: no syscall to report.
     Running,
     /// Blocked in the kernel. `nr` is -1 when not inside a syscall.
-    Blocked { nr: i64, args: Vec<u64> },
+    Blocked { nr: i64, args: Box<[u64]> },
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

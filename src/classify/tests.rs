@@ -48,10 +48,7 @@ fn t(tid: i32, state: char, nr: i64, args: &[u64], wchan: &'static str) -> T {
     T {
         tid,
         state,
-        syscall: Some(Syscall::Blocked {
-            nr,
-            args: args.to_vec(),
-        }),
+        syscall: Some(Syscall::Blocked { nr, args: args.into() }),
         wchan: Some(wchan),
     }
 }

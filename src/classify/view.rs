@@ -185,18 +185,18 @@ pub struct View<'a> {
     pub named_thread: Option<i32>,
     pub first: &'a Sample,
     pub last: &'a Sample,
-    pub fds: Vec<FdView<'a>>,
-    pub threads: Vec<ThreadView<'a>>,
+    pub fds: Box<[FdView<'a>]>,
+    pub threads: Box<[ThreadView<'a>]>,
     /// Between the two samples; `None` with a single sample. (A scan holds
     /// a view of every process: what most lack is boxed, lookups are sorted
     /// vectors, so a view stays small.)
     pub progress: Option<Box<Progress>>,
     /// Sorted by inode.
-    tcp: Vec<&'a TcpSocket>,
-    unix: Vec<&'a UnixSocket>,
+    tcp: Box<[&'a TcpSocket]>,
+    unix: Box<[&'a UnixSocket]>,
     /// Pipe and socket inodes a thread of this process is blocked writing
     /// to, sorted.
-    blocked_write_inodes: Vec<u64>,
+    blocked_write_inodes: Box<[u64]>,
 }
 
 impl<'a> View<'a> {
@@ -242,12 +242,12 @@ impl<'a> View<'a> {
             named_thread: record.named_thread,
             first,
             last,
-            fds,
-            threads,
+            fds: fds.into_boxed_slice(),
+            threads: threads.into_boxed_slice(),
             progress: None,
             tcp,
             unix,
-            blocked_write_inodes: Vec::new(),
+            blocked_write_inodes: Box::new([]),
         };
         let mut blocked_write_inodes: Vec<u64> = view
             .threads
@@ -256,7 +256,7 @@ impl<'a> View<'a> {
             .filter_map(|t| view.fd(t.fd?)?.inode)
             .collect();
         blocked_write_inodes.sort_unstable();
-        view.blocked_write_inodes = blocked_write_inodes;
+        view.blocked_write_inodes = blocked_write_inodes.into_boxed_slice();
         view.progress = (record.samples.len() > 1).then(|| Box::new(view.measure_progress()));
         Some(view)
     }
@@ -453,9 +453,9 @@ pub fn duration_ms(ms: u64) -> String {
 }
 
 /// References to `items`, sorted by inode for binary search (one per inode).
-fn by_inode<T>(items: &[T], inode: fn(&T) -> u64) -> Vec<&T> {
+fn by_inode<T>(items: &[T], inode: fn(&T) -> u64) -> Box<[&T]> {
     let mut sorted: Vec<&T> = items.iter().collect();
     sorted.sort_unstable_by_key(|item| inode(item));
     sorted.dedup_by_key(|item| inode(item));
-    sorted
+    sorted.into_boxed_slice()
 }

@@ -34,6 +34,8 @@ impl EndIndex {
     /// Every (pid, fd) holding `inode`.
     pub fn holders(&mut self, inode: u64) -> Vec<(i32, i32)> {
         if !self.sorted {
+            // Lookups start once the index is (nearly) complete: no spare room.
+            self.narrow.shrink_to_fit();
             self.narrow.sort_unstable();
             self.wide.sort_unstable();
             self.sorted = true;

@@ -41,9 +41,9 @@ pub struct Options {
     pub deep_fds: usize,
     /// Read each thread's context switches (progress between samples).
     pub thread_status: bool,
-    /// A large selection (`--all`): relatives (parents, children) come from
-    /// one scan of every process's stat per round instead of per-process
-    /// reads.
+    /// A large selection (`--all`): children come from one scan of every
+    /// process's ppid per round instead of each thread's `children` file,
+    /// and a process's self-pipes are probed only once.
     pub many: bool,
 }
 
@@ -88,10 +88,11 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         deep_fds: options.deep_fds,
         thread_status: options.thread_status,
         many: options.many,
-        sampled: std::collections::HashSet::new(),
+        sampled: HashMap::with_capacity(request.pids.len()),
         pending_cmdlines: Vec::new(),
         pending_sockets: Vec::new(),
-        host_stats: None,
+        pending_children: Vec::new(),
+        parents: None,
         ends: ends::EndIndex::default(),
         page_size: 4096,
         net: NetCache::new(live, options.helper.timeout, start + options.timeout),
@@ -158,14 +159,14 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         let until_budget = options.timeout.saturating_sub(first_round * 2);
         std::thread::sleep(options.interval.saturating_sub(first_round).min(until_budget));
         collector.net.start_round();
-        collector.host_stats = None;
+        collector.parents = None;
         // Past the budget a process gets a skipped sample (and is judged by
         // its first), so its report says why it has no rates.
         for i in 0..snapshot.processes.len() {
             let sample = collector.sample_again(i, snapshot.processes[i].pid);
             snapshot.processes[i].samples.push(sample);
         }
-        collector.join_sockets(&mut snapshot);
+        collector.finish_batch(&mut snapshot);
     }
     Ok(snapshot)
 }
@@ -267,16 +268,18 @@ struct Collector {
     deep_fds: usize,
     thread_status: bool,
     many: bool,
-    /// The pids in the snapshot.
-    sampled: std::collections::HashSet<i32>,
+    /// The pids in the snapshot, and their records' indices.
+    sampled: HashMap<i32, usize>,
     /// Records whose last sample still needs its cmdline (read in batches).
     pending_cmdlines: Vec<usize>,
     /// Records whose last sample still needs its unix sockets (joined in
     /// batches, see [`Collector::join_sockets`]), with their namespace's tables.
     pending_sockets: Vec<(usize, std::rc::Rc<NetTables>)>,
-    /// Every process's stat, read once per round for a large selection,
-    /// and who is whose child by it.
-    host_stats: Option<HostStats>,
+    /// Records whose last sample names children whose stat is still to be
+    /// filled in (see [`Collector::fill_children`]).
+    pending_children: Vec<usize>,
+    /// Who is whose child, read once per round for a large selection.
+    parents: Option<Parents>,
     /// Who holds each pipe and socket fd seen, for finding the other ends.
     ends: ends::EndIndex,
     page_size: u64,
@@ -421,7 +424,7 @@ impl Collector {
     /// Open `pid`'s directory and take its first sample, unless it is
     /// already in the snapshot. Whether it was added.
     fn add(&mut self, snapshot: &mut Snapshot, pid: i32, role: Role) -> bool {
-        if self.sampled.contains(&pid) {
+        if self.sampled.contains_key(&pid) {
             return false;
         }
         // Past the budget the sample is skipped: not even its directory is opened.
@@ -439,6 +442,7 @@ impl Collector {
             self.dirs.pop();
             let popped = self.dirs.len();
             self.pending_sockets.retain(|&(index, _)| index != popped);
+            self.pending_children.retain(|&index| index != popped);
             let added = self.add(snapshot, tgid, role);
             if let Some(record) = snapshot.processes.iter_mut().find(|r| r.pid == tgid) {
                 if role == Role::Target {
@@ -448,7 +452,7 @@ impl Collector {
             }
             return added;
         }
-        self.sampled.insert(pid);
+        self.sampled.insert(pid, snapshot.processes.len());
         self.pending_cmdlines.push(snapshot.processes.len());
         snapshot.processes.push(ProcessRecord {
             pid,
@@ -463,6 +467,9 @@ impl Collector {
     /// helper (each read under its own deadline).
     fn fill_cmdlines(&mut self, snapshot: &mut Snapshot) {
         let pending: Vec<usize> = std::mem::take(&mut self.pending_cmdlines);
+        if pending.is_empty() {
+            return;
+        }
         let mut wanted: Vec<(usize, (i32, Option<u64>))> = Vec::with_capacity(pending.len());
         for i in pending {
             let record = &mut snapshot.processes[i];
@@ -547,7 +554,7 @@ impl Collector {
     fn index_unsampled(&mut self, snapshot: &mut Snapshot) {
         let mut path = String::new();
         for pid in self.root.numeric_entries(".").unwrap_or_default() {
-            if self.sampled.contains(&pid) {
+            if self.sampled.contains_key(&pid) {
                 continue;
             }
             if self.out_of_time() {
@@ -662,7 +669,7 @@ impl Collector {
             }
             Fact::Unavailable(reason) => (Fact::Unavailable(reason), None),
         };
-        let children = self.children(pid, dir, &threads, &mut gone);
+        let children = self.children(index, pid, dir, &threads, &mut gone);
         // Only a zombie's verdict names its parent (the one not reaping it).
         let zombie = stat.ok().is_some_and(|s| matches!(s.state, 'Z' | 'X'));
         let ppid = stat.ok().and_then(|s| s.ppid).filter(|&p| p > 0 && zombie);
@@ -865,10 +872,12 @@ impl Collector {
         }
     }
 
-    /// What a batch of samples still lacks: command lines and unix sockets.
+    /// What a batch of samples still lacks: command lines (first round
+    /// only), unix sockets and children's stats.
     fn finish_batch(&mut self, snapshot: &mut Snapshot) {
         self.fill_cmdlines(snapshot);
         self.join_sockets(snapshot);
+        self.fill_children(snapshot);
     }
 
     /// Give the samples taken since the last join their unix sockets: one
@@ -968,9 +977,11 @@ impl Collector {
     }
 
     /// Children from every thread's `children` file; for a large selection,
-    /// or on kernels without the file, from the ppid of every process.
+    /// or on kernels without the file, from the ppid of every process. Their
+    /// stats are filled in when the batch ends ([`Collector::fill_children`]).
     fn children(
         &mut self,
+        index: usize,
         pid: i32,
         dir: &ProcDir,
         threads: &Fact<Vec<Thread>>,
@@ -998,29 +1009,50 @@ impl Collector {
             }
         }
         if !supported {
-            pids.extend(self.host_stats().children_of(pid));
+            let (root, buf) = (&self.root, &mut self.buf);
+            let parents = self.parents.get_or_insert_with(|| Parents::read(root, buf));
+            pids.extend(parents.children_of(pid));
         }
-        Fact::Ok(pids.into_iter().map(|child| self.relative(child)).collect())
+        if !pids.is_empty() {
+            self.pending_children.push(index);
+        }
+        let unfilled = || Fact::Unavailable(Reason::new(ReasonKind::NotCollected, "filled in when the batch ends"));
+        Fact::Ok(pids.into_iter().map(|pid| Relative { pid, stat: unfilled() }).collect())
     }
 
-    /// Every process's stat, read once per round (for a large selection,
-    /// and on kernels without `task/TID/children`).
-    fn host_stats(&mut self) -> &HostStats {
-        let (root, buf) = (&self.root, &mut self.buf);
-        self.host_stats.get_or_insert_with(|| HostStats::read(root, buf))
-    }
-
-    /// Another process named in a report: its stat, from this round's scan
-    /// when there is one.
-    fn relative(&mut self, pid: i32) -> Relative {
-        if self.many {
-            if let Some(stat) = self.host_stats().stat(pid) {
-                return Relative {
-                    pid,
-                    stat: Fact::Ok(stat.clone()),
-                };
+    /// Give the children named since the last fill their stats: a child in
+    /// the snapshot lends the stat of its own sample (in a scan, every
+    /// child), any other is read. Nothing is read twice, and a parent of
+    /// thousands holds no second copy of the host's stats while it is sampled.
+    fn fill_children(&mut self, snapshot: &mut Snapshot) {
+        for i in std::mem::take(&mut self.pending_children) {
+            let Some(Fact::Ok(children)) = snapshot.processes[i].samples.last().map(|s| &s.children) else {
+                continue;
+            };
+            let pids: Vec<i32> = children.iter().map(|c| c.pid).collect();
+            let stats: Vec<Fact<Stat>> = pids
+                .into_iter()
+                .map(|pid| {
+                    match self
+                        .sampled
+                        .get(&pid)
+                        .and_then(|&j| snapshot.processes[j].samples.last())
+                    {
+                        Some(sample) => sample.stat.clone(),
+                        None => self.relative(pid).stat,
+                    }
+                })
+                .collect();
+            if let Some(Fact::Ok(children)) = snapshot.processes[i].samples.last_mut().map(|s| &mut s.children) {
+                for (child, stat) in children.iter_mut().zip(stats) {
+                    child.stat = stat;
+                }
             }
         }
+    }
+
+    /// Another process named in a report, with its stat.
+    fn relative(&mut self, pid: i32) -> Relative {
         // Missing here is gone, or hidden by hidepid: never "not provided".
         let stat = read_explained(&self.root, &mut self.buf, &format!("{pid}/stat"), parse::stat, |e| {
             absent_reason(pid, e, self.hidepid)
@@ -1029,42 +1061,29 @@ impl Collector {
     }
 }
 
-/// Every process's stat from one pass over /proc, sorted by pid, and who is
-/// whose child by it: sorted vectors, exactly sized, as a scan holds one
-/// entry per process of the host.
-struct HostStats {
-    stats: Vec<(i32, Stat)>,
-    /// (ppid, pid), sorted.
+/// Who is whose child, from one pass over every process's stat (for a
+/// large selection, and on kernels without `task/TID/children`): (ppid,
+/// pid) pairs, sorted, 8 bytes per process of the host.
+struct Parents {
     children: Vec<(i32, i32)>,
 }
 
-impl HostStats {
-    fn read(root: &ProcDir, buf: &mut Vec<u8>) -> HostStats {
+impl Parents {
+    fn read(root: &ProcDir, buf: &mut Vec<u8>) -> Parents {
         let pids = root.numeric_entries(".").unwrap_or_default();
-        let mut stats = Vec::with_capacity(pids.len());
+        let mut children = Vec::with_capacity(pids.len());
         let mut path = String::new();
         for pid in pids {
             path.clear();
             let _ = write!(path, "{pid}/stat");
             if root.read(&path, buf).is_ok() {
-                if let Ok(stat) = parse::stat(buf) {
-                    stats.push((pid, stat));
+                if let Some(ppid) = parse::stat(buf).ok().and_then(|stat| stat.ppid) {
+                    children.push((ppid, pid));
                 }
             }
         }
-        stats.sort_unstable_by_key(|&(pid, _)| pid);
-        stats.shrink_to_fit();
-        let mut children: Vec<(i32, i32)> = stats
-            .iter()
-            .filter_map(|(pid, stat)| Some((stat.ppid?, *pid)))
-            .collect();
         children.sort_unstable();
-        HostStats { stats, children }
-    }
-
-    fn stat(&self, pid: i32) -> Option<&Stat> {
-        let at = self.stats.binary_search_by_key(&pid, |&(pid, _)| pid).ok()?;
-        Some(&self.stats[at].1)
+        Parents { children }
     }
 
     fn children_of(&self, parent: i32) -> impl Iterator<Item = i32> + '_ {

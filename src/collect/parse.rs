@@ -127,7 +127,10 @@ pub fn syscall(buf: &[u8]) -> Result<Syscall, String> {
         .map_err(|_| format!("bad argument in {text:?}"))?;
     // The last two words are the stack and instruction pointers.
     args.truncate(if nr < 0 { 0 } else { args.len().saturating_sub(2).min(6) });
-    Ok(Syscall::Blocked { nr, args })
+    Ok(Syscall::Blocked {
+        nr,
+        args: args.into_boxed_slice(),
+    })
 }
 
 /// `/proc/PID/fdinfo/N`.
@@ -374,16 +377,22 @@ nonvoluntary_ctxt_switches:\t3\n";
             syscall(b"1 0x1 0x5632 0x1000 0x0 0x0 0x0 0x7fff 0x7f9e\n").unwrap(),
             Syscall::Blocked {
                 nr: 1,
-                args: vec![1, 0x5632, 0x1000, 0, 0, 0]
+                args: Box::new([1, 0x5632, 0x1000, 0, 0, 0])
             }
         );
         assert_eq!(
             syscall(b"-1 0x7fff 0x7f9e\n").unwrap(),
-            Syscall::Blocked { nr: -1, args: vec![] }
+            Syscall::Blocked {
+                nr: -1,
+                args: Box::new([])
+            }
         );
         assert_eq!(
             syscall(b"-1 0x0 0x0\n").unwrap(),
-            Syscall::Blocked { nr: -1, args: vec![] }
+            Syscall::Blocked {
+                nr: -1,
+                args: Box::new([])
+            }
         );
         assert!(syscall(b"").is_err());
         assert!(syscall(b"x 0x1").is_err());
