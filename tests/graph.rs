@@ -279,3 +279,49 @@ fn a_self_pipe_is_not_a_link() {
     let human = whystuck(&["-i", "0", "--color", "never", &pid]);
     assert!(human.stdout.starts_with(&format!("{pid} ")), "{}", human.stdout);
 }
+
+/// A large selection finds children by ppid when each batch ends, so
+/// `--tree` walks it a generation at a time: a grandchild is found too.
+#[test]
+fn tree_of_a_large_selection_reaches_grandchildren() {
+    use std::process::{Command, Stdio};
+    struct Reaped(Vec<std::process::Child>);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            for child in &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let spawn = |args: &[&str]| {
+        Command::new(args[0])
+            .args(&args[1..])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Past the 32 processes that make a selection large.
+    let mut spawned = Reaped((0..33).map(|_| spawn(&["sleep", "300"])).collect());
+    // sh -> sh -> sleep: the root is named, the other two are its tree.
+    spawned.0.push(spawn(&["sh", "-c", "sh -c 'sleep 300; :'; :"]));
+    let root = spawned.0.last().unwrap().id() as i64;
+    let grandchild = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let children = std::fs::read_to_string(format!("/proc/{root}/task/{root}/children")).ok()?;
+            let child: i64 = children.split_whitespace().next()?.parse().ok()?;
+            let grandchildren = std::fs::read_to_string(format!("/proc/{child}/task/{child}/children")).ok()?;
+            grandchildren.split_whitespace().next()?.parse::<i64>().ok()
+        })
+        .expect("sh -> sh -> sleep started");
+    let mut args = vec!["--json".to_string(), "--tree".into(), "--interval".into(), "0".into()];
+    args.extend(spawned.0.iter().map(|c| c.id().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = whystuck(&args);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    let report = run.json();
+    let g = process(&report, grandchild);
+    assert_eq!(g["role"], "descendant", "{g:#}");
+    assert_eq!(g["comm"], "sleep");
+}

@@ -92,6 +92,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         pending_cmdlines: Vec::new(),
         pending_sockets: Vec::new(),
         pending_children: Vec::new(),
+        pending_child_lists: Vec::new(),
         parents: None,
         ends: ends::EndIndex::default(),
         page_size: 4096,
@@ -122,15 +123,20 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
     }
     collector.finish_batch(&mut snapshot);
     if request.tree {
-        let mut queue: Vec<i32> = request.pids.to_vec();
-        while let Some(pid) = queue.pop() {
-            for child in children_of(&snapshot, pid) {
-                if collector.add(&mut snapshot, child, Role::Descendant) {
-                    queue.push(child);
+        // A generation at a time: a batch's children are known when it ends.
+        let mut generation: Vec<i32> = request.pids.to_vec();
+        while !generation.is_empty() {
+            let mut next = Vec::new();
+            for pid in generation {
+                for child in collector.children_of(&snapshot, pid) {
+                    if collector.add(&mut snapshot, child, Role::Descendant) {
+                        next.push(child);
+                    }
                 }
             }
+            collector.finish_batch(&mut snapshot);
+            generation = next;
         }
-        collector.finish_batch(&mut snapshot);
     }
     let mut holders = HolderSearch::default();
     holders.update(&mut collector, &mut snapshot);
@@ -169,14 +175,6 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         collector.finish_batch(&mut snapshot);
     }
     Ok(snapshot)
-}
-
-fn children_of(snapshot: &Snapshot, pid: i32) -> Vec<i32> {
-    let record = snapshot.processes.iter().find(|r| r.pid == pid);
-    let last = record.and_then(|r| r.samples.last());
-    last.and_then(|s| s.children.ok())
-        .map(|c| c.iter().map(|c| c.pid).collect())
-        .unwrap_or_default()
 }
 
 /// Finds who holds the other end of every pipe and socket the sampled
@@ -278,6 +276,9 @@ struct Collector {
     /// Records whose last sample names children whose stat is still to be
     /// filled in (see [`Collector::fill_children`]).
     pending_children: Vec<usize>,
+    /// Records whose last sample's children are found by ppid when the
+    /// batch ends (see [`Parents`]).
+    pending_child_lists: Vec<usize>,
     /// Who is whose child, read once per round for a large selection.
     parents: Option<Parents>,
     /// Who holds each pipe and socket fd seen, for finding the other ends.
@@ -443,6 +444,7 @@ impl Collector {
             let popped = self.dirs.len();
             self.pending_sockets.retain(|&(index, _)| index != popped);
             self.pending_children.retain(|&index| index != popped);
+            self.pending_child_lists.retain(|&index| index != popped);
             let added = self.add(snapshot, tgid, role);
             if let Some(record) = snapshot.processes.iter_mut().find(|r| r.pid == tgid) {
                 if role == Role::Target {
@@ -1009,15 +1011,12 @@ impl Collector {
             }
         }
         if !supported {
-            let (root, buf) = (&self.root, &mut self.buf);
-            let parents = self.parents.get_or_insert_with(|| Parents::read(root, buf));
-            pids.extend(parents.children_of(pid));
-        }
-        if !pids.is_empty() {
+            // Found by ppid when the batch ends.
+            self.pending_child_lists.push(index);
+        } else if !pids.is_empty() {
             self.pending_children.push(index);
         }
-        let unfilled = || Fact::Unavailable(Reason::new(ReasonKind::NotCollected, "filled in when the batch ends"));
-        Fact::Ok(pids.into_iter().map(|pid| Relative { pid, stat: unfilled() }).collect())
+        Fact::Ok(pids.into_iter().map(unfilled_child).collect())
     }
 
     /// Give the children named since the last fill their stats: a child in
@@ -1025,6 +1024,23 @@ impl Collector {
     /// child), any other is read. Nothing is read twice, and a parent of
     /// thousands holds no second copy of the host's stats while it is sampled.
     fn fill_children(&mut self, snapshot: &mut Snapshot) {
+        let lists = std::mem::take(&mut self.pending_child_lists);
+        if !lists.is_empty() {
+            let (root, buf, sampled) = (&self.root, &mut self.buf, &self.sampled);
+            let parents = self
+                .parents
+                .get_or_insert_with(|| Parents::of(snapshot, sampled, root, buf));
+            for i in lists {
+                let pid = snapshot.processes[i].pid;
+                let Some(Fact::Ok(children)) = snapshot.processes[i].samples.last_mut().map(|s| &mut s.children) else {
+                    continue;
+                };
+                children.extend(parents.children_of(pid).map(unfilled_child));
+                if !children.is_empty() {
+                    self.pending_children.push(i);
+                }
+            }
+        }
         for i in std::mem::take(&mut self.pending_children) {
             let Some(Fact::Ok(children)) = snapshot.processes[i].samples.last().map(|s| &s.children) else {
                 continue;
@@ -1051,6 +1067,15 @@ impl Collector {
         }
     }
 
+    /// The children the last sample of `pid` names.
+    fn children_of(&self, snapshot: &Snapshot, pid: i32) -> Vec<i32> {
+        let record = self.sampled.get(&pid).map(|&i| &snapshot.processes[i]);
+        let last = record.and_then(|r| r.samples.last());
+        last.and_then(|s| s.children.ok())
+            .map(|c| c.iter().map(|c| c.pid).collect())
+            .unwrap_or_default()
+    }
+
     /// Another process named in a report, with its stat.
     fn relative(&mut self, pid: i32) -> Relative {
         // Missing here is gone, or hidden by hidepid: never "not provided".
@@ -1061,19 +1086,35 @@ impl Collector {
     }
 }
 
-/// Who is whose child, from one pass over every process's stat (for a
-/// large selection, and on kernels without `task/TID/children`): (ppid,
-/// pid) pairs, sorted, 8 bytes per process of the host.
+/// A child whose stat is filled in when the batch ends.
+fn unfilled_child(pid: i32) -> Relative {
+    Relative {
+        pid,
+        stat: Fact::Unavailable(Reason::new(ReasonKind::NotCollected, "filled in when the batch ends")),
+    }
+}
+
+/// Who is whose child, by every process's ppid (for a large selection, and
+/// on kernels without `task/TID/children`): (ppid, pid) pairs, sorted, 8
+/// bytes per process of the host.
 struct Parents {
     children: Vec<(i32, i32)>,
 }
 
 impl Parents {
-    fn read(root: &ProcDir, buf: &mut Vec<u8>) -> Parents {
-        let pids = root.numeric_entries(".").unwrap_or_default();
-        let mut children = Vec::with_capacity(pids.len());
+    /// From the snapshot's samples, and the stat of every process outside
+    /// it (in a scan, a handful: whystuck's own, and any born since).
+    fn of(snapshot: &Snapshot, sampled: &HashMap<i32, usize>, root: &ProcDir, buf: &mut Vec<u8>) -> Parents {
+        let mut children: Vec<(i32, i32)> = snapshot
+            .processes
+            .iter()
+            .filter_map(|r| Some((r.samples.last()?.stat.ok()?.ppid?, r.pid)))
+            .collect();
         let mut path = String::new();
-        for pid in pids {
+        for pid in root.numeric_entries(".").unwrap_or_default() {
+            if sampled.contains_key(&pid) {
+                continue;
+            }
             path.clear();
             let _ = write!(path, "{pid}/stat");
             if root.read(&path, buf).is_ok() {

@@ -1,10 +1,13 @@
-//! Socket tables, read once per network namespace per sampling round.
+//! Socket tables, read per network namespace and joined with fds by inode.
 //!
 //! In whystuck's own namespace the tables come from sock_diag netlink (the
 //! only source of unix peers and send-buffer fill); in another namespace, or
 //! under a fake `--proc-root`, from the target's `net/tcp`, `net/tcp6` and
-//! `net/unix` text files. Either way a table is read once and shared by every
-//! process in that namespace, then joined with fds by inode.
+//! `net/unix` text files. The TCP table is read once per sampling round and
+//! shared by every process in that namespace. Unix sockets, which a host can
+//! have by the tens of thousands, are read once per batch of samples and
+//! filtered as they are read: only the ones the batch kept fds for, and full
+//! ones, are held.
 
 use super::dir::ProcDir;
 use super::{parse, sockdiag};
