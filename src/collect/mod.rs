@@ -41,8 +41,8 @@ pub struct Options {
     pub deep_fds: usize,
     /// Read each thread's context switches (progress between samples).
     pub thread_status: bool,
-    /// A large selection (`--all`): children come from one scan of every
-    /// process's ppid per round instead of each thread's `children` file,
+    /// A large selection (`--all`): children are found by the ppids of the
+    /// samples (see [`Parents`]) instead of each thread's `children` file,
     /// and a process's self-pipes are probed only once.
     pub many: bool,
 }
@@ -279,7 +279,8 @@ struct Collector {
     /// Records whose last sample's children are found by ppid when the
     /// batch ends (see [`Parents`]).
     pending_child_lists: Vec<usize>,
-    /// Who is whose child, read once per round for a large selection.
+    /// Who is whose child, made once per round when a large selection (or
+    /// a kernel without `task/TID/children`) needs it.
     parents: Option<Parents>,
     /// Who holds each pipe and socket fd seen, for finding the other ends.
     ends: ends::EndIndex,
@@ -932,6 +933,10 @@ impl Collector {
     /// A lazily read process holding both ends of a full socketpair (a
     /// wakeup fd that may be losing signals) has both fds read in depth.
     fn read_full_socketpairs(&mut self, unix: &net::UnixSockets, records: &[usize], snapshot: &mut Snapshot) {
+        let mut full = unix.full().filter_map(|s| Some((s.inode, s.peer_inode?))).peekable();
+        if full.peek().is_none() {
+            return; // the usual case: nothing to look up
+        }
         let lazy: HashMap<i32, usize> = records
             .iter()
             .filter(|&&i| {
@@ -942,8 +947,7 @@ impl Collector {
             })
             .map(|&i| (snapshot.processes[i].pid, i))
             .collect();
-        let mut full = unix.full().filter_map(|s| Some((s.inode, s.peer_inode?))).peekable();
-        if lazy.is_empty() || full.peek().is_none() {
+        if lazy.is_empty() {
             return;
         }
         for (inode, peer) in full {

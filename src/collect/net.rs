@@ -44,7 +44,10 @@ impl NetTables {
 
     /// The TCP sockets among these inodes.
     pub fn tcp(&self, inodes: &[u64]) -> Vec<TcpSocket> {
-        inodes.iter().filter_map(|&i| find(&self.tcp, i).cloned()).collect()
+        inodes
+            .iter()
+            .filter_map(|&i| find(&self.tcp, i, |s| s.inode).cloned())
+            .collect()
     }
 }
 
@@ -59,7 +62,7 @@ impl UnixSockets {
     }
 
     pub fn get(&self, inode: u64) -> Option<&UnixSocket> {
-        find(&self.0, inode)
+        find(&self.0, inode, |s| s.inode)
     }
 
     /// The sockets whose send buffer is full, wanted or not.
@@ -68,24 +71,8 @@ impl UnixSockets {
     }
 }
 
-fn find<T: HasInode>(table: &[T], inode: u64) -> Option<&T> {
-    table.binary_search_by_key(&inode, T::inode).ok().map(|at| &table[at])
-}
-
-trait HasInode {
-    fn inode(&self) -> u64;
-}
-
-impl HasInode for TcpSocket {
-    fn inode(&self) -> u64 {
-        self.inode
-    }
-}
-
-impl HasInode for UnixSocket {
-    fn inode(&self) -> u64 {
-        self.inode
-    }
+fn find<T>(table: &[T], inode: u64, key: fn(&T) -> u64) -> Option<&T> {
+    table.binary_search_by_key(&inode, key).ok().map(|at| &table[at])
 }
 
 pub struct NetCache {
