@@ -8,9 +8,10 @@
 //! are JSON strings, or `{"text", "hex"}` when they are not valid UTF-8.
 
 use crate::classify::graph::{Peer, World};
-use crate::classify::kernel;
 use crate::classify::view::{relative_cpu_percent, FdKind, View};
 use crate::classify::{self, Diagnosis, Finding, Severity, Verdict};
+use crate::linux::signal::signal_names;
+use crate::linux::wait::strip_wchan_suffix;
 use crate::snapshot::*;
 use crate::text::TargetString;
 use serde::Serialize;
@@ -503,7 +504,7 @@ fn threads(view: &View) -> Vec<ThreadReport> {
             tid: t.tid(),
             comm: t.thread.stat.ok().map(|s| s.comm.clone()),
             state: t.state.map(String::from),
-            wchan: t.thread.wchan.ok().map(|w| kernel::strip_wchan_suffix(w).to_string()),
+            wchan: t.thread.wchan.ok().map(|w| strip_wchan_suffix(w).to_string()),
             syscall: match t.thread.syscall.ok() {
                 Some(Syscall::Blocked { nr, args }) if !t.kernel_thread => Some(SyscallReport {
                     nr: *nr,
@@ -661,7 +662,7 @@ fn children(view: &View) -> Vec<ChildReport> {
 }
 
 fn signals(status: &Status) -> SignalsReport {
-    let names = |mask: Option<u64>| mask.map(kernel::signal_names).unwrap_or_default();
+    let names = |mask: Option<u64>| mask.map(signal_names).unwrap_or_default();
     SignalsReport {
         pending: names(Some(
             status.sig_pending.unwrap_or(0) | status.sig_shared_pending.unwrap_or(0),

@@ -189,7 +189,7 @@ fn cmdline_and_link_parsers() {
     fuzz("cmdline", 7, |input| {
         assert!(parse::cmdline(input).len() <= input.len() + 1);
         let _ = parse::pids(input);
-        let _ = parse::link_inode(input, "pipe");
+        let _ = whystuck::linux::fd::link_inode(input, "pipe");
         let _ = whystuck::snapshot::FdKind::of(input);
         let escaped = whystuck::text::escape_bytes(input);
         assert!(!escaped.chars().any(|c| c.is_control()));

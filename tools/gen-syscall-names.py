@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Regenerate src/classify/kernel/syscall_names.rs from the kernel UAPI headers.
+"""Regenerate src/linux/syscall_names.rs from the kernel UAPI headers.
 
 x86_64 numbers come from <asm/unistd_64.h>; aarch64 uses the generic table in
 <asm-generic/unistd.h> (preprocessed with the macros arm64 defines). Syscalls
 newer than the installed headers (451..469, the same numbers on both arches
 since 424 unified them) are appended from the list below.
 
-Usage: python3 tools/gen-syscall-names.py > src/classify/kernel/syscall_names.rs && cargo fmt
+Usage: python3 tools/gen-syscall-names.py > src/linux/syscall_names.rs && cargo fmt
 """
 import re
 import subprocess

@@ -15,8 +15,9 @@
 //! (some processes could not be searched, or /proc hid them): an unseen
 //! holder could still read or write it.
 
-use super::kernel::Wait;
 use super::view::{FdKind, ThreadView, View};
+use crate::linux::fd::Access;
+use crate::linux::wait::Wait;
 use crate::snapshot::*;
 use crate::text::TargetString;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -189,8 +190,8 @@ impl<'a> World<'a> {
             .filter(|h| !(h.pid == pid && h.fd == fd))
             .filter(|h| {
                 !matches!(
-                    (wanted_access, h.flags.map(|f| f & 0o3)),
-                    (Some("read"), Some(1)) | (Some("write"), Some(0))
+                    (wanted_access, h.flags.map(Access::of)),
+                    (Some("read"), Some(Access::Write)) | (Some("write"), Some(Access::Read))
                 )
             })
             .map(|h| Peer {

@@ -7,12 +7,12 @@
 //! (`join`), in which case the most telling other thread decides.
 
 pub mod graph;
-pub mod kernel;
 pub mod view;
 
+use crate::linux::signal::signal_names;
+use crate::linux::wait::{self, Wait};
 use crate::snapshot::*;
 use graph::World;
-use kernel::Wait;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use view::{name_relative, FdKind, ThreadView, View};
@@ -355,7 +355,7 @@ fn dead(view: &View) -> Option<Finding> {
     if let Some(status) = stat.exit_code {
         evidence.push(match status & 0x7f {
             0 => format!("it exited with status {}", (status >> 8) & 0xff),
-            signal => format!("it was killed by {}", kernel::signal_names(1 << (signal - 1)).join("")),
+            signal => format!("it was killed by {}", signal_names(1 << (signal - 1)).join("")),
         });
     }
     Some(Finding::new(Verdict::Dead, summary, evidence))
@@ -393,7 +393,7 @@ fn disk_wait(view: &View) -> Option<Finding> {
     let wchan = first.wchan.unwrap_or("an unknown kernel function");
     let hint = first
         .wchan
-        .and_then(kernel::wchan_hint)
+        .and_then(wait::wchan_hint)
         .map(|h| format!(": {h}"))
         .unwrap_or_default();
     let summary = if stuck.len() == 1 {
@@ -562,14 +562,11 @@ fn signal_evidence(view: &View) -> Vec<String> {
     let Some(status) = view.status() else { return vec![] };
     let mut evidence = Vec::new();
     if let Some(caught) = status.sig_caught.filter(|&m| m != 0) {
-        evidence.push(format!(
-            "signals with handlers: {}",
-            kernel::signal_names(caught).join(", ")
-        ));
+        evidence.push(format!("signals with handlers: {}", signal_names(caught).join(", ")));
     }
     let pending = status.sig_pending.unwrap_or(0) | status.sig_shared_pending.unwrap_or(0);
     if pending != 0 {
-        evidence.push(format!("signals pending: {}", kernel::signal_names(pending).join(", ")));
+        evidence.push(format!("signals pending: {}", signal_names(pending).join(", ")));
     }
     evidence
 }

@@ -3,14 +3,11 @@
 //! thread waits on, progress between the samples) so that findings and the
 //! report read the same interpretation.
 
-use super::kernel::{self, Wait};
-use crate::collect::parse::link_inode;
+use crate::linux::fd::{link_inode, Access, O_NONBLOCK};
+use crate::linux::syscall::syscall_name;
+use crate::linux::wait::{self, Wait};
 use crate::snapshot::*;
 use std::collections::HashMap;
-
-/// O_NONBLOCK on x86_64 and aarch64 (the generic value).
-const O_NONBLOCK: u32 = 0o4000;
-const O_ACCMODE: u32 = 0o3;
 
 pub use crate::snapshot::FdKind;
 
@@ -28,11 +25,7 @@ impl FdView<'_> {
 
     /// `read`, `write` or `read-write`, from the open flags.
     pub fn access(&self) -> Option<&'static str> {
-        Some(match self.flags()? & O_ACCMODE {
-            0 => "read",
-            1 => "write",
-            _ => "read-write",
-        })
+        Some(Access::of(self.flags()?).name())
     }
 
     pub fn nonblocking(&self) -> Option<bool> {
@@ -68,13 +61,13 @@ impl<'a> ThreadView<'a> {
         let wchan = thread
             .wchan
             .ok()
-            .map(|w| kernel::strip_wchan_suffix(w))
+            .map(|w| wait::strip_wchan_suffix(w))
             .filter(|w| !w.is_empty());
-        let vfork = wchan.is_some_and(kernel::is_vfork_wait);
+        let vfork = wchan.is_some_and(wait::is_vfork_wait);
         let (syscall_name, from_syscall, fd) = match thread.syscall.ok() {
             Some(Syscall::Blocked { nr, args }) if *nr >= 0 && !kernel_thread && !vfork => {
-                let name = kernel::syscall_name(arch, *nr);
-                let wait = name.map(|n| kernel::syscall_wait(n, args));
+                let name = syscall_name(arch, *nr);
+                let wait = name.map(|n| wait::syscall_wait(n, args));
                 let fd = wait
                     .filter(|w| w.waits_on_fd())
                     .and_then(|_| args.first())
@@ -86,7 +79,7 @@ impl<'a> ThreadView<'a> {
         let blocked = matches!(state, Some('S' | 'D'));
         // The syscall decides; a syscall with no wait of its own (openat,
         // ioctl...) defers to a wchan family that names one (a FIFO open).
-        let from_wchan = wchan.and_then(kernel::wchan_wait);
+        let from_wchan = wchan.and_then(wait::wchan_wait);
         let wait = match from_syscall {
             Some(Wait::Other) => from_wchan.or(from_syscall),
             Some(wait) => Some(wait),
@@ -227,7 +220,7 @@ impl<'a> View<'a> {
         for thread in &threads {
             if let (Some(fd), Some(wchan)) = (thread.fd, thread.wchan) {
                 if let Some(f) = fds.iter_mut().find(|f| f.fd.fd == fd && f.kind == FdKind::File) {
-                    if kernel::is_pipe_wait(wchan) {
+                    if wait::is_pipe_wait(wchan) {
                         f.kind = FdKind::Fifo;
                     }
                 }

@@ -247,7 +247,7 @@ fn end_inodes(sample: &Sample) -> Vec<u64> {
         .filter(|fd| fd.info.ok().is_some()) // not the fds skipped in a lazy read
         .filter_map(|fd| {
             let target = fd.target.as_bytes();
-            parse::link_inode(target, "pipe").or_else(|| parse::link_inode(target, "socket"))
+            crate::linux::fd::link_inode(target, "pipe").or_else(|| crate::linux::fd::link_inode(target, "socket"))
         })
         .collect();
     if let Some(sockets) = sample.sockets.ok() {
@@ -316,7 +316,7 @@ fn stuck_on_file_server(sample: &Sample) -> Option<Reason> {
         t.stat.ok().is_some_and(|s| s.state == 'D')
             && t.wchan
                 .ok()
-                .is_some_and(|w| crate::classify::kernel::waits_on_file_server(w))
+                .is_some_and(|w| crate::linux::wait::waits_on_file_server(w))
     })?;
     Some(Reason::new(
         ReasonKind::Avoided,
@@ -545,7 +545,9 @@ impl Collector {
             return;
         }
         for (fd, target) in links {
-            if let Some(inode) = parse::link_inode(target, "pipe").or_else(|| parse::link_inode(target, "socket")) {
+            if let Some(inode) =
+                crate::linux::fd::link_inode(target, "pipe").or_else(|| crate::linux::fd::link_inode(target, "socket"))
+            {
                 self.ends.add(inode, pid, *fd);
             }
         }
@@ -826,7 +828,7 @@ impl Collector {
         let mut fds = Vec::with_capacity(deep.as_ref().map_or(links.len(), |w| w.len()));
         let mut epoll_targets: BTreeSet<i32> = BTreeSet::new();
         for (fd, target) in links {
-            let pipe_inode = parse::link_inode(&target, "pipe");
+            let pipe_inode = crate::linux::fd::link_inode(&target, "pipe");
             let wanted = deep
                 .as_ref()
                 .is_none_or(|w| w.contains(&fd) || epoll_targets.contains(&fd));
@@ -856,7 +858,7 @@ impl Collector {
     fn tcp_sockets(&mut self, index: usize, dir: &ProcDir, pid: i32, links: &[(i32, Vec<u8>)]) -> Fact<Sockets> {
         let inodes: Vec<u64> = links
             .iter()
-            .filter_map(|(_, target)| parse::link_inode(target, "socket"))
+            .filter_map(|(_, target)| crate::linux::fd::link_inode(target, "socket"))
             .collect();
         if inodes.is_empty() {
             return Fact::Ok(Sockets::default());
@@ -1179,7 +1181,7 @@ fn full_self_pipes(
 ) -> BTreeSet<i32> {
     let mut pipes: HashMap<u64, Vec<i32>> = HashMap::new();
     for (fd, target) in links {
-        if let Some(inode) = parse::link_inode(target, "pipe") {
+        if let Some(inode) = crate::linux::fd::link_inode(target, "pipe") {
             pipes.entry(inode).or_default().push(*fd);
         }
     }
@@ -1196,7 +1198,7 @@ fn full_self_pipes(
 fn kept_socket_inodes(sample: &Sample) -> impl Iterator<Item = u64> + '_ {
     let fds = sample.fds.ok().map(Vec::as_slice).unwrap_or_default();
     fds.iter()
-        .filter_map(|f| parse::link_inode(f.target.as_bytes(), "socket"))
+        .filter_map(|f| crate::linux::fd::link_inode(f.target.as_bytes(), "socket"))
 }
 
 /// An fd's fdinfo; `None` when the fd was closed after the listing.

@@ -205,7 +205,7 @@ fn tcp_socket(s: sockdiag::TcpDiag) -> TcpSocket {
         inode: s.inode,
         local: s.local,
         remote: s.remote,
-        state: parse::tcp_state_name(s.state).into(),
+        state: crate::linux::net::tcp_state_name(s.state).into(),
         tx_queue: s.tx_queue,
         rx_queue: s.rx_queue,
         peer_inode: None,

@@ -192,30 +192,6 @@ pub fn pids(buf: &[u8]) -> Vec<i32> {
         .collect()
 }
 
-/// `pipe:[123]` / `socket:[123]` → 123, for the given kind.
-pub fn link_inode(target: &[u8], kind: &str) -> Option<u64> {
-    let rest = target.strip_prefix(kind.as_bytes())?.strip_prefix(b":[")?;
-    std::str::from_utf8(rest.strip_suffix(b"]")?).ok()?.parse().ok()
-}
-
-pub fn tcp_state_name(state: u8) -> &'static str {
-    match state {
-        1 => "ESTABLISHED",
-        2 => "SYN_SENT",
-        3 => "SYN_RECV",
-        4 => "FIN_WAIT1",
-        5 => "FIN_WAIT2",
-        6 => "TIME_WAIT",
-        7 => "CLOSE",
-        8 => "CLOSE_WAIT",
-        9 => "LAST_ACK",
-        10 => "LISTEN",
-        11 => "CLOSING",
-        12 => "NEW_SYN_RECV",
-        _ => "UNKNOWN",
-    }
-}
-
 pub fn unix_type_name(sock_type: u8) -> &'static str {
     match sock_type {
         1 => "stream",
@@ -238,7 +214,7 @@ fn tcp_line(line: &str) -> Option<TcpSocket> {
     Some(TcpSocket {
         local: hex_socket_addr(f.get(1)?)?,
         remote: hex_socket_addr(f.get(2)?)?,
-        state: tcp_state_name(u8::from_str_radix(f.get(3)?, 16).ok()?).into(),
+        state: crate::linux::net::tcp_state_name(u8::from_str_radix(f.get(3)?, 16).ok()?).into(),
         tx_queue: u32::from_str_radix(tx, 16).ok()?,
         rx_queue: u32::from_str_radix(rx, 16).ok()?,
         inode: f.get(9)?.parse().ok()?,
@@ -423,15 +399,6 @@ nonvoluntary_ctxt_switches:\t3\n";
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         assert_eq!(args, [&b"python3"[..], b"-c", b"", b"a) (b"]);
         assert_eq!(cmdline(b"nginx: worker process").len(), 1);
-    }
-
-    #[test]
-    fn link_inodes() {
-        assert_eq!(link_inode(b"pipe:[3012]", "pipe"), Some(3012));
-        assert_eq!(link_inode(b"socket:[77]", "socket"), Some(77));
-        assert_eq!(link_inode(b"socket:[77]", "pipe"), None);
-        assert_eq!(link_inode(b"pipe:[x]", "pipe"), None);
-        assert_eq!(link_inode(b"/tmp/pipe:[1]", "pipe"), None);
     }
 
     #[test]

@@ -1,5 +1,4 @@
-//! Kernel quirks, in one place: syscall numbers per architecture and the
-//! spellings of wchan symbols across kernel versions.
+//! What a blocked thread waits for, from its syscall or its wchan.
 //!
 //! A thread's wait is decided from its syscall number and arguments first
 //! (stable ABI), and from its wchan family only when the syscall is unknown
@@ -7,8 +6,6 @@
 //! renamed between releases (`futex_wait_queue_me` → `futex_wait_queue` →
 //! `futex_do_wait`; `pipe_write` → `anon_pipe_write`) and carry compiler
 //! suffixes (`.constprop.0`, `.isra.0`), so they are matched by family.
-
-mod syscall_names;
 
 /// What a blocked thread is waiting for, as far as its syscall or wchan says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,17 +43,6 @@ impl Wait {
             Wait::Write | Wait::Read | Wait::Accept | Wait::Connect | Wait::Epoll
         )
     }
-}
-
-/// The syscall's name on this architecture, if known.
-pub fn syscall_name(arch: &str, nr: i64) -> Option<&'static str> {
-    let table = match arch {
-        "x86_64" => syscall_names::X86_64,
-        "aarch64" => syscall_names::AARCH64,
-        _ => return None,
-    };
-    let name = *table.get(usize::try_from(nr).ok()?)?;
-    (!name.is_empty()).then_some(name)
 }
 
 /// Whether a wchan is a vfork parent waiting for its child to exec or exit:
@@ -175,89 +161,9 @@ pub fn waits_on_file_server(wchan: &str) -> bool {
     matches!(disk_wait(wchan), Some(DiskWait::Fuse | DiskWait::Nfs))
 }
 
-/// Signal names for a 64-bit mask from /proc/PID/status (bit n-1 = signal n).
-pub fn signal_names(mask: u64) -> Vec<String> {
-    const NAMES: [&str; 31] = [
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGILL",
-        "SIGTRAP",
-        "SIGABRT",
-        "SIGBUS",
-        "SIGFPE",
-        "SIGKILL",
-        "SIGUSR1",
-        "SIGSEGV",
-        "SIGUSR2",
-        "SIGPIPE",
-        "SIGALRM",
-        "SIGTERM",
-        "SIGSTKFLT",
-        "SIGCHLD",
-        "SIGCONT",
-        "SIGSTOP",
-        "SIGTSTP",
-        "SIGTTIN",
-        "SIGTTOU",
-        "SIGURG",
-        "SIGXCPU",
-        "SIGXFSZ",
-        "SIGVTALRM",
-        "SIGPROF",
-        "SIGWINCH",
-        "SIGIO",
-        "SIGPWR",
-        "SIGSYS",
-    ];
-    (0..64)
-        .filter(|bit| mask & (1u64 << bit) != 0)
-        .map(|bit| match NAMES.get(bit) {
-            Some(name) => name.to_string(),
-            None => format!("SIG{}", bit + 1),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn syscall_numbers_per_arch() {
-        let cases = [
-            ("x86_64", 0, "read"),
-            ("x86_64", 1, "write"),
-            ("x86_64", 7, "poll"),
-            ("x86_64", 61, "wait4"),
-            ("x86_64", 202, "futex"),
-            ("x86_64", 232, "epoll_wait"),
-            ("x86_64", 230, "clock_nanosleep"),
-            ("x86_64", 281, "epoll_pwait"),
-            ("x86_64", 455, "futex_wait"),
-            ("aarch64", 22, "epoll_pwait"),
-            ("aarch64", 63, "read"),
-            ("aarch64", 64, "write"),
-            ("aarch64", 73, "ppoll"),
-            ("aarch64", 98, "futex"),
-            ("aarch64", 101, "nanosleep"),
-            ("aarch64", 115, "clock_nanosleep"),
-            ("aarch64", 206, "sendto"),
-            ("aarch64", 260, "wait4"),
-            ("aarch64", 441, "epoll_pwait2"),
-        ];
-        for (arch, nr, name) in cases {
-            assert_eq!(syscall_name(arch, nr), Some(name), "{arch} {nr}");
-        }
-        assert_eq!(
-            syscall_name("aarch64", 232),
-            Some("mincore"),
-            "232 is not epoll_wait on arm64"
-        );
-        assert_eq!(syscall_name("x86_64", -1), None);
-        assert_eq!(syscall_name("x86_64", 100_000), None);
-        assert_eq!(syscall_name("riscv64", 63), None);
-    }
 
     #[test]
     fn futex_ops() {
@@ -309,12 +215,5 @@ mod tests {
         );
         assert_eq!(strip_wchan_suffix("ep_poll"), "ep_poll");
         assert_eq!(strip_wchan_suffix("x.cold"), "x");
-    }
-
-    #[test]
-    fn signal_masks() {
-        assert_eq!(signal_names(0x2), ["SIGINT"]);
-        assert_eq!(signal_names(0x1_0000_4002), ["SIGINT", "SIGTERM", "SIG33"]);
-        assert!(signal_names(0).is_empty());
     }
 }

@@ -1,0 +1,12 @@
+//! Kernel knowledge, in one place: what the numbers and symbols /proc
+//! shows mean (syscall tables, wchan spellings, open-flag and epoll bits,
+//! fd-link kinds, signal and TCP state names).
+//!
+//! Both sides read it: `collect` to decide what is worth reading, `classify`
+//! to judge what was read. Neither imports the other.
+
+pub mod fd;
+pub mod net;
+pub mod signal;
+pub mod syscall;
+pub mod wait;
