@@ -30,7 +30,7 @@ pub fn long_help() -> String {
             "  {:<17} {:<8} {}\n",
             verdict.name(),
             verdict.default_severity().name(),
-            verdict.meaning()
+            crate::describe::meaning(verdict)
         ));
     }
     text.push_str(

@@ -7,6 +7,7 @@
 pub mod classify;
 pub mod cli;
 pub mod collect;
+pub mod describe;
 pub mod linux;
 pub mod redact;
 pub mod render;

@@ -7,9 +7,13 @@
 //! `unavailable` with its reason; it is never 0. Target-controlled strings
 //! are JSON strings, or `{"text", "hex"}` when they are not valid UTF-8.
 
-use crate::classify::graph::{Peer, World};
-use crate::classify::view::{relative_cpu_percent, FdKind, View};
+use crate::classify::finding::Peer;
+use crate::classify::graph::World;
+use crate::classify::progress::relative_cpu_percent;
+use crate::classify::view::{FdKind, View};
 use crate::classify::{self, Diagnosis, Finding, Severity, Verdict};
+use crate::describe;
+use crate::linux::fd::Access;
 use crate::linux::signal::signal_names;
 use crate::linux::wait::strip_wchan_suffix;
 use crate::snapshot::*;
@@ -107,13 +111,37 @@ pub struct ProcessReport {
     pub verdict: Verdict,
     pub severity: Severity,
     pub summary: String,
-    pub findings: Vec<Finding>,
+    pub findings: Vec<FindingReport>,
     pub rss_bytes: Option<u64>,
     /// Everything else, for a process reported in full: every process in
     /// JSON; in a human overview of many, those at warn or worse. Boxed so
     /// that a one-line row of a large overview stays small.
     #[serde(flatten)]
     pub detail: Option<Box<ProcessDetail>>,
+}
+
+/// A finding as the user reads it: the claim and its evidence in words.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct FindingReport {
+    pub kind: Verdict,
+    pub severity: Severity,
+    pub summary: String,
+    pub evidence: Vec<String>,
+    /// For a deadlock: the processes of the cycle, in wait-for order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cycle: Option<Vec<i32>>,
+}
+
+impl From<Finding> for FindingReport {
+    fn from(finding: Finding) -> Self {
+        FindingReport {
+            kind: finding.kind,
+            severity: finding.severity,
+            summary: describe::summary(&finding.claim),
+            evidence: finding.evidence.iter().map(describe::evidence).collect(),
+            cycle: finding.cycle,
+        }
+    }
 }
 
 #[derive(Serialize, Debug, Default)]
@@ -298,7 +326,7 @@ pub fn build(snapshot: Snapshot) -> Report {
 /// and rows are never all held at once.
 pub fn build_with_detail(snapshot: Snapshot, detail_from: Option<Severity>) -> Report {
     let reported = |r: &ProcessRecord| r.role != Role::Related;
-    let (mut diagnoses, details) = {
+    let (mut diagnoses, details, links) = {
         let world = World::new(&snapshot);
         let diagnoses = classify::diagnose_all(&world);
         let details: Vec<Option<Box<ProcessDetail>>> = snapshot
@@ -311,7 +339,14 @@ pub fn build_with_detail(snapshot: Snapshot, detail_from: Option<Severity>) -> R
                 full.then(|| detail(&world, record))
             })
             .collect();
-        (diagnoses, details)
+        let reported: Vec<i32> = snapshot
+            .processes
+            .iter()
+            .filter(|r| reported(r))
+            .map(|r| r.pid)
+            .collect();
+        let links = links(&world, &reported);
+        (diagnoses, details, links)
     };
     let Snapshot {
         host,
@@ -327,7 +362,6 @@ pub fn build_with_detail(snapshot: Snapshot, detail_from: Option<Severity>) -> R
         .zip(details)
         .map(|(record, detail)| row(&record, diagnoses.remove(record.pid), detail))
         .collect();
-    let links = links(&processes);
     Report {
         schema_version: REPORT_SCHEMA_VERSION,
         host: HostReport {
@@ -398,8 +432,8 @@ fn row(record: &ProcessRecord, diagnosis: Option<Diagnosis>, detail: Option<Box<
         uid: status.and_then(|s| s.uid).map(|u| u[0]),
         verdict: diagnosis.verdict,
         severity: diagnosis.severity,
-        summary: diagnosis.summary().to_string(),
-        findings: diagnosis.findings,
+        summary: describe::summary(&diagnosis.deciding().claim),
+        findings: diagnosis.findings.into_iter().map(FindingReport::from).collect(),
         rss_bytes: status.and_then(|s| s.vm_rss_kib).map(|k| k * 1024),
         detail,
     }
@@ -407,51 +441,48 @@ fn row(record: &ProcessRecord, diagnosis: Option<Diagnosis>, detail: Option<Box<
 
 /// Pipes and sockets between two reported processes, each once (a
 /// process's pipes to itself, such as a wakeup self-pipe, are its own
-/// business, shown in its fd table).
-fn links(processes: &[ProcessReport]) -> Vec<Link> {
-    let reported: std::collections::BTreeSet<i32> = processes.iter().map(|p| p.pid).collect();
+/// business, shown in its fd table). From the classified world, whatever
+/// detail the format shows.
+fn links(world: &World, reported: &[i32]) -> Vec<Link> {
+    let mut reported = reported.to_vec();
+    reported.sort_unstable();
+    let is_reported = |pid: &i32| reported.binary_search(pid).is_ok();
     let mut links = Vec::new();
-    for (p, d) in processes.iter().filter_map(|p| Some((p, p.detail.as_deref()?))) {
-        for pipe in d.pipes.iter().filter(|pipe| pipe.end == Some("write")) {
-            for peer in pipe
-                .peers
-                .iter()
-                .filter(|peer| peer.pid != p.pid && reported.contains(&peer.pid))
-            {
-                links.push(Link {
-                    kind: "pipe",
-                    inode: pipe.inode,
-                    from: LinkEnd {
-                        pid: p.pid,
-                        fd: pipe.fd,
-                    },
-                    to: LinkEnd {
-                        pid: peer.pid,
-                        fd: peer.fd,
-                    },
-                    buffered_bytes: pipe.buffered_bytes,
-                    capacity_bytes: pipe.capacity_bytes,
-                    full: pipe.full,
-                });
-            }
-        }
-        let sockets = d.unix.iter().map(|u| ("unix", u.fd, u.inode, u.full, &u.peers));
-        let sockets = sockets.chain(d.tcp.iter().map(|t| ("tcp", t.fd, t.inode, None, &t.peers)));
-        for (kind, fd, inode, full, peers) in sockets {
-            for peer in peers
-                .iter()
-                .filter(|peer| reported.contains(&peer.pid) && p.pid < peer.pid)
-            {
+    for view in reported.iter().filter_map(|&pid| world.view(pid)) {
+        for f in view.fds.iter() {
+            let Some(inode) = f.inode else { continue };
+            let (kind, full, fill) = match f.kind {
+                FdKind::Pipe if f.access() == Some(Access::Write) => ("pipe", view.pipe_full(f), f.pipe_fill()),
+                FdKind::Socket => match (view.unix(inode), view.tcp(inode)) {
+                    (Some(u), _) => ("unix", view.unix_full(u), None),
+                    (None, Some(_)) => ("tcp", None, None),
+                    (None, None) => continue,
+                },
+                _ => continue,
+            };
+            let peers = world.peers(view.pid, f.fd.fd);
+            let wanted = |peer: &&Peer| {
+                is_reported(&peer.pid)
+                    && if kind == "pipe" {
+                        peer.pid != view.pid
+                    } else {
+                        view.pid < peer.pid
+                    }
+            };
+            for peer in peers.iter().filter(wanted) {
                 links.push(Link {
                     kind,
                     inode,
-                    from: LinkEnd { pid: p.pid, fd },
+                    from: LinkEnd {
+                        pid: view.pid,
+                        fd: f.fd.fd,
+                    },
                     to: LinkEnd {
                         pid: peer.pid,
                         fd: peer.fd,
                     },
-                    buffered_bytes: None,
-                    capacity_bytes: None,
+                    buffered_bytes: fill.map(|p| p.buffered_bytes),
+                    capacity_bytes: fill.map(|p| p.capacity_bytes),
                     full,
                 });
             }
@@ -557,7 +588,7 @@ fn fds(view: &View) -> FdsReport {
                 fd: f.fd.fd,
                 kind: f.kind.name(),
                 target: f.fd.target.clone(),
-                access: f.access(),
+                access: f.access().map(Access::name),
                 nonblocking: f.nonblocking(),
             })
             .collect(),
@@ -573,7 +604,7 @@ fn pipes(world: &World, view: &View) -> Vec<PipeReport> {
             Some(PipeReport {
                 fd: f.fd.fd,
                 inode: f.inode?,
-                end: f.access(),
+                end: f.access().map(Access::name),
                 buffered_bytes: fill.map(|p| p.buffered_bytes),
                 capacity_bytes: fill.map(|p| p.capacity_bytes),
                 full: view.pipe_full(f),

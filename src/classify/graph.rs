@@ -15,29 +15,12 @@
 //! (some processes could not be searched, or /proc hid them): an unseen
 //! holder could still read or write it.
 
+use super::finding::{FdFacts, Peer, Unseen};
 use super::view::{FdKind, ThreadView, View};
 use crate::linux::fd::Access;
 use crate::linux::wait::Wait;
 use crate::snapshot::*;
-use crate::text::TargetString;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-/// One process holding the other end of a pipe or socket.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Peer {
-    pub pid: i32,
-    pub fd: i32,
-    pub comm: Option<TargetString>,
-}
-
-impl Peer {
-    pub fn name(&self) -> String {
-        match &self.comm {
-            Some(comm) => format!("pid {} ({})", self.pid, comm.escaped()),
-            None => format!("pid {}", self.pid),
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EdgeKind {
@@ -50,7 +33,7 @@ pub enum EdgeKind {
 }
 
 /// A blocked thread and the processes any one of which could unblock it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Edge {
     pub from: i32,
     pub tid: i32,
@@ -58,39 +41,20 @@ pub struct Edge {
     /// The syscall name, for child waits.
     pub call: &'static str,
     pub fd: Option<i32>,
-    /// `pipe`, `unix socket` or `TCP socket`.
-    pub channel: &'static str,
+    /// For a read or write edge.
+    pub channel: Option<Channel>,
     pub to: Vec<i32>,
     /// Whether `to` is every process that could unblock the thread, or only
     /// those found (see [`World::unseen`]).
     pub complete: bool,
 }
 
-impl Edge {
-    /// "1201 is blocked writing fd 1 (pipe, full); its only reader is 1200"
-    pub fn describe(&self) -> String {
-        let to: Vec<String> = self.to.iter().map(|p| p.to_string()).collect();
-        let fd = self.fd.map(|fd| format!("fd {fd}")).unwrap_or_else(|| "an fd".into());
-        let (verb, fill, role) = match self.kind {
-            EdgeKind::Child => return format!("{} waits in {} for {}", self.from, self.call, to.join(" or ")),
-            EdgeKind::Write => ("writing", "full", ("reader", "readers")),
-            EdgeKind::Read => ("reading", "empty", ("writer", "writers")),
-        };
-        let role = match (self.channel, to.len(), self.complete) {
-            ("pipe", 1, true) => format!("its only {} is", role.0),
-            ("pipe", 1, false) => format!("the only {} found is", role.0),
-            ("pipe", _, true) => format!("its {} are", role.1),
-            ("pipe", _, false) => format!("the {} found are", role.1),
-            (_, _, true) => "its peer is".to_string(),
-            (_, _, false) => "its peer is held by".to_string(),
-        };
-        format!(
-            "{} is blocked {verb} {fd} ({}, {fill}); {role} {}",
-            self.from,
-            self.channel,
-            to.join(", ")
-        )
-    }
+/// What a read or write edge goes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Pipe,
+    UnixSocket,
+    TcpSocket,
 }
 
 pub struct World<'a> {
@@ -101,7 +65,7 @@ pub struct World<'a> {
     pub unsearchable: &'a [Unsearchable],
     /// Why some holders of pipes and sockets may not be known: processes
     /// that could not be searched, or hidden by /proc. `None`: all known.
-    pub unseen: Option<String>,
+    pub unseen: Option<Unseen>,
     edges: BTreeMap<i32, Vec<Edge>>,
     live: BTreeSet<i32>,
 }
@@ -124,9 +88,8 @@ impl<'a> World<'a> {
         }
         let unseen = match (snapshot.unsearchable.len(), snapshot.host.hidepid.as_deref()) {
             (0, None | Some("noaccess")) => None,
-            (0, Some(setting)) => Some(format!("/proc hides other users' processes (hidepid={setting})")),
-            (1, _) => Some("1 process not searchable".to_string()),
-            (n, _) => Some(format!("{n} processes not searchable")),
+            (0, Some(setting)) => Some(Unseen::Hidden(setting.to_string())),
+            (n, _) => Some(Unseen::Unsearchable(n)),
         };
         let mut world = World {
             host: &snapshot.host,
@@ -164,12 +127,12 @@ impl<'a> World<'a> {
         let Some(view) = self.view(pid) else { return vec![] };
         let Some(fd_view) = view.fd(fd) else { return vec![] };
         let Some(inode) = fd_view.inode else { return vec![] };
-        let (peer_inode, wanted_access): (u64, Option<&str>) = match fd_view.kind {
+        let (peer_inode, wanted_access): (u64, Option<Access>) = match fd_view.kind {
             FdKind::Pipe => (
                 inode,
                 match fd_view.access() {
-                    Some("read") => Some("write"),
-                    Some("write") => Some("read"),
+                    Some(Access::Read) => Some(Access::Write),
+                    Some(Access::Write) => Some(Access::Read),
                     _ => None,
                 },
             ),
@@ -191,7 +154,7 @@ impl<'a> World<'a> {
             .filter(|h| {
                 !matches!(
                     (wanted_access, h.flags.map(Access::of)),
-                    (Some("read"), Some(Access::Write)) | (Some("write"), Some(Access::Read))
+                    (Some(Access::Read), Some(Access::Write)) | (Some(Access::Write), Some(Access::Read))
                 )
             })
             .map(|h| Peer {
@@ -202,91 +165,17 @@ impl<'a> World<'a> {
             .collect()
     }
 
-    /// What an fd is, with who holds its other end: "fd 1, a pipe (write
-    /// end), 65536/65536 bytes buffered, read by pid 1200 (python3) fd 3".
-    pub fn describe_fd(&self, view: &View, fd: i32) -> String {
-        let what = view.describe_fd(fd);
-        let Some(fd_view) = view.fd(fd) else { return what };
-        if !matches!(fd_view.kind, FdKind::Pipe | FdKind::Socket) {
-            return what;
-        }
-        let peers = self.peers(view.pid, fd);
-        let verb = match (fd_view.kind, fd_view.access()) {
-            (FdKind::Pipe, Some("write")) => "read by",
-            (FdKind::Pipe, Some("read")) => "written by",
-            _ => "other end held by",
-        };
-        let unseen = self.unseen.as_ref().map(|u| format!(" ({u})")).unwrap_or_default();
-        match peers.as_slice() {
-            [] if fd_view.kind == FdKind::Socket => what,
-            [] => format!("{what}, no other end found{unseen}"),
-            peers => {
-                let names: Vec<String> = peers
-                    .iter()
-                    .take(3)
-                    .map(|p| {
-                        if p.pid == view.pid {
-                            format!("itself (fd {})", p.fd)
-                        } else {
-                            format!("{} fd {}", p.name(), p.fd)
-                        }
-                    })
-                    .collect();
-                let more = if peers.len() > 3 {
-                    format!(" and {} more", peers.len() - 3)
-                } else {
-                    String::new()
-                };
-                format!("{what}, {verb} {}{more}{unseen}", names.join(", "))
-            }
-        }
-    }
-
-    /// A few words on an fd: "pipe from pid 1200 (python3), empty", "TCP
-    /// 10.0.0.1:5 -> 10.0.0.2:443 ESTABLISHED", "timerfd".
-    pub fn brief_fd(&self, view: &View, fd: i32) -> String {
-        let Some(f) = view.fd(fd) else { return "closed".into() };
-        let peers = self.peers(view.pid, fd);
-        let whom = match peers.as_slice() {
-            [] => String::new(),
-            [one, ..] if one.pid == view.pid => " itself".to_string(),
-            [one] => format!(" {}", one.name()),
-            [one, rest @ ..] => format!(" {} and {} more", one.name(), rest.len()),
-        };
-        match (f.kind, f.inode) {
-            (FdKind::Pipe, _) => {
-                let (dir, fill) = match f.access() {
-                    Some("write") => ("to", String::new()),
-                    _ => (
-                        "from",
-                        match f.pipe_fill() {
-                            Some(p) if p.buffered_bytes == 0 => ", empty".to_string(),
-                            Some(p) => format!(", {} bytes buffered", p.buffered_bytes),
-                            None => String::new(),
-                        },
-                    ),
-                };
-                if whom.is_empty() {
-                    format!("pipe{fill}")
-                } else {
-                    format!("pipe {dir}{whom}{fill}")
-                }
-            }
-            (FdKind::Socket, Some(inode)) => {
-                if let Some(t) = view.tcp(inode) {
-                    return if t.state == "LISTEN" {
-                        format!("TCP {} LISTEN", t.local)
-                    } else {
-                        format!("TCP {} -> {} {}", t.local, t.remote, t.state)
-                    };
-                }
-                match view.unix(inode) {
-                    Some(u) if whom.is_empty() => format!("unix {} socket", u.kind),
-                    Some(u) => format!("unix {} socket to{whom}", u.kind),
-                    None => "socket".into(),
-                }
-            }
-            (kind, _) => kind.name().to_string(),
+    /// What an fd is, with who holds its other end.
+    pub fn fd_facts(&self, view: &View, fd: i32) -> FdFacts {
+        let ends = view
+            .fd(fd)
+            .is_some_and(|f| matches!(f.kind, FdKind::Pipe | FdKind::Socket));
+        FdFacts {
+            pid: view.pid,
+            fd,
+            what: view.fd_what(fd),
+            peers: if ends { self.peers(view.pid, fd) } else { Vec::new() },
+            unseen: self.unseen.clone(),
         }
     }
 
@@ -321,15 +210,15 @@ impl<'a> World<'a> {
         };
         for thread in view.threads.iter().filter(blocked) {
             let (kind, to, channel) = match thread.wait {
-                Some(Wait::Child) => (EdgeKind::Child, waited_children(view, thread.thread), ""),
+                Some(Wait::Child) => (EdgeKind::Child, waited_children(view, thread.thread), None),
                 Some(wait @ (Wait::Write | Wait::Read)) => {
                     let Some(fd) = thread.fd.and_then(|fd| view.fd(fd)) else {
                         continue;
                     };
                     let channel = match (fd.kind, fd.inode) {
-                        (FdKind::Pipe, _) => "pipe",
-                        (FdKind::Socket, Some(i)) if view.unix(i).is_some() => "unix socket",
-                        (FdKind::Socket, Some(i)) if view.tcp(i).is_some() => "TCP socket",
+                        (FdKind::Pipe, _) => Channel::Pipe,
+                        (FdKind::Socket, Some(i)) if view.unix(i).is_some() => Channel::UnixSocket,
+                        (FdKind::Socket, Some(i)) if view.tcp(i).is_some() => Channel::TcpSocket,
                         _ => continue,
                     };
                     let mut to: Vec<i32> = self.peers(pid, fd.fd.fd).iter().map(|p| p.pid).collect();
@@ -340,7 +229,7 @@ impl<'a> World<'a> {
                     } else {
                         EdgeKind::Read
                     };
-                    (kind, to, channel)
+                    (kind, to, Some(channel))
                 }
                 _ => continue,
             };
@@ -424,16 +313,16 @@ impl<'a> World<'a> {
         }
     }
 
-    /// The cycle spelled out, one edge after the other.
-    pub fn describe_cycle(&self, cycle: &[i32]) -> String {
-        let mut parts = Vec::new();
+    /// The cycle's edges, one after the other.
+    pub fn cycle_edges(&self, cycle: &[i32]) -> Vec<Edge> {
+        let mut edges = Vec::new();
         for (i, &from) in cycle.iter().enumerate() {
             let to = cycle[(i + 1) % cycle.len()];
             if let Some(edge) = self.edges(from).iter().find(|e| e.to.contains(&to)) {
-                parts.push(edge.describe());
+                edges.push(edge.clone());
             }
         }
-        parts.join("; ")
+        edges
     }
 
     /// The pids a diagnosis of the sampled processes still needs: what their

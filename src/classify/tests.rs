@@ -1,10 +1,17 @@
 //! Classification from constructed facts: table-driven, covering old and
 //! new kernel spellings, both architectures and multi-threaded processes.
 
+use super::finding::WaitClaim;
 use super::*;
+use crate::snapshot::*;
 use crate::text::TargetString;
 
 const PID: i32 = 100;
+
+/// The diagnosis in words, as a user reads it.
+fn said(d: &Diagnosis) -> String {
+    crate::describe::summary(&d.deciding().claim)
+}
 
 fn host(arch: &str) -> Host {
     Host {
@@ -324,7 +331,16 @@ fn a_syscall_number_means_different_things_per_arch() {
     );
     let arm = verdict_of("aarch64", &record('S', 0, &[thread], &[]));
     assert_eq!(arm.verdict, Verdict::Sleeping);
-    assert!(arm.summary().contains("mincore"), "{}", arm.summary());
+    assert!(
+        matches!(
+            arm.deciding().claim,
+            Claim::Waiting {
+                wait: WaitClaim::ParkedIn(Some("mincore")),
+                ..
+            }
+        ),
+        "{arm:#?}"
+    );
 }
 
 #[test]
@@ -344,7 +360,7 @@ fn unreadable_wchan_zero_is_never_taken_for_running() {
         "not knowing the wait of another user's process is not an alert"
     );
     assert_eq!(
-        d.summary(),
+        said(&d),
         "main thread asleep (state S) in a wait whystuck cannot see \
          (syscall permission denied; wchan permission denied): run as its user, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (root has both)"
     );
@@ -353,9 +369,9 @@ fn unreadable_wchan_zero_is_never_taken_for_running() {
     snapshot.host.full_view = Some(true);
     let d = diagnose_all(&World::new(&snapshot)).remove(PID).unwrap();
     assert!(
-        d.summary().ends_with("refused even with CAP_SYS_PTRACE: another user namespace or a security module (Yama, SELinux, AppArmor) keeps it hidden"),
+        said(&d).ends_with("refused even with CAP_SYS_PTRACE: another user namespace or a security module (Yama, SELinux, AppArmor) keeps it hidden"),
         "{}",
-        d.summary()
+        said(&d)
     );
 }
 
@@ -450,11 +466,15 @@ fn several_findings_hold_at_once_and_the_most_severe_wins() {
     assert_eq!(d.severity, Severity::Critical);
     let kinds: Vec<Verdict> = d.findings.iter().map(|f| f.kind).collect();
     assert_eq!(kinds, [Verdict::WakeupFdEagain, Verdict::IdleInEpoll]);
-    assert!(
-        d.summary().contains("self-pipe fd 4 -> fd 3 is full"),
-        "{}",
-        d.summary()
+    assert_eq!(
+        d.deciding().claim,
+        Claim::WakeupFdFull {
+            socketpair: false,
+            write_fd: 4,
+            read_fd: 3
+        }
     );
+    assert!(said(&d).contains("self-pipe fd 4 -> fd 3 is full"), "{}", said(&d));
 }
 
 #[test]
@@ -484,10 +504,9 @@ fn a_pipe_is_full_when_less_than_a_page_is_free_or_a_writer_is_blocked() {
     );
     assert_eq!(d.verdict, Verdict::PipeFull);
     assert!(
-        d.summary()
-            .contains("fd 4, a pipe (write end), 62000/65536 bytes buffered"),
+        said(&d).contains("fd 4, a pipe (write end), 62000/65536 bytes buffered"),
         "{}",
-        d.summary()
+        said(&d)
     );
     let report = crate::report::build(snapshot(
         "x86_64",
@@ -515,7 +534,11 @@ fn zombie_names_its_parent_and_pid_reuse_is_dead() {
     }));
     let d = verdict_of("x86_64", &zombie);
     assert_eq!(d.verdict, Verdict::Dead);
-    assert_eq!(d.summary(), "zombie: exited, not reaped by its parent pid 42 (app)");
+    assert!(
+        matches!(&d.deciding().claim, Claim::Zombie { parent: Some(p) } if p.pid == 42),
+        "{d:#?}"
+    );
+    assert_eq!(said(&d), "zombie: exited, not reaped by its parent pid 42 (app)");
 
     let mut reused = record('S', 0, &[t(PID, 'S', 230, &[1], "hrtimer_nanosleep")], &[]);
     if let Fact::Ok(s) = &mut reused.samples[1].stat {
@@ -523,7 +546,7 @@ fn zombie_names_its_parent_and_pid_reuse_is_dead() {
     }
     let d = verdict_of("x86_64", &reused);
     assert_eq!(d.verdict, Verdict::Dead);
-    assert!(d.summary().contains("pid was reused"), "{}", d.summary());
+    assert_eq!(d.deciding().claim, Claim::PidReused);
 }
 
 #[test]
@@ -532,7 +555,17 @@ fn one_sample_never_claims_progress_either_way() {
     single.samples.truncate(1);
     let d = verdict_of("x86_64", &single);
     assert_eq!(d.verdict, Verdict::FutexBlocked);
-    assert!(d.summary().contains("progress not measured"), "{}", d.summary());
+    assert!(
+        matches!(
+            d.deciding().claim,
+            Claim::Waiting {
+                wait: WaitClaim::Futex { progress: None, .. },
+                ..
+            }
+        ),
+        "{d:#?}"
+    );
+    assert!(said(&d).contains("progress not measured"), "{}", said(&d));
 }
 
 #[test]
@@ -607,7 +640,7 @@ fn a_ring_of_three_blocked_readers_is_one_deadlock_cycle() {
     assert_eq!(cycle_of(d.get(1).unwrap()), Some(vec![1, 2, 3]));
     assert_eq!(cycle_of(d.get(2).unwrap()), Some(vec![2, 3, 1]));
     assert_eq!(
-        d.get(1).unwrap().summary(),
+        said(d.get(1).unwrap()),
         "1 is blocked reading fd 0 (pipe, empty); its only writer is 2; \
          2 is blocked reading fd 0 (pipe, empty); its only writer is 3; \
          3 is blocked reading fd 0 (pipe, empty); its only writer is 1"
@@ -681,7 +714,7 @@ fn no_deadlock_is_claimed_when_some_holders_cannot_be_seen() {
             d.get(1).unwrap()
         );
         assert!(cycle_of(d.get(1).unwrap()).is_none());
-        let said = format!("{:?}", d.get(1).unwrap());
+        let said = said(d.get(1).unwrap());
         assert!(
             said.contains(&format!("written by pid 2 (app) fd 1 ({note})")),
             "{said}"
@@ -706,7 +739,7 @@ fn a_process_blocked_writing_the_pipe_only_it_reads_deadlocks_itself() {
     let d = diagnoses(vec![p], vec![holder(10, 1, 3, READ), holder(10, 1, 4, WRITE)]);
     assert_eq!(cycle_of(d.get(1).unwrap()), Some(vec![1]));
     assert_eq!(
-        d.get(1).unwrap().summary(),
+        said(d.get(1).unwrap()),
         "1 is blocked writing fd 4 (pipe, full); its only reader is 1"
     );
 }
@@ -728,11 +761,8 @@ fn a_process_waiting_behind_a_deadlock_is_stuck_too() {
     assert_eq!(d.get(3).unwrap().verdict, Verdict::Deadlock, "{:#?}", d.get(3).unwrap());
     assert_eq!(cycle_of(d.get(3).unwrap()), Some(vec![1, 2]));
     assert!(
-        d.get(3)
-            .unwrap()
-            .summary()
-            .starts_with("3 waits in wait4 for 1, and that is a deadlock: "),
+        said(d.get(3).unwrap()).starts_with("3 waits in wait4 for 1, and that is a deadlock: "),
         "{}",
-        d.get(3).unwrap().summary()
+        said(d.get(3).unwrap())
     );
 }

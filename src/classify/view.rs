@@ -3,11 +3,13 @@
 //! thread waits on, progress between the samples) so that findings and the
 //! report read the same interpretation.
 
+use super::finding::{Call, FdWhat, ProcessRef, TcpFacts, ThreadRef, UnixFacts};
+use super::progress::Progress;
 use crate::linux::fd::{link_inode, Access, O_NONBLOCK};
 use crate::linux::syscall::syscall_name;
 use crate::linux::wait::{self, Wait};
 use crate::snapshot::*;
-use std::collections::HashMap;
+use crate::text::TargetString;
 
 pub use crate::snapshot::FdKind;
 
@@ -23,9 +25,9 @@ impl FdView<'_> {
         self.fd.info.ok().and_then(|i| i.flags)
     }
 
-    /// `read`, `write` or `read-write`, from the open flags.
-    pub fn access(&self) -> Option<&'static str> {
-        Some(Access::of(self.flags()?).name())
+    /// From the open flags.
+    pub fn access(&self) -> Option<Access> {
+        Some(Access::of(self.flags()?))
     }
 
     pub fn nonblocking(&self) -> Option<bool> {
@@ -101,73 +103,36 @@ impl<'a> ThreadView<'a> {
         self.thread.tid
     }
 
-    pub fn comm(&self) -> String {
-        self.thread.stat.ok().map(|s| s.comm.escaped()).unwrap_or_default()
-    }
-
     /// On a CPU, or runnable: not waiting for anything.
     pub fn on_cpu(&self) -> bool {
         matches!(self.thread.syscall, Fact::Ok(Syscall::Running)) || self.state == Some('R')
     }
 
-    /// `write(fd=1)`-style text for the syscall, or the wchan when that is
-    /// all there is.
-    pub fn describe_call(&self) -> String {
-        match (self.syscall_name, self.thread.syscall.ok(), self.wchan) {
-            (Some(name), _, wchan) => {
-                let fd = self.fd.map(|fd| format!("fd={fd}")).unwrap_or_default();
-                let wchan = wchan.map(|w| format!(", wchan {w}")).unwrap_or_default();
-                format!("{name}({fd}){wchan}")
-            }
-            (None, Some(Syscall::Blocked { nr, .. }), Some(w)) if *nr >= 0 && !self.kernel_thread => {
-                format!("syscall {nr}, wchan {w}")
-            }
-            (None, _, Some(w)) => format!("wchan {w}"),
-            (None, Some(Syscall::Running), None) => "on CPU".to_string(),
-            (None, _, None) => "an unknown wait (neither syscall nor wchan readable)".to_string(),
+    /// The call the thread is in, as a finding names it.
+    pub fn call(&self) -> Call {
+        let unnamed_nr = match (self.syscall_name, self.thread.syscall.ok()) {
+            (None, Some(Syscall::Blocked { nr, .. })) if *nr >= 0 && !self.kernel_thread => Some(*nr),
+            _ => None,
+        };
+        Call {
+            syscall: self.syscall_name,
+            unnamed_nr,
+            fd: self.fd,
+            wchan: self.wchan.map(str::to_string),
+            running: matches!(self.thread.syscall, Fact::Ok(Syscall::Running)),
         }
     }
-}
 
-/// How much a process moved between its two samples.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Progress {
-    pub interval_ms: u64,
-    pub cpu_ticks: Option<u64>,
-    pub cpu_percent: Option<f64>,
-    /// rchar + wchar.
-    pub io_bytes: Option<u64>,
-    /// syscr + syscw.
-    pub io_syscalls: Option<u64>,
-    /// Voluntary + involuntary, over the threads present in both samples.
-    pub ctxt_switches: Option<u64>,
-}
-
-impl Progress {
-    /// Whether the process did work: CPU time or I/O advanced. `None` when
-    /// neither could be measured.
-    pub fn moved(&self) -> Option<bool> {
-        let signals = [self.cpu_ticks, self.io_bytes, self.io_syscalls];
-        if signals.iter().all(Option::is_none) {
-            return None;
+    /// This thread, as a finding of process `pid` names it.
+    pub fn named(&self, pid: i32) -> ThreadRef {
+        ThreadRef {
+            tid: self.tid(),
+            main: self.tid() == pid,
         }
-        Some(signals.iter().any(|s| s.is_some_and(|v| v > 0)))
     }
 
-    /// Any sign of life: CPU time, I/O or context switches advanced.
-    pub fn working(&self) -> bool {
-        [self.cpu_ticks, self.io_bytes, self.io_syscalls, self.ctxt_switches]
-            .iter()
-            .any(|v| v.is_some_and(|v| v > 0))
-    }
-
-    /// One line: "12% CPU, 4.0 KiB I/O over 1s".
-    pub fn describe(&self) -> String {
-        let cpu = self
-            .cpu_percent
-            .map_or("CPU unknown".to_string(), |p| format!("{p:.0}% CPU"));
-        let io = self.io_bytes.map(|b| format!(", {} I/O", bytes(b))).unwrap_or_default();
-        format!("{cpu}{io} over {}", duration_ms(self.interval_ms))
+    pub fn comm(&self) -> Option<TargetString> {
+        self.thread.stat.ok().map(|s| s.comm.clone())
     }
 }
 
@@ -250,7 +215,7 @@ impl<'a> View<'a> {
             .collect();
         blocked_write_inodes.sort_unstable();
         view.blocked_write_inodes = blocked_write_inodes.into_boxed_slice();
-        view.progress = (record.samples.len() > 1).then(|| Box::new(view.measure_progress()));
+        view.progress = (record.samples.len() > 1).then(|| Box::new(Progress::between(host, first, last)));
         Some(view)
     }
 
@@ -262,11 +227,16 @@ impl<'a> View<'a> {
         self.last.status.ok()
     }
 
-    pub fn comm(&self) -> String {
-        self.stat()
-            .or(self.first.stat.ok())
-            .map(|s| s.comm.escaped())
-            .unwrap_or_default()
+    pub fn comm(&self) -> Option<TargetString> {
+        self.stat().or(self.first.stat.ok()).map(|s| s.comm.clone())
+    }
+
+    /// This process, as a finding names it.
+    pub fn named(&self) -> ProcessRef {
+        ProcessRef {
+            pid: self.pid,
+            comm: self.comm(),
+        }
     }
 
     pub fn fd(&self, fd: i32) -> Option<&FdView<'a>> {
@@ -313,135 +283,50 @@ impl<'a> View<'a> {
         sock.send_buffer_full()
     }
 
-    /// "fd 1, a pipe (write end), 65536/65536 bytes buffered": what an fd is,
-    /// with the facts that matter for a wait on it.
-    pub fn describe_fd(&self, fd: i32) -> String {
+    /// What an fd is, from this process's facts alone.
+    pub fn fd_what(&self, fd: i32) -> FdWhat {
         let Some(view) = self.fd(fd) else {
-            return format!("fd {fd} (not in the fd table)");
+            return FdWhat::Missing;
         };
-        let what = match (view.kind, view.inode) {
-            (FdKind::Fifo, _) => format!("a FIFO {} (fill unknown)", view.fd.target.escaped()),
-            (FdKind::Pipe, Some(_)) => {
-                let end = view.access().map(|a| format!(" ({a} end)")).unwrap_or_default();
-                let fill = match view.fd.pipe.as_ref() {
-                    Some(Fact::Ok(f)) => format!(", {}/{} bytes buffered", f.buffered_bytes, f.capacity_bytes),
-                    Some(Fact::Unavailable(r)) => format!(", fill unavailable ({r})"),
-                    None => String::new(),
-                };
-                format!("a pipe{end}{fill}")
-            }
-            (FdKind::Socket, Some(inode)) => self.describe_socket(inode),
-            (kind, _) => format!("{} {}", kind.name(), view.fd.target.escaped()),
-        };
-        format!("fd {fd}, {what}")
+        match (view.kind, view.inode) {
+            (FdKind::Fifo, _) => FdWhat::Fifo {
+                path: view.fd.target.clone(),
+            },
+            (FdKind::Pipe, Some(_)) => FdWhat::Pipe {
+                access: view.access(),
+                fill: view.fd.pipe.as_ref().map(|fill| match fill {
+                    Fact::Ok(fill) => Ok(*fill),
+                    Fact::Unavailable(reason) => Err(reason.clone()),
+                }),
+            },
+            (FdKind::Socket, Some(inode)) => self.socket_what(inode),
+            (kind, _) => FdWhat::Other {
+                kind,
+                target: view.fd.target.clone(),
+            },
+        }
     }
 
-    pub fn describe_socket(&self, inode: u64) -> String {
+    fn socket_what(&self, inode: u64) -> FdWhat {
         if let Some(t) = self.tcp(inode) {
-            if t.state == "LISTEN" {
-                return format!(
-                    "TCP {} LISTEN ({} of {} pending connections)",
-                    t.local, t.rx_queue, t.tx_queue
-                );
-            }
-            return format!(
-                "TCP {} -> {} {} (recv-q {}, send-q {})",
-                t.local, t.remote, t.state, t.rx_queue, t.tx_queue
-            );
+            return FdWhat::Tcp(TcpFacts {
+                local: t.local,
+                remote: t.remote,
+                state: t.state.to_string(),
+                rx_queue: t.rx_queue,
+                tx_queue: t.tx_queue,
+            });
         }
         if let Some(u) = self.unix(inode) {
-            let path = u.path.as_ref().map(|p| format!(" {}", p.escaped())).unwrap_or_default();
-            let peer = u.peer_inode.map(|p| format!(", peer socket:[{p}]")).unwrap_or_default();
-            let sndbuf = match (u.wmem_alloc, u.sndbuf) {
-                (Some(used), Some(size)) => format!(", send buffer {used}/{size} bytes"),
-                _ => String::new(),
-            };
-            return format!("unix {} socket{path} {}{peer}{sndbuf}", u.kind, u.state);
+            return FdWhat::Unix(UnixFacts {
+                kind: u.kind.to_string(),
+                state: u.state.to_string(),
+                path: u.path.clone(),
+                peer_inode: u.peer_inode,
+                send_buffer: u.wmem_alloc.zip(u.sndbuf),
+            });
         }
-        format!("socket:[{inode}] (not TCP or unix)")
-    }
-
-    fn measure_progress(&self) -> Progress {
-        let interval_ms = self.last.elapsed_ms.saturating_sub(self.first.elapsed_ms);
-        let delta = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?));
-        let cpu_ticks = delta(
-            self.first.stat.ok().and_then(Stat::cpu_ticks),
-            self.last.stat.ok().and_then(Stat::cpu_ticks),
-        );
-        let cpu_percent = cpu_ticks
-            .filter(|_| interval_ms > 0)
-            .map(|t| t as f64 * 100_000.0 / self.host.clock_ticks_per_second.max(1) as f64 / interval_ms as f64);
-        let io_sum = |s: &Sample, f: fn(&Io) -> (Option<u64>, Option<u64>)| {
-            let (a, b) = f(s.io.ok()?);
-            Some(a? + b?)
-        };
-        let bytes = |io: &Io| (io.rchar, io.wchar);
-        let calls = |io: &Io| (io.syscr, io.syscw);
-        let switches = |s: &Sample| -> HashMap<i32, u64> {
-            s.threads
-                .ok()
-                .map(|ts| {
-                    ts.iter()
-                        .filter_map(|t| Some((t.tid, t.status.ok()?.total()?)))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let (before, after) = (switches(self.first), switches(self.last));
-        let common: Vec<(u64, u64)> = after
-            .iter()
-            .filter_map(|(tid, a)| Some((*before.get(tid)?, *a)))
-            .collect();
-        Progress {
-            interval_ms,
-            cpu_ticks,
-            cpu_percent,
-            io_bytes: delta(io_sum(self.first, bytes), io_sum(self.last, bytes)),
-            io_syscalls: delta(io_sum(self.first, calls), io_sum(self.last, calls)),
-            ctxt_switches: (!common.is_empty()).then(|| common.iter().map(|(b, a)| a.saturating_sub(*b)).sum()),
-        }
-    }
-}
-
-/// The CPU percent of a relative (child) between two samples of it.
-pub fn relative_cpu_percent(host: &Host, before: &Relative, after: &Relative, interval_ms: u64) -> Option<f64> {
-    let ticks = after
-        .stat
-        .ok()?
-        .cpu_ticks()?
-        .checked_sub(before.stat.ok()?.cpu_ticks()?)?;
-    (interval_ms > 0).then(|| ticks as f64 * 100_000.0 / host.clock_ticks_per_second.max(1) as f64 / interval_ms as f64)
-}
-
-/// "pid 812 (sleep)" with the comm escaped.
-pub fn name_relative(relative: &Relative) -> String {
-    match relative.stat.ok() {
-        Some(stat) => format!("pid {} ({})", relative.pid, stat.comm.escaped()),
-        None => format!("pid {}", relative.pid),
-    }
-}
-
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// "250ms", "1.0s", "12.5s".
-pub fn duration_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else {
-        format!("{:.1}s", ms as f64 / 1000.0)
+        FdWhat::OtherSocket { inode }
     }
 }
 

@@ -111,6 +111,12 @@ impl FdKind {
 }
 
 impl FdKind {
+    /// A pipe, FIFO or socket: something another process reads or writes
+    /// at the other end.
+    pub fn is_channel(self) -> bool {
+        matches!(self, FdKind::Pipe | FdKind::Fifo | FdKind::Socket)
+    }
+
     pub const ALL: [FdKind; 13] = [
         FdKind::File,
         FdKind::Pipe,

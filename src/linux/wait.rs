@@ -129,28 +129,20 @@ pub fn wchan_wait(wchan: &str) -> Option<Wait> {
 
 /// What an uninterruptible wait is on, for the wchans that say it plainly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DiskWait {
+pub enum DiskWait {
     Fuse,
     Nfs,
     Disk,
 }
 
-fn disk_wait(wchan: &str) -> Option<DiskWait> {
+/// What a D-state wchan usually means, for the functions that say it
+/// plainly.
+pub fn disk_wait(wchan: &str) -> Option<DiskWait> {
     Some(match strip_wchan_suffix(wchan) {
         "request_wait_answer" | "fuse_wait_on_page_writeback" => DiskWait::Fuse,
         w if w.starts_with("nfs") || w.starts_with("rpc_wait") => DiskWait::Nfs,
         w if w.starts_with("folio_wait") || w.starts_with("wait_on_page") || w == "io_schedule" => DiskWait::Disk,
         _ => return None,
-    })
-}
-
-/// What a D-state wchan usually means, for the functions that say it
-/// plainly.
-pub fn wchan_hint(wchan: &str) -> Option<&'static str> {
-    Some(match disk_wait(wchan)? {
-        DiskWait::Fuse => "waiting for a FUSE server, which is not answering",
-        DiskWait::Nfs => "waiting for an NFS server",
-        DiskWait::Disk => "waiting for disk I/O",
     })
 }
 

@@ -4,8 +4,8 @@
 //! the classifier is escaped where it was written. Colour only when asked
 //! (a terminal without `NO_COLOR`, or `--color always`).
 
-use crate::classify::view::bytes;
 use crate::classify::Severity;
+use crate::describe::{bytes, duration_ms};
 use crate::report::{FdsReport, PeerReport, ProcessDetail, ProcessReport, Report, ThreadReport};
 use crate::text::{command_line, TargetString};
 use comfy_table::{presets, Table};
@@ -317,7 +317,7 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
 fn facts_line(p: &ProcessReport, d: &ProcessDetail) -> String {
     let known = |v: Option<String>| v.unwrap_or_else(|| "?".into());
     let cpu = match (d.cpu.percent, d.cpu.interval_ms) {
-        (Some(percent), Some(ms)) => format!("cpu {percent:.0}% over {}", crate::classify::view::duration_ms(ms)),
+        (Some(percent), Some(ms)) => format!("cpu {percent:.0}% over {}", duration_ms(ms)),
         _ => "cpu not measured (one sample)".into(),
     };
     format!(

@@ -1,0 +1,481 @@
+//! What a diagnosis concludes, as data: verdicts, severities, and for each
+//! finding a structured [`Claim`] (what its one-line summary says) and
+//! [`Evidence`] (the facts behind it). No words here: [`crate::describe`]
+//! turns claims and evidence into the sentences users read, so rewording is
+//! a change to one module and tests can assert on the facts.
+
+use super::graph::Edge;
+use super::progress::Progress;
+use crate::linux::fd::Access;
+use crate::linux::wait::DiskWait;
+use crate::snapshot::{FdKind, PipeFill, Reason};
+use crate::text::TargetString;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Ok,
+    Info,
+    Warn,
+    Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Ok => "ok",
+            Severity::Info => "info",
+            Severity::Warn => "warn",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Declaration order is the precedence among findings of equal severity.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Dead,
+    Deadlock,
+    Stalled,
+    Stopped,
+    DiskWait,
+    PipeFull,
+    WakeupFdEagain,
+    FutexBlocked,
+    Unknown,
+    Busy,
+    IdleInEpoll,
+    BlockedOnRead,
+    WaitingOnChild,
+    Sleeping,
+    Running,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 15] = [
+        Verdict::Dead,
+        Verdict::Deadlock,
+        Verdict::Stalled,
+        Verdict::Stopped,
+        Verdict::DiskWait,
+        Verdict::PipeFull,
+        Verdict::WakeupFdEagain,
+        Verdict::FutexBlocked,
+        Verdict::Unknown,
+        Verdict::Busy,
+        Verdict::IdleInEpoll,
+        Verdict::BlockedOnRead,
+        Verdict::WaitingOnChild,
+        Verdict::Sleeping,
+        Verdict::Running,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Dead => "dead",
+            Verdict::Deadlock => "deadlock",
+            Verdict::Stalled => "stalled",
+            Verdict::Stopped => "stopped",
+            Verdict::DiskWait => "disk-wait",
+            Verdict::PipeFull => "pipe-full",
+            Verdict::WakeupFdEagain => "wakeup-fd-eagain",
+            Verdict::FutexBlocked => "futex-blocked",
+            Verdict::Unknown => "unknown",
+            Verdict::Busy => "busy",
+            Verdict::IdleInEpoll => "idle-in-epoll",
+            Verdict::BlockedOnRead => "blocked-on-read",
+            Verdict::WaitingOnChild => "waiting-on-child",
+            Verdict::Sleeping => "sleeping",
+            Verdict::Running => "running",
+        }
+    }
+
+    pub fn default_severity(self) -> Severity {
+        match self {
+            Verdict::Dead | Verdict::Deadlock | Verdict::Stalled | Verdict::PipeFull | Verdict::WakeupFdEagain => {
+                Severity::Critical
+            }
+            Verdict::Stopped | Verdict::DiskWait | Verdict::FutexBlocked | Verdict::Unknown => Severity::Warn,
+            Verdict::Busy
+            | Verdict::IdleInEpoll
+            | Verdict::BlockedOnRead
+            | Verdict::WaitingOnChild
+            | Verdict::Sleeping => Severity::Info,
+            Verdict::Running => Severity::Ok,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    pub kind: Verdict,
+    pub severity: Severity,
+    /// What the finding's one-line summary says.
+    pub claim: Claim,
+    pub evidence: Vec<Evidence>,
+    /// For a deadlock: the processes of the cycle, in wait-for order.
+    pub cycle: Option<Vec<i32>>,
+}
+
+impl Finding {
+    pub(crate) fn new(kind: Verdict, claim: Claim, evidence: Vec<Evidence>) -> Finding {
+        Finding {
+            kind,
+            severity: kind.default_severity(),
+            claim,
+            evidence,
+            cycle: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnosis {
+    pub verdict: Verdict,
+    pub severity: Severity,
+    /// The deciding finding first, then the rest by severity. Never empty.
+    pub findings: Vec<Finding>,
+}
+
+impl Diagnosis {
+    /// The deciding finding.
+    pub fn deciding(&self) -> &Finding {
+        &self.findings[0]
+    }
+}
+
+/// A process named in a finding: its pid, and its comm when known.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessRef {
+    pub pid: i32,
+    pub comm: Option<TargetString>,
+}
+
+/// A thread named in a finding. The process's main thread (tid == pid) is
+/// called that.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ThreadRef {
+    pub tid: i32,
+    pub main: bool,
+}
+
+/// A syscall as the thread is blocked in it, or its wchan when that is all
+/// there is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub syscall: Option<&'static str>,
+    /// The number of a syscall this architecture's table does not name.
+    pub unnamed_nr: Option<i64>,
+    pub fd: Option<i32>,
+    pub wchan: Option<String>,
+    /// On a CPU: no syscall to report.
+    pub running: bool,
+}
+
+/// One process holding the other end of a pipe or socket.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Peer {
+    pub pid: i32,
+    pub fd: i32,
+    pub comm: Option<TargetString>,
+}
+
+/// Why the holders found of a pipe or socket may not be all of them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Unseen {
+    /// /proc hides other users' processes (the mount's `hidepid=` setting).
+    Hidden(String),
+    /// This many processes' fd tables could not be searched.
+    Unsearchable(usize),
+}
+
+/// What an fd is, with the facts that matter for a wait on it and who holds
+/// its other end.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FdFacts {
+    /// The process holding the fd.
+    pub pid: i32,
+    pub fd: i32,
+    pub what: FdWhat,
+    /// For a pipe or socket: who holds the other end (empty when nobody
+    /// was found), and whether that can be all of them.
+    pub peers: Vec<Peer>,
+    pub unseen: Option<Unseen>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FdWhat {
+    /// Not in the fd table (closed, or not read).
+    Missing,
+    /// A named pipe, from the wait its reader or writer is in.
+    Fifo {
+        path: TargetString,
+    },
+    Pipe {
+        access: Option<Access>,
+        /// `None` when the fill was not probed.
+        fill: Option<Result<PipeFill, Reason>>,
+    },
+    Tcp(TcpFacts),
+    Unix(UnixFacts),
+    /// A socket in neither the TCP nor the unix table.
+    OtherSocket {
+        inode: u64,
+    },
+    Other {
+        kind: FdKind,
+        target: TargetString,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TcpFacts {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub state: String,
+    pub rx_queue: u32,
+    pub tx_queue: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnixFacts {
+    pub kind: String,
+    pub state: String,
+    pub path: Option<TargetString>,
+    pub peer_inode: Option<u64>,
+    /// Send-buffer memory in use and its limit.
+    pub send_buffer: Option<(u32, u32)>,
+}
+
+/// What a finding's one-line summary says.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claim {
+    NoSample,
+    NoFinding,
+    StatUnreadable(Option<Reason>),
+    /// The run's budget ran out before the process was read.
+    NotLookedAt(Option<Reason>),
+    /// Its /proc entry could not be opened for a reason other than its
+    /// absence.
+    CouldNotLookAt(Option<Reason>),
+    NoSuchProcess,
+    ExitedWhileInspected,
+    PidReused,
+    Zombie {
+        parent: Option<ProcessRef>,
+    },
+    Stopped(StopCause),
+    DiskWait {
+        threads: usize,
+        wchan: Option<String>,
+        on: Option<DiskWait>,
+    },
+    /// Threads blocked writing into this full pipe or socket.
+    BlockedWriting(FdFacts),
+    /// A pipe or socket write wchan, the fd unknown (no ptrace access).
+    BlockedWritingUnknownFd {
+        tid: i32,
+        pipe: bool,
+        wchan: String,
+        why: Option<Reason>,
+    },
+    WakeupFdFull {
+        socketpair: bool,
+        write_fd: i32,
+        read_fd: i32,
+    },
+    Busy(Progress),
+    /// Making progress; `None`: on a CPU, with one sample.
+    Running(Option<Progress>),
+    ThreadsUnreadable(Option<Reason>),
+    KernelThreadAsleep {
+        state: Option<char>,
+        wchan: Option<String>,
+    },
+    /// What the deciding thread waits in.
+    Waiting {
+        thread: ThreadRef,
+        wait: WaitClaim,
+    },
+    Deadlock {
+        /// The process's own wait-for edges (for one behind the cycle).
+        own: Vec<Edge>,
+        /// The cycle, one edge after another.
+        cycle: Vec<Edge>,
+        on_it: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StopCause {
+    Tracer(ProcessRef),
+    TracingStop,
+    Signal,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum WaitClaim {
+    /// Parked writing something that is not a pipe or socket.
+    Writing(FdFacts),
+    Reading(Option<FdFacts>),
+    OpeningFifo,
+    Accepting(Option<FdFacts>),
+    Epoll(EpollWait),
+    Polling(Option<&'static str>),
+    Futex {
+        /// Futex waiters among the threads, and the thread count.
+        parked: usize,
+        threads: usize,
+        progress: Option<Progress>,
+    },
+    Child(ChildWait),
+    Sleeping(Option<&'static str>),
+    Signal(Option<&'static str>),
+    Connecting(Option<FdFacts>),
+    ParkedIn(Option<&'static str>),
+    /// A wait no syscall or wchan family names.
+    Asleep {
+        state: Option<char>,
+        wchan: Option<String>,
+    },
+    /// A wait whystuck may not see (another user's process).
+    Hidden {
+        state: Option<char>,
+        /// The facts refused, and why.
+        refused: Vec<(&'static str, Reason)>,
+        /// The run already had CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH.
+        full_view: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpollWait {
+    pub epfd: Option<i32>,
+    /// What the epoll set watches, in fd order.
+    pub watched: Vec<FdFacts>,
+    /// Nothing but a timer or a signal can wake it; with whether the
+    /// process has any established TCP connection.
+    pub hopeless: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChildWait {
+    pub call: Option<&'static str>,
+    pub outcome: ChildOutcome,
+}
+
+/// A child, and how its own diagnosis came out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChildState {
+    pub child: ProcessRef,
+    pub verdict: Option<Verdict>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChildOutcome {
+    /// The first child found working, and how.
+    Working {
+        child: ProcessRef,
+        how: Working,
+    },
+    Stuck(ChildState),
+    NoChildren,
+    One(ChildState),
+    Many(usize),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Working {
+    Progress(Progress),
+    Diagnosis(Box<Claim>),
+}
+
+/// The facts behind a finding.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Evidence {
+    /// A thread and the call it is in; `blocked`: said as blocked in it.
+    ThreadIn {
+        thread: ThreadRef,
+        comm: Option<TargetString>,
+        call: Call,
+        blocked: bool,
+    },
+    /// A thread's state and wchan, when the syscall says nothing.
+    ThreadWchan {
+        tid: i32,
+        comm: Option<TargetString>,
+        state: char,
+        wchan: Option<String>,
+    },
+    ThreadOnCpu {
+        tid: i32,
+        comm: Option<TargetString>,
+    },
+    NamedThread {
+        tid: i32,
+        pid: i32,
+    },
+    PipeFill {
+        fill: PipeFill,
+        steady: bool,
+    },
+    ProcEntryUnopened(Option<Reason>),
+    ProcEntryWentAway {
+        elapsed_ms: u64,
+    },
+    StartTimeChanged {
+        before: u64,
+        after: u64,
+        pid: i32,
+    },
+    State(char),
+    ParentNotReaping {
+        parent: Option<(ProcessRef, Option<char>)>,
+    },
+    ExitStatus(i32),
+    KilledBy(u64),
+    TracerPid(i32),
+    Resumes {
+        by_tracer: bool,
+    },
+    WakeupWriteEnd {
+        fd: i32,
+        socketpair: bool,
+        fill: Option<WakeupFill>,
+    },
+    WakeupReadEnd {
+        fd: i32,
+    },
+    SignalsCaught(u64),
+    SignalsPending(u64),
+    CpuTicks {
+        ticks: Option<u64>,
+        interval_ms: u64,
+    },
+    Watching(FdFacts),
+    /// What the thread was doing when sampled, though the process moved.
+    Sampled(Box<Claim>),
+    Child {
+        child: ProcessRef,
+        verdict: Verdict,
+        severity: Severity,
+        claim: Box<Claim>,
+    },
+    Edge(Edge),
+    CycleMember {
+        pid: i32,
+        comm: Option<TargetString>,
+        state: Option<char>,
+    },
+    /// No progress over the interval; `None`: one sample.
+    NoProgressOver(Option<u64>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WakeupFill {
+    Pipe(PipeFill),
+    SendBuffer { used: u32, size: u32 },
+}

@@ -1,0 +1,449 @@
+//! describe: the only place that turns a diagnosis into words. Claims
+//! become one-line summaries, evidence becomes lines of evidence, and
+//! quantities get their units ("65536/65536 bytes buffered", "1.5s",
+//! "9.1 MiB"). Target-controlled strings are escaped here, as they are put
+//! into a sentence.
+
+pub mod fd;
+
+use crate::classify::finding::*;
+use crate::classify::graph::{Channel, Edge, EdgeKind};
+use crate::classify::progress::Progress;
+use crate::linux::signal::signal_names;
+use crate::linux::wait::DiskWait;
+use crate::snapshot::{PipeFill, Reason};
+use crate::text::TargetString;
+
+/// What a verdict means, for `--help` and the README.
+pub fn meaning(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Dead => "no such process, exited while inspected, or a zombie nobody reaped",
+        Verdict::Deadlock => "in a cycle of processes each waiting on the next: none can ever proceed",
+        Verdict::Stalled => {
+            "(watch) no CPU, syscalls, I/O or context switches, descendants included, for --stall-after"
+        }
+        Verdict::Stopped => "stopped by a signal or a tracer",
+        Verdict::DiskWait => "uninterruptible sleep (D)",
+        Verdict::PipeFull => "a thread is blocked writing into a full pipe or socket",
+        Verdict::WakeupFdEagain => {
+            "its own non-blocking self-pipe or socketpair (a signal wakeup fd) is full: signals are lost"
+        }
+        Verdict::FutexBlocked => "parked in a futex wait with no CPU progress",
+        Verdict::Unknown => "nothing about the process could be read",
+        Verdict::Busy => "burning CPU over the interval",
+        Verdict::IdleInEpoll => "an event loop parked in epoll_wait, poll or select, no progress",
+        Verdict::BlockedOnRead => "parked in read, recv or accept with nothing to read",
+        Verdict::WaitingOnChild => "parked in wait4 or waitid",
+        Verdict::Sleeping => "a timed sleep, or parked in another syscall",
+        Verdict::Running => "none of the above and making progress",
+    }
+}
+
+/// A finding's one-line summary.
+pub fn summary(claim: &Claim) -> String {
+    match claim {
+        Claim::NoSample => "no sample was taken".into(),
+        Claim::NoFinding => "no finding".into(),
+        Claim::StatUnreadable(reason) => format!("its stat could not be read ({})", reason_text(reason)),
+        Claim::NotLookedAt(reason) => format!("not looked at: {}", reason_text(reason)),
+        Claim::CouldNotLookAt(reason) => format!("could not be looked at ({})", reason_text(reason)),
+        Claim::NoSuchProcess => "no such process".into(),
+        Claim::ExitedWhileInspected => "exited while inspected".into(),
+        Claim::PidReused => "exited while inspected (its pid was reused)".into(),
+        Claim::Zombie { parent: Some(parent) } => {
+            format!("zombie: exited, not reaped by its parent {}", process(parent))
+        }
+        Claim::Zombie { parent: None } => "zombie: exited, not reaped".into(),
+        Claim::Stopped(StopCause::Tracer(tracer)) => format!("stopped by its tracer {}", process(tracer)),
+        Claim::Stopped(StopCause::TracingStop) => "stopped in a tracing stop".into(),
+        Claim::Stopped(StopCause::Signal) => "stopped by a signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU)".into(),
+        Claim::DiskWait { threads, wchan, on } => {
+            let wchan = wchan.as_deref().unwrap_or("an unknown kernel function");
+            let hint = on.map(|on| format!(": {}", disk_wait(on))).unwrap_or_default();
+            match threads {
+                1 => format!("uninterruptible sleep (D) in {wchan}{hint}"),
+                n => format!("{n} threads in uninterruptible sleep (D), first in {wchan}{hint}"),
+            }
+        }
+        Claim::BlockedWriting(f) => format!("blocked writing {}", fd::long(f)),
+        Claim::BlockedWritingUnknownFd { tid, pipe, wchan, why } => format!(
+            "thread {tid} blocked writing into a full {} (wchan {wchan}; which fd is unknown{})",
+            if *pipe { "pipe" } else { "socket" },
+            why.as_ref().map(|r| format!(": syscall {r}")).unwrap_or_default()
+        ),
+        Claim::WakeupFdFull {
+            socketpair,
+            write_fd,
+            read_fd,
+        } => format!(
+            "its wakeup {} fd {write_fd} -> fd {read_fd} is full: every signal handler write gets EAGAIN and signals are lost",
+            wakeup_kind(*socketpair)
+        ),
+        Claim::Busy(p) => format!("burning CPU: {}", progress(p)),
+        Claim::Running(Some(p)) => format!("making progress: {}", progress(p)),
+        Claim::Running(None) => "on a CPU (one sample: progress not measured)".into(),
+        Claim::ThreadsUnreadable(reason) => format!("its threads could not be read ({})", reason_text(reason)),
+        Claim::KernelThreadAsleep { state, wchan } => format!(
+            "kernel thread, asleep ({}){}",
+            state_text(*state),
+            wchan.as_ref().map(|w| format!(" in {w}")).unwrap_or_default()
+        ),
+        Claim::Waiting { thread, wait } => waiting(&thread_name(*thread), wait),
+        Claim::Deadlock { own, cycle, on_it } => {
+            let text = edges(cycle);
+            match on_it {
+                true => text,
+                false => format!("{}, and that is a deadlock: {text}", edges(own)),
+            }
+        }
+    }
+}
+
+fn waiting(who: &str, wait: &WaitClaim) -> String {
+    match wait {
+        WaitClaim::Writing(f) => format!("{who} parked writing {}", fd::long(f)),
+        WaitClaim::Reading(Some(f)) => format!("{who} blocked reading {}", fd::long(f)),
+        WaitClaim::Reading(None) => format!("{who} blocked in a read"),
+        WaitClaim::OpeningFifo => format!("{who} blocked opening a FIFO until another process opens its other end"),
+        WaitClaim::Accepting(Some(f)) => format!("{who} waiting for a connection on {}", fd::long(f)),
+        WaitClaim::Accepting(None) => format!("{who} waiting for a connection"),
+        WaitClaim::Epoll(epoll) => epoll_wait(who, epoll),
+        WaitClaim::Polling(call) => format!("{who} idle in {}", call.unwrap_or("poll/select")),
+        WaitClaim::Futex {
+            parked,
+            threads,
+            progress: moved,
+        } => {
+            let scope = match (parked == threads, parked) {
+                (true, 1) => "its only thread is parked in a futex wait".to_string(),
+                (true, n) => format!("all {n} threads parked in futex waits"),
+                (false, n) => format!("{who} parked in a futex wait ({n} of {threads} threads)"),
+            };
+            let moved = match moved {
+                Some(p) => format!(", no progress: {}", progress(p)),
+                None => ", progress not measured (one sample)".to_string(),
+            };
+            format!("{scope}{moved}")
+        }
+        WaitClaim::Child(child) => child_wait(who, child),
+        WaitClaim::Sleeping(call) => format!("{who} sleeping in {}", call.unwrap_or("nanosleep")),
+        WaitClaim::Signal(call) => format!("{who} waiting for a signal in {}", call.unwrap_or("pause")),
+        WaitClaim::Connecting(f) => format!(
+            "{who} parked in connect on {}",
+            f.as_ref().map(fd::long).unwrap_or_default()
+        ),
+        WaitClaim::ParkedIn(call) => format!("{who} parked in {}", call.unwrap_or("a syscall")),
+        WaitClaim::Asleep { state, wchan: Some(w) } => format!("{who} asleep ({}) in {w}", state_text(*state)),
+        WaitClaim::Asleep { state, wchan: None } => format!("{who} asleep ({})", state_text(*state)),
+        WaitClaim::Hidden {
+            state,
+            refused,
+            full_view,
+        } => {
+            let refused: Vec<String> = refused.iter().map(|(what, r)| format!("{what} {r}")).collect();
+            let hint = match full_view {
+                true => "refused even with CAP_SYS_PTRACE: another user namespace or a security module (Yama, SELinux, AppArmor) keeps it hidden",
+                false => "run as its user, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (root has both)",
+            };
+            format!(
+                "{who} asleep ({}) in a wait whystuck cannot see ({}): {hint}",
+                state_text(*state),
+                refused.join("; ")
+            )
+        }
+    }
+}
+
+/// "main thread idle in epoll_wait on fd 0 (pipe from pid 1200 (python3),
+/// empty) and fd 5 (TCP 10.0.0.1:5 -> 10.0.0.2:443 ESTABLISHED)", and
+/// whether anything but a timer or a signal could still wake it.
+fn epoll_wait(who: &str, epoll: &EpollWait) -> String {
+    let Some(epfd) = epoll.epfd else {
+        return format!("{who} idle in epoll_wait");
+    };
+    let mut shown: Vec<String> = epoll
+        .watched
+        .iter()
+        .take(3)
+        .map(|f| format!("fd {} ({})", f.fd, fd::brief(f)))
+        .collect();
+    if epoll.watched.len() > 3 {
+        shown.push(format!("{} more", epoll.watched.len() - 3));
+    }
+    let mut summary = match shown.as_slice() {
+        [] => format!("{who} idle in epoll_wait on epoll fd {epfd}, which watches nothing"),
+        [only] => format!("{who} idle in epoll_wait on {only}"),
+        [rest @ .., last] => format!("{who} idle in epoll_wait on {} and {last}", rest.join(", ")),
+    };
+    if let Some(has_tcp) = epoll.hopeless {
+        let tcp = if has_tcp { "" } else { "no TCP connections, and " };
+        summary.push_str(&format!("; {tcp}nothing but a timer or a signal can wake it"));
+    }
+    summary
+}
+
+fn child_wait(who: &str, wait: &ChildWait) -> String {
+    let call = wait.call.unwrap_or("wait");
+    match &wait.outcome {
+        ChildOutcome::Working { child, how } => {
+            let how = match how {
+                Working::Progress(p) => progress(p),
+                Working::Diagnosis(claim) => summary(claim),
+            };
+            format!(
+                "{who} waiting in {call} for {}, which is working: {how}",
+                process(child)
+            )
+        }
+        ChildOutcome::Stuck(state) => format!("{who} waiting in {call} for a stuck child: {}", child_state(state)),
+        ChildOutcome::NoChildren => format!("{who} waiting in {call}, no children seen"),
+        ChildOutcome::One(state) => format!("{who} waiting in {call} for {}", child_state(state)),
+        ChildOutcome::Many(n) => format!("{who} waiting in {call} for {n} children"),
+    }
+}
+
+/// "pid 812 (sleep), busy"
+fn child_state(state: &ChildState) -> String {
+    match state.verdict {
+        Some(verdict) => format!("{}, {}", process(&state.child), verdict.name()),
+        None => process(&state.child),
+    }
+}
+
+/// A line of evidence.
+pub fn evidence(evidence: &Evidence) -> String {
+    match evidence {
+        Evidence::ThreadIn {
+            thread,
+            comm,
+            call: c,
+            blocked,
+        } => format!(
+            "{} ({}) {} {}",
+            thread_name(*thread),
+            comm_text(comm.as_ref()),
+            if *blocked { "blocked in" } else { "in" },
+            call(c)
+        ),
+        Evidence::ThreadWchan {
+            tid,
+            comm,
+            state,
+            wchan,
+        } => format!(
+            "thread {tid} ({}) state {state}, wchan {}",
+            comm_text(comm.as_ref()),
+            wchan.as_deref().unwrap_or("unavailable")
+        ),
+        Evidence::ThreadOnCpu { tid, comm } => format!("thread {tid} ({}) on CPU", comm_text(comm.as_ref())),
+        Evidence::NamedThread { tid, pid } => format!("{tid} is a thread of process {pid}: judged by that thread"),
+        Evidence::PipeFill { fill, steady } => format!(
+            "{} of {} bytes buffered{}",
+            fill.buffered_bytes,
+            fill.capacity_bytes,
+            if *steady {
+                ", unchanged between the samples: nobody is draining it"
+            } else {
+                ""
+            }
+        ),
+        Evidence::ProcEntryUnopened(reason) => {
+            format!("its /proc entry could not be opened: {}", reason_text(reason))
+        }
+        Evidence::ProcEntryWentAway { elapsed_ms } => {
+            format!("its /proc entry went away {elapsed_ms} ms into the run")
+        }
+        Evidence::StartTimeChanged { before, after, pid } => format!(
+            "start time changed from {before} to {after} ticks after boot: a different process now has pid {pid}"
+        ),
+        Evidence::State(state) => format!("state {state}"),
+        Evidence::ParentNotReaping {
+            parent: Some((parent, state)),
+        } => format!(
+            "its parent {} has not reaped it{}",
+            process(parent),
+            state.map(|s| format!(", itself in state {s}")).unwrap_or_default()
+        ),
+        Evidence::ParentNotReaping { parent: None } => "no parent recorded".into(),
+        Evidence::ExitStatus(status) => format!("it exited with status {status}"),
+        Evidence::KilledBy(mask) => format!("it was killed by {}", signal_names(*mask).join("")),
+        Evidence::TracerPid(pid) => format!("TracerPid {pid}"),
+        Evidence::Resumes { by_tracer: true } => "it resumes when its tracer continues or detaches it".into(),
+        Evidence::Resumes { by_tracer: false } => "it resumes on SIGCONT".into(),
+        Evidence::WakeupWriteEnd { fd, socketpair, fill } => format!(
+            "fd {fd} ({} write side) is O_NONBLOCK and full: {}",
+            wakeup_kind(*socketpair),
+            match fill {
+                Some(WakeupFill::Pipe(fill)) => pipe_fill(fill),
+                Some(WakeupFill::SendBuffer { used, size }) => format!("send buffer {used}/{size} bytes"),
+                None => String::new(),
+            }
+        ),
+        Evidence::WakeupReadEnd { fd } => {
+            format!("fd {fd}, the other end, is held by the same process and not drained")
+        }
+        Evidence::SignalsCaught(mask) => format!("signals with handlers: {}", signal_names(*mask).join(", ")),
+        Evidence::SignalsPending(mask) => format!("signals pending: {}", signal_names(*mask).join(", ")),
+        Evidence::CpuTicks { ticks, interval_ms } => {
+            format!("{} CPU ticks in {}", ticks.unwrap_or(0), duration_ms(*interval_ms))
+        }
+        Evidence::Watching(f) => format!("watching {}", fd::long(f)),
+        Evidence::Sampled(claim) => format!("sampled: {}", summary(claim)),
+        Evidence::Child {
+            child,
+            verdict,
+            severity,
+            claim,
+        } => format!(
+            "child {}: {} [{}]: {}",
+            process(child),
+            verdict.name(),
+            severity.name(),
+            summary(claim)
+        ),
+        Evidence::Edge(e) => edge(e),
+        Evidence::CycleMember { pid, comm, state } => {
+            format!("{pid} is {} (state {})", comm_text(comm.as_ref()), state.unwrap_or('?'))
+        }
+        Evidence::NoProgressOver(Some(ms)) => format!("no progress over {}", duration_ms(*ms)),
+        Evidence::NoProgressOver(None) => "one sample: progress not measured".into(),
+    }
+}
+
+/// "1201 is blocked writing fd 1 (pipe, full); its only reader is 1200"
+pub fn edge(edge: &Edge) -> String {
+    let to: Vec<String> = edge.to.iter().map(|p| p.to_string()).collect();
+    let fd = edge.fd.map(|fd| format!("fd {fd}")).unwrap_or_else(|| "an fd".into());
+    let (verb, fill, role) = match edge.kind {
+        EdgeKind::Child => return format!("{} waits in {} for {}", edge.from, edge.call, to.join(" or ")),
+        EdgeKind::Write => ("writing", "full", ("reader", "readers")),
+        EdgeKind::Read => ("reading", "empty", ("writer", "writers")),
+    };
+    let pipe = edge.channel == Some(Channel::Pipe);
+    let role = match (pipe, to.len(), edge.complete) {
+        (true, 1, true) => format!("its only {} is", role.0),
+        (true, 1, false) => format!("the only {} found is", role.0),
+        (true, _, true) => format!("its {} are", role.1),
+        (true, _, false) => format!("the {} found are", role.1),
+        (false, _, true) => "its peer is".to_string(),
+        (false, _, false) => "its peer is held by".to_string(),
+    };
+    let channel = match edge.channel {
+        Some(Channel::Pipe) => "pipe",
+        Some(Channel::UnixSocket) => "unix socket",
+        Some(Channel::TcpSocket) => "TCP socket",
+        None => "",
+    };
+    format!(
+        "{} is blocked {verb} {fd} ({channel}, {fill}); {role} {}",
+        edge.from,
+        to.join(", ")
+    )
+}
+
+fn edges(edges: &[Edge]) -> String {
+    edges.iter().map(edge).collect::<Vec<_>>().join("; ")
+}
+
+/// `write(fd=1)`-style text for the syscall, or the wchan when that is all
+/// there is.
+pub fn call(call: &Call) -> String {
+    match (call.syscall, call.unnamed_nr, &call.wchan) {
+        (Some(name), _, wchan) => {
+            let fd = call.fd.map(|fd| format!("fd={fd}")).unwrap_or_default();
+            let wchan = wchan.as_ref().map(|w| format!(", wchan {w}")).unwrap_or_default();
+            format!("{name}({fd}){wchan}")
+        }
+        (None, Some(nr), Some(w)) => format!("syscall {nr}, wchan {w}"),
+        (None, _, Some(w)) => format!("wchan {w}"),
+        (None, _, None) if call.running => "on CPU".to_string(),
+        (None, _, None) => "an unknown wait (neither syscall nor wchan readable)".to_string(),
+    }
+}
+
+/// One line: "12% CPU, 4.0 KiB I/O over 1s".
+pub fn progress(p: &Progress) -> String {
+    let cpu = p
+        .cpu_percent
+        .map_or("CPU unknown".to_string(), |p| format!("{p:.0}% CPU"));
+    let io = p.io_bytes.map(|b| format!(", {} I/O", bytes(b))).unwrap_or_default();
+    format!("{cpu}{io} over {}", duration_ms(p.interval_ms))
+}
+
+/// "65536/65536 bytes buffered"
+pub fn pipe_fill(fill: &PipeFill) -> String {
+    format!("{}/{} bytes buffered", fill.buffered_bytes, fill.capacity_bytes)
+}
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// "250ms", "1.0s", "12.5s".
+pub fn duration_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
+/// "pid 812 (sleep)", the comm escaped; "pid 812" when it is unknown.
+pub fn process(process: &ProcessRef) -> String {
+    process_name(process.pid, process.comm.as_ref())
+}
+
+fn process_name(pid: i32, comm: Option<&TargetString>) -> String {
+    match comm {
+        Some(comm) => format!("pid {pid} ({})", comm.escaped()),
+        None => format!("pid {pid}"),
+    }
+}
+
+fn thread_name(thread: ThreadRef) -> String {
+    match thread.main {
+        true => "main thread".to_string(),
+        false => format!("thread {}", thread.tid),
+    }
+}
+
+fn comm_text(comm: Option<&TargetString>) -> String {
+    comm.map(TargetString::escaped).unwrap_or_default()
+}
+
+fn state_text(state: Option<char>) -> String {
+    match state {
+        Some(s) => format!("state {s}"),
+        None => "state unknown".into(),
+    }
+}
+
+fn reason_text(reason: &Option<Reason>) -> String {
+    reason.as_ref().map(|r| r.to_string()).unwrap_or_default()
+}
+
+fn wakeup_kind(socketpair: bool) -> &'static str {
+    match socketpair {
+        true => "socketpair",
+        false => "self-pipe",
+    }
+}
+
+fn disk_wait(on: DiskWait) -> &'static str {
+    match on {
+        DiskWait::Fuse => "waiting for a FUSE server, which is not answering",
+        DiskWait::Nfs => "waiting for an NFS server",
+        DiskWait::Disk => "waiting for disk I/O",
+    }
+}
