@@ -1,0 +1,312 @@
+//! The report: what whystuck tells a user about each process, built from a
+//! snapshot and its diagnosis. `--json` is this structure serialised
+//! (schema version [`REPORT_SCHEMA_VERSION`]); the human renderer reads the
+//! same structure, so both always say the same thing.
+//!
+//! Conventions: a fact that could not be read is `null` and listed under
+//! `unavailable` with its reason; it is never 0. Target-controlled strings
+//! are JSON strings, or `{"text", "hex"}` when they are not valid UTF-8.
+
+use crate::classify::finding::Peer;
+use crate::classify::graph::World;
+use crate::classify::view::FdKind;
+use crate::classify::{self, Diagnosis, Finding, Severity, Verdict};
+use crate::describe;
+use crate::linux::fd::Access;
+use crate::snapshot::*;
+use crate::text::TargetString;
+use serde::Serialize;
+
+mod detail;
+pub use detail::*;
+
+/// Bumped when a field is removed or changes meaning; adding fields is not a
+/// breaking change.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize, Debug)]
+pub struct Report {
+    pub schema_version: u32,
+    pub host: HostReport,
+    /// Whether descendants were followed (`--tree`).
+    pub tree: bool,
+    pub processes: Vec<ProcessReport>,
+    /// Pipes and sockets that connect two reported processes.
+    pub links: Vec<Link>,
+    /// Processes whose fd tables could not be searched for the other ends of
+    /// pipes and sockets.
+    pub unsearchable: Vec<UnsearchableReport>,
+    /// What a scan (`--all`, `--name`, `--user`) could not see of the host;
+    /// null when the processes were named.
+    pub visibility: Option<Visibility>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Link {
+    /// `pipe`, `unix` or `tcp`.
+    pub kind: &'static str,
+    pub inode: u64,
+    /// The writer for a pipe; for a socket, the lower pid.
+    pub from: LinkEnd,
+    pub to: LinkEnd,
+    pub buffered_bytes: Option<u64>,
+    pub capacity_bytes: Option<u64>,
+    pub full: Option<bool>,
+}
+
+#[derive(Serialize, Debug, PartialEq)]
+pub struct LinkEnd {
+    pub pid: i32,
+    pub fd: i32,
+}
+
+#[derive(Serialize, Debug)]
+pub struct UnsearchableReport {
+    pub pid: i32,
+    pub comm: Option<TargetString>,
+    pub reason: String,
+}
+
+#[derive(Serialize, Debug, PartialEq)]
+pub struct PeerReport {
+    pub pid: i32,
+    pub fd: i32,
+    pub comm: Option<TargetString>,
+}
+
+impl From<Peer> for PeerReport {
+    fn from(p: Peer) -> Self {
+        PeerReport {
+            pid: p.pid,
+            fd: p.fd,
+            comm: p.comm,
+        }
+    }
+}
+
+#[derive(Serialize, Debug)]
+pub struct HostReport {
+    pub hostname: Option<String>,
+    pub kernel_release: Option<String>,
+    pub arch: String,
+    pub captured_at_unix_ms: u64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ProcessReport {
+    pub pid: i32,
+    /// `target` (named by the user) or `descendant` (under `--tree`).
+    pub role: Role,
+    /// When the user named a thread id: that thread (`pid` is its process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_thread: Option<i32>,
+    pub ppid: Option<i32>,
+    pub comm: Option<TargetString>,
+    /// The state letter of `/proc/PID/stat` (R, S, D, T, t, Z...).
+    pub state: Option<char>,
+    /// Clock ticks after boot; with the pid it identifies the process.
+    pub start_time_ticks: Option<u64>,
+    pub uid: Option<u32>,
+    pub verdict: Verdict,
+    pub severity: Severity,
+    pub summary: String,
+    pub findings: Vec<FindingReport>,
+    pub rss_bytes: Option<u64>,
+    /// Everything else, for a process reported in full: every process in
+    /// JSON; in a human overview of many, those at warn or worse. Boxed so
+    /// that a one-line row of a large overview stays small.
+    #[serde(flatten)]
+    pub detail: Option<Box<ProcessDetail>>,
+}
+
+/// A finding as the user reads it: the claim and its evidence in words.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct FindingReport {
+    pub kind: Verdict,
+    pub severity: Severity,
+    pub summary: String,
+    pub evidence: Vec<String>,
+    /// For a deadlock: the processes of the cycle, in wait-for order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cycle: Option<Vec<i32>>,
+}
+
+impl From<Finding> for FindingReport {
+    fn from(finding: Finding) -> Self {
+        FindingReport {
+            kind: finding.kind,
+            severity: finding.severity,
+            summary: describe::summary(&finding.claim),
+            evidence: finding.evidence.iter().map(describe::evidence).collect(),
+            cycle: finding.cycle,
+        }
+    }
+}
+
+impl Report {
+    /// Replace secrets in every command line (see [`crate::redact`]).
+    pub fn redact_secrets(&mut self) {
+        for process in &mut self.processes {
+            if let Some(cmdline) = process.detail.as_mut().and_then(|d| d.cmdline.as_mut()) {
+                crate::redact::redact(cmdline);
+            }
+        }
+    }
+}
+
+/// Diagnose every process of a snapshot; report the ones the user asked for.
+pub fn build(snapshot: Snapshot) -> Report {
+    build_with_detail(snapshot, None)
+}
+
+/// Like [`build`], but processes below `detail_from` get only their
+/// identity and diagnosis, not their threads, fds and sockets: for an
+/// overview of many processes, without holding every detail in memory.
+///
+/// The snapshot is consumed: the world (a view of every process) is held
+/// only to diagnose and to build the detailed reports, and each record is
+/// dropped once its one-line row is made, so a large scan's records, views
+/// and rows are never all held at once.
+pub fn build_with_detail(snapshot: Snapshot, detail_from: Option<Severity>) -> Report {
+    let reported = |r: &ProcessRecord| r.role != Role::Related;
+    let (mut diagnoses, details, links) = {
+        let world = World::new(&snapshot);
+        let diagnoses = classify::diagnose_all(&world);
+        let details: Vec<Option<Box<ProcessDetail>>> = snapshot
+            .processes
+            .iter()
+            .filter(|r| reported(r))
+            .map(|record| {
+                let diagnosis = diagnoses.get(record.pid);
+                let full = detail_from.is_none_or(|from| diagnosis.is_some_and(|d| d.severity >= from));
+                full.then(|| detail(&world, record))
+            })
+            .collect();
+        let reported: Vec<i32> = snapshot
+            .processes
+            .iter()
+            .filter(|r| reported(r))
+            .map(|r| r.pid)
+            .collect();
+        let links = links(&world, &reported);
+        (diagnoses, details, links)
+    };
+    let Snapshot {
+        host,
+        tree,
+        processes,
+        unsearchable,
+        visibility,
+        ..
+    } = snapshot;
+    let processes: Vec<ProcessReport> = processes
+        .into_iter()
+        .filter(reported)
+        .zip(details)
+        .map(|(record, detail)| row(&record, diagnoses.remove(record.pid), detail))
+        .collect();
+    Report {
+        schema_version: REPORT_SCHEMA_VERSION,
+        host: HostReport {
+            kernel_release: host.kernel_release.ok().cloned(),
+            hostname: host.hostname,
+            arch: host.arch,
+            captured_at_unix_ms: host.captured_at_unix_ms,
+        },
+        tree,
+        processes,
+        links,
+        unsearchable: unsearchable
+            .into_iter()
+            .map(|u| UnsearchableReport {
+                pid: u.pid,
+                comm: u.comm,
+                reason: u.reason.detail.into_owned(),
+            })
+            .collect(),
+        visibility,
+    }
+}
+
+/// A process's stat and status as its report gives them: from the last
+/// sample taken; a process gone from the start is reported from what little
+/// its first sample knows.
+pub(super) fn identity(record: &ProcessRecord) -> (Option<&Stat>, Option<&Status>) {
+    let last = record.last_taken();
+    let first = record.samples.first();
+    let stat = last.and_then(|s| s.stat.ok()).or(first.and_then(|s| s.stat.ok()));
+    (stat, last.and_then(|s| s.status.ok()))
+}
+
+fn row(record: &ProcessRecord, diagnosis: Option<Diagnosis>, detail: Option<Box<ProcessDetail>>) -> ProcessReport {
+    let diagnosis = diagnosis.unwrap_or_else(classify::no_sample);
+    let (stat, status) = identity(record);
+    ProcessReport {
+        pid: record.pid,
+        role: record.role,
+        named_thread: record.named_thread,
+        ppid: stat.and_then(|s| s.ppid),
+        comm: stat.map(|s| s.comm.clone()),
+        state: stat.map(|s| s.state),
+        start_time_ticks: stat.and_then(|s| s.starttime),
+        uid: status.and_then(|s| s.uid).map(|u| u[0]),
+        verdict: diagnosis.verdict,
+        severity: diagnosis.severity,
+        summary: describe::summary(&diagnosis.deciding().claim),
+        findings: diagnosis.findings.into_iter().map(FindingReport::from).collect(),
+        rss_bytes: status.and_then(|s| s.vm_rss_kib).map(|k| k * 1024),
+        detail,
+    }
+}
+
+/// Pipes and sockets between two reported processes, each once (a
+/// process's pipes to itself, such as a wakeup self-pipe, are its own
+/// business, shown in its fd table). From the classified world, whatever
+/// detail the format shows.
+fn links(world: &World, reported: &[i32]) -> Vec<Link> {
+    let mut reported = reported.to_vec();
+    reported.sort_unstable();
+    let is_reported = |pid: &i32| reported.binary_search(pid).is_ok();
+    let mut links = Vec::new();
+    for view in reported.iter().filter_map(|&pid| world.view(pid)) {
+        for f in view.fds.iter() {
+            let Some(inode) = f.inode else { continue };
+            let (kind, full, fill) = match f.kind {
+                FdKind::Pipe if f.access() == Some(Access::Write) => ("pipe", view.pipe_full(f), f.pipe_fill()),
+                FdKind::Socket => match (view.unix(inode), view.tcp(inode)) {
+                    (Some(u), _) => ("unix", view.unix_full(u), None),
+                    (None, Some(_)) => ("tcp", None, None),
+                    (None, None) => continue,
+                },
+                _ => continue,
+            };
+            let peers = world.peers(view.pid, f.fd.fd);
+            let wanted = |peer: &&Peer| {
+                is_reported(&peer.pid)
+                    && if kind == "pipe" {
+                        peer.pid != view.pid
+                    } else {
+                        view.pid < peer.pid
+                    }
+            };
+            for peer in peers.iter().filter(wanted) {
+                links.push(Link {
+                    kind,
+                    inode,
+                    from: LinkEnd {
+                        pid: view.pid,
+                        fd: f.fd.fd,
+                    },
+                    to: LinkEnd {
+                        pid: peer.pid,
+                        fd: peer.fd,
+                    },
+                    buffered_bytes: fill.map(|p| p.buffered_bytes),
+                    capacity_bytes: fill.map(|p| p.capacity_bytes),
+                    full,
+                });
+            }
+        }
+    }
+    links
+}
