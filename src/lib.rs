@@ -8,6 +8,7 @@ pub mod classify;
 pub mod cli;
 pub mod collect;
 pub mod describe;
+pub mod error;
 pub mod linux;
 pub mod redact;
 pub mod render;

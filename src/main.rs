@@ -2,7 +2,8 @@
 //! render, exit.
 //!
 //! Exit codes: 0 nothing at or above `--fail-on`; 1 something is; 2 usage
-//! error or failure to run. Errors print one line with their causes; a
+//! error or failure to run; 3 nothing selected; 4 `--lock` held (see
+//! [`whystuck::error::Error`]). Errors print one line with their causes; a
 //! closed stdout (`whystuck ... | head`) is a clean exit.
 
 use anyhow::{bail, Context};
@@ -11,10 +12,9 @@ use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use whystuck::cli::{
-    Capture, Cli, Command, Sampling, Selection, EXIT_FAILING, EXIT_LOCKED, EXIT_NOTHING_SELECTED, EXIT_USAGE,
-};
+use whystuck::cli::{Capture, Cli, Command, Sampling, Selection, EXIT_FAILING, EXIT_NOTHING_SELECTED, EXIT_USAGE};
 use whystuck::collect::helper::HelperConfig;
+use whystuck::error::Error;
 use whystuck::render::{self, Style};
 use whystuck::selection::NothingSelected;
 use whystuck::snapshot::{Snapshot, MAX_SNAPSHOT_BYTES};
@@ -37,24 +37,16 @@ fn main() -> ExitCode {
     }));
     match std::panic::catch_unwind(run) {
         Ok(Ok(code)) => code,
-        Ok(Err(err)) if is_broken_pipe(&err) => ExitCode::SUCCESS,
-        Ok(Err(err)) if err.is::<NothingSelected>() => {
-            eprintln!("whystuck: {err}");
-            ExitCode::from(EXIT_NOTHING_SELECTED)
-        }
-        Ok(Err(err)) if err.is::<Locked>() => {
-            eprintln!("whystuck: {err}");
-            ExitCode::from(EXIT_LOCKED)
-        }
+        Ok(Err(err)) if err.is_broken_pipe() => ExitCode::SUCCESS,
         Ok(Err(err)) => {
-            eprintln!("whystuck: {err:#}");
-            ExitCode::from(EXIT_USAGE)
+            eprintln!("whystuck: {err}");
+            ExitCode::from(err.exit_code())
         }
         Err(_) => ExitCode::from(EXIT_USAGE),
     }
 }
 
-fn run() -> anyhow::Result<ExitCode> {
+fn run() -> Result<ExitCode, Error> {
     raise_fd_limit();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -75,22 +67,25 @@ fn run() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Man) => {
-            clap_mangen::Man::new(Cli::command()).render(&mut io::stdout().lock())?;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut io::stdout().lock())
+                .context("writing the man page")?;
             Ok(ExitCode::SUCCESS)
         }
         None => run_diagnosis(&cli),
     }
 }
 
-fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
+fn run_diagnosis(cli: &Cli) -> Result<ExitCode, Error> {
     // Held until the run ends, report written.
     let _lock = cli.sampling.lock.as_deref().map(take_lock).transpose()?;
     let format = cli.output.format();
     let snapshot = match &cli.from {
         Some(path) => load(path)?,
-        None => match take_snapshot(&cli.selection, &cli.sampling) {
+        None => match take_snapshot(&cli.selection, &cli.sampling).map_err(Error::from) {
             Ok(snapshot) => snapshot,
-            Err(err) => return nothing_selected(cli, format, err),
+            Err(Error::NothingSelected(nothing)) => return nothing_selected(cli, format, nothing),
+            Err(err) => return Err(err),
         },
     };
     let targets = snapshot
@@ -127,8 +122,7 @@ fn run_diagnosis(cli: &Cli) -> anyhow::Result<ExitCode> {
 /// see), so a cron job's output stays well-formed. Exit 3, or 0 under
 /// `--fail-on never`, which makes the exit code say only whether whystuck
 /// ran.
-fn nothing_selected(cli: &Cli, format: render::Format, err: anyhow::Error) -> anyhow::Result<ExitCode> {
-    let nothing = err.downcast::<NothingSelected>()?;
+fn nothing_selected(cli: &Cli, format: render::Format, nothing: NothingSelected) -> Result<ExitCode, Error> {
     let machine = format != render::Format::Human;
     // Under --fail-on never a machine format's empty report says it all.
     if !machine || cli.output.fail_on.threshold().is_some() {
@@ -157,21 +151,9 @@ fn nothing_selected(cli: &Cli, format: render::Format, err: anyhow::Error) -> an
     })
 }
 
-/// Another run holds the `--lock`.
-#[derive(Debug)]
-struct Locked(String);
-
-impl std::fmt::Display for Locked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Locked {}
-
 /// Take `--lock FILE` (an exclusive flock, held until exit), writing our pid
 /// into it; refuse at once if another run holds it.
-fn take_lock(path: &Path) -> anyhow::Result<File> {
+fn take_lock(path: &Path) -> Result<File, Error> {
     use std::os::unix::fs::OpenOptionsExt;
     let name = path.display();
     let mut file = File::options()
@@ -188,7 +170,7 @@ fn take_lock(path: &Path) -> anyhow::Result<File> {
         .with_context(|| format!("--lock {name}: cannot stat"))?
         .is_file()
     {
-        bail!("--lock {name}: not a regular file");
+        return Err(anyhow::anyhow!("--lock {name}: not a regular file").into());
     }
     // The file holds the holder's pid, and nothing else is ever written
     // over: a file with other contents is used as a lock but left as it is.
@@ -199,17 +181,20 @@ fn take_lock(path: &Path) -> anyhow::Result<File> {
     if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let err = io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(err).with_context(|| format!("--lock {name}: cannot lock"));
+            return Err(anyhow::Error::new(err)
+                .context(format!("--lock {name}: cannot lock"))
+                .into());
         }
         let who = match holder {
             Some(pid) => format!("another whystuck (pid {pid})"),
             None => "another process".to_string(),
         };
-        return Err(Locked(format!("--lock {name}: {who} holds the lock")).into());
+        return Err(Error::Locked(format!("--lock {name}: {who} holds the lock")));
     }
     if contents.is_empty() || holder.is_some() {
-        file.set_len(0)?;
-        writeln!(file, "{}", std::process::id())?;
+        file.set_len(0)
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .with_context(|| format!("--lock {name}: cannot write our pid"))?;
     }
     Ok(file)
 }
@@ -255,13 +240,13 @@ fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<S
 }
 
 /// `whystuck capture`: the snapshot, written whole or not at all.
-fn run_capture(capture: &Capture) -> anyhow::Result<ExitCode> {
+fn run_capture(capture: &Capture) -> Result<ExitCode, Error> {
     let _lock = capture.sampling.lock.as_deref().map(take_lock).transpose()?;
     let mut snapshot = take_snapshot(&capture.selection, &capture.sampling)?;
     if !capture.no_redact {
         snapshot.redact_secrets();
     }
-    let mut json = serde_json::to_vec_pretty(&snapshot)?;
+    let mut json = serde_json::to_vec_pretty(&snapshot).context("writing the snapshot")?;
     json.push(b'\n');
     if capture.output == Path::new("-") {
         io::stdout().lock().write_all(&json).context("writing the snapshot")?;
@@ -299,7 +284,9 @@ fn load(path: &Path) -> anyhow::Result<Snapshot> {
             .custom_flags(libc::O_NONBLOCK)
             .open(path)
             .with_context(|| format!("{}: cannot open", path.display()))?;
-        let metadata = file.metadata()?;
+        let metadata = file
+            .metadata()
+            .with_context(|| format!("{}: cannot stat", path.display()))?;
         if !metadata.is_file() {
             bail!("{}: not a regular file", path.display());
         }
@@ -349,12 +336,4 @@ fn raise_fd_limit() {
             let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
         }
     }
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
 }

@@ -504,6 +504,24 @@ pub struct Relative {
     pub stat: Fact<Stat>,
 }
 
+/// A process's pulse: the few counters that move whenever it does anything
+/// (CPU time, read/write syscalls and bytes, times scheduled), read every
+/// tick by `whystuck watch`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pulse {
+    pub state: char,
+    pub starttime: Option<u64>,
+    /// utime + stime of all threads.
+    pub cpu_ticks: Option<u64>,
+    /// syscr + syscw.
+    pub io_syscalls: Option<u64>,
+    /// rchar + wchar.
+    pub io_bytes: Option<u64>,
+    /// Times the main thread was scheduled (`schedstat`): moves on every
+    /// wakeup, even one too short to cost a clock tick.
+    pub timeslices: Option<u64>,
+}
+
 impl Snapshot {
     /// Replace secrets in every sampled command line (see [`crate::redact`]).
     pub fn redact_secrets(&mut self) {

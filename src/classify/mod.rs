@@ -21,6 +21,7 @@ pub mod finding;
 pub mod graph;
 mod lifecycle;
 pub mod progress;
+pub mod stall;
 pub mod view;
 
 pub use finding::{Claim, Diagnosis, Evidence, Finding, Severity, Verdict};

@@ -2,7 +2,7 @@
 //! used by a diagnosis (running or parked), the wait-for graph (live or
 //! stuck), a parent's wait (a working child) and `watch` (stalled).
 
-use crate::snapshot::{Host, Io, Relative, Sample, Stat};
+use crate::snapshot::{Host, Io, Pulse, Relative, Sample, Stat};
 use std::collections::HashMap;
 
 /// How much a process moved between its two samples.
@@ -15,7 +15,9 @@ pub struct Progress {
     pub io_bytes: Option<u64>,
     /// syscr + syscw.
     pub io_syscalls: Option<u64>,
-    /// Voluntary + involuntary, over the threads present in both samples.
+    /// Times scheduled: voluntary + involuntary context switches over the
+    /// threads present in both samples (or, between pulses, the main
+    /// thread's timeslices).
     pub ctxt_switches: Option<u64>,
 }
 
@@ -58,6 +60,19 @@ impl Progress {
         }
     }
 
+    /// Between two pulses of one process `interval_ms` apart (`watch`):
+    /// times scheduled stand for the context switches.
+    pub fn between_pulses(before: &Pulse, after: &Pulse, interval_ms: u64) -> Progress {
+        Progress {
+            interval_ms,
+            cpu_ticks: delta(before.cpu_ticks, after.cpu_ticks),
+            cpu_percent: None,
+            io_bytes: delta(before.io_bytes, after.io_bytes),
+            io_syscalls: delta(before.io_syscalls, after.io_syscalls),
+            ctxt_switches: delta(before.timeslices, after.timeslices),
+        }
+    }
+
     /// Whether the process did work: CPU time or I/O advanced. `None` when
     /// neither could be measured.
     pub fn moved(&self) -> Option<bool> {
@@ -68,7 +83,8 @@ impl Progress {
         Some(signals.iter().any(|s| s.is_some_and(|v| v > 0)))
     }
 
-    /// Any sign of life: CPU time, I/O or context switches advanced.
+    /// Any sign of life: CPU time, I/O or context switches advanced. The
+    /// rule for "working": a child a parent waits on, and `watch`'s stall.
     pub fn working(&self) -> bool {
         [self.cpu_ticks, self.io_bytes, self.io_syscalls, self.ctxt_switches]
             .iter()

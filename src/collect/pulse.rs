@@ -1,40 +1,12 @@
-//! A process's pulse: the few counters that move whenever it does anything
-//! (CPU time, read/write syscalls and bytes, times scheduled), read cheaply
-//! every tick by `whystuck watch` to tell "still parked" from "working"
-//! without a full diagnosis.
+//! Reading a process's [`Pulse`] cheaply every tick of `whystuck watch`,
+//! to tell "still parked" from "working" without a full diagnosis (the rule
+//! is [`crate::classify::stall`]'s).
 
 use super::dir::ProcDir;
 use super::parse;
+use crate::snapshot::Pulse;
 use std::collections::HashMap;
 use std::path::Path;
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Pulse {
-    pub state: char,
-    pub starttime: Option<u64>,
-    /// utime + stime of all threads.
-    pub cpu_ticks: Option<u64>,
-    /// syscr + syscw.
-    pub io_syscalls: Option<u64>,
-    /// rchar + wchar.
-    pub io_bytes: Option<u64>,
-    /// Times the main thread was scheduled (`schedstat`): moves on every
-    /// wakeup, even one too short to cost a clock tick.
-    pub timeslices: Option<u64>,
-}
-
-impl Pulse {
-    /// Whether anything moved since `before` (a different process, by start
-    /// time, counts as moved: it is not the one that was parked).
-    pub fn moved_since(&self, before: &Pulse) -> bool {
-        let changed = |a: Option<u64>, b: Option<u64>| matches!((a, b), (Some(a), Some(b)) if a != b);
-        self.starttime != before.starttime
-            || changed(self.cpu_ticks, before.cpu_ticks)
-            || changed(self.io_syscalls, before.io_syscalls)
-            || changed(self.io_bytes, before.io_bytes)
-            || changed(self.timeslices, before.timeslices)
-    }
-}
 
 /// Reads pulses, holding each pid's /proc directory open across ticks so a
 /// reused pid reads as gone rather than as the newcomer.
@@ -89,53 +61,5 @@ impl PulseReader {
     /// Stop holding `pid`'s directory.
     pub fn forget(&mut self, pid: i32) {
         self.dirs.remove(&pid);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn any_counter_moving_is_movement_and_missing_counters_are_not() {
-        let base = Pulse {
-            state: 'S',
-            starttime: Some(1),
-            cpu_ticks: Some(10),
-            io_syscalls: Some(5),
-            io_bytes: Some(100),
-            timeslices: Some(7),
-        };
-        assert!(!base.moved_since(&base));
-        for moved in [
-            Pulse {
-                cpu_ticks: Some(11),
-                ..base.clone()
-            },
-            Pulse {
-                io_syscalls: Some(6),
-                ..base.clone()
-            },
-            Pulse {
-                io_bytes: Some(101),
-                ..base.clone()
-            },
-            Pulse {
-                timeslices: Some(8),
-                ..base.clone()
-            },
-            Pulse {
-                starttime: Some(2),
-                ..base.clone()
-            },
-        ] {
-            assert!(moved.moved_since(&base), "{moved:?}");
-        }
-        let unreadable = Pulse {
-            io_syscalls: None,
-            io_bytes: None,
-            ..base.clone()
-        };
-        assert!(!unreadable.moved_since(&base), "an unreadable counter is not movement");
     }
 }

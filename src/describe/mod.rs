@@ -447,3 +447,22 @@ fn disk_wait(on: DiskWait) -> &'static str {
         DiskWait::Disk => "waiting for disk I/O",
     }
 }
+
+/// `watch`'s summary of a stalled process.
+pub fn stalled(still_for: std::time::Duration, descendants: usize, verdict: Verdict, summary: &str) -> String {
+    format!(
+        "nothing moved for {} (CPU, syscalls, I/O, context switches; {descendants} descendants included); {}: {summary}",
+        humantime::format_duration(std::time::Duration::from_secs(still_for.as_secs())),
+        verdict.name(),
+    )
+}
+
+/// `watch`'s summary of a process that is gone: `how`, as its last
+/// diagnosis found it dead, or its /proc entry gone.
+pub fn ended(how: Option<&str>, last: Option<Verdict>) -> String {
+    let how = how.unwrap_or("exited: its /proc entry is gone");
+    match last {
+        Some(verdict) => format!("{how}; it was {} when last seen", verdict.name()),
+        None => how.to_string(),
+    }
+}

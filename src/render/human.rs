@@ -4,42 +4,13 @@
 //! the classifier is escaped where it was written. Colour only when asked
 //! (a terminal without `NO_COLOR`, or `--color always`).
 
-use crate::classify::Severity;
+use super::Style;
 use crate::describe::{bytes, duration_ms};
 use crate::report::{FdsReport, PeerReport, ProcessDetail, ProcessReport, Report, ThreadReport};
 use crate::text::{command_line, TargetString};
 use comfy_table::{presets, Table};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Style {
-    pub color: bool,
-}
-
-impl Style {
-    fn paint(self, text: &str, code: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    }
-
-    fn severity(self, severity: Severity) -> String {
-        let code = match severity {
-            Severity::Critical => "1;31",
-            Severity::Warn => "1;33",
-            Severity::Info => "36",
-            Severity::Ok => "32",
-        };
-        self.paint(severity.name(), code)
-    }
-
-    fn heading(self, text: &str) -> String {
-        self.paint(text, "1")
-    }
-}
 
 /// Rows beyond these are summarised, not printed: a process with 10,000
 /// fds or threads still gets a readable report (`--json` has everything).

@@ -5,8 +5,10 @@ mod human;
 mod json;
 mod ndjson;
 mod prometheus;
+mod style;
+pub mod watch;
 
-pub use human::Style;
+pub use style::Style;
 
 use crate::report::Report;
 use std::io::{self, Write};

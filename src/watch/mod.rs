@@ -14,18 +14,21 @@
 //! interval. Watch ends when every watched process is gone, with a line
 //! saying how each ended.
 
+pub mod event;
+
 use crate::classify::graph::related_pids;
-use crate::classify::{Severity, Verdict};
-use crate::cli::{Watch, WatchFormat};
+use crate::classify::{stall, Severity, Verdict};
+use crate::cli::Watch;
 use crate::collect::helper::HelperConfig;
-use crate::collect::pulse::{Pulse, PulseReader};
+use crate::collect::pulse::PulseReader;
 use crate::collect::{self, Request};
-use crate::report::{self, ProcessReport};
-use crate::snapshot::{ProcessRecord, Role, Snapshot};
-use serde::Serialize;
+use crate::render::{self, Style};
+use crate::report;
+use crate::snapshot::{ProcessRecord, Pulse, Role, Snapshot};
+use event::{Event, Judgement, Watched};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// A full diagnosis at least this often (in ticks), even when nothing moved.
 const REFRESH_TICKS: u32 = 30;
@@ -38,25 +41,6 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn helper_config(watch: &Watch) -> HelperConfig {
     HelperConfig::new(watch.selection.proc_root.clone())
-}
-
-#[derive(Serialize)]
-struct Event<'a> {
-    timestamp: String,
-    host: Option<&'a str>,
-    /// `change` (a new verdict), `still` (the same warning, fresh evidence)
-    /// or `ended` (the process is gone).
-    event: &'static str,
-    pid: i32,
-    comm: String,
-    verdict: Verdict,
-    severity: Severity,
-    summary: String,
-    previous_verdict: Option<Verdict>,
-    /// Seconds since its pulse (or a descendant's) last moved.
-    still_for_seconds: u64,
-    evidence: Vec<String>,
-    cmdline: Option<Vec<crate::text::TargetString>>,
 }
 
 struct Shown {
@@ -80,6 +64,31 @@ struct Tracked {
 }
 
 impl Tracked {
+    /// Decide what to print for a fresh diagnosis, and remember it.
+    fn judge(&mut self, verdict: Verdict, severity: Severity, watch: &Watch, now: Instant) -> Option<Judgement> {
+        let first_gap = watch.every * FIRST_REPEAT_TICKS;
+        match &mut self.shown {
+            Some(shown) if shown.verdict == verdict => {
+                let due = shown.next_repeat.is_some_and(|at| now >= at);
+                if !due {
+                    return None;
+                }
+                shown.repeat_gap = (shown.repeat_gap * 2).min(MAX_REPEAT_GAP);
+                shown.next_repeat = Some(now + shown.repeat_gap);
+                Some(Judgement::Still)
+            }
+            shown => {
+                let previous = shown.as_ref().map(|s| s.verdict);
+                *shown = Some(Shown {
+                    verdict,
+                    next_repeat: (severity >= Severity::Warn).then_some(now + first_gap),
+                    repeat_gap: first_gap,
+                });
+                Some(Judgement::Change(previous))
+            }
+        }
+    }
+
     fn new(pid: i32, now: Instant) -> Tracked {
         Tracked {
             comm: String::new(),
@@ -100,7 +109,9 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut pulse = PulseReader::new(&watch.selection.proc_root)?;
     let start = Instant::now();
     let mut tracked: BTreeMap<i32, Tracked> = pids.iter().map(|&pid| (pid, Tracked::new(pid, start))).collect();
-    let color = watch.color.enabled(std::io::IsTerminal::is_terminal(&io::stdout()));
+    let style = Style {
+        color: watch.color.enabled(std::io::IsTerminal::is_terminal(&io::stdout())),
+    };
     // The last sample of every process, and when it was taken: a diagnosis
     // pairs it with a fresh one, so rates cover the time since.
     let mut last_records: HashMap<i32, (ProcessRecord, u64)> = HashMap::new();
@@ -123,7 +134,7 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
                 };
                 match (now, t.pulses.get(&member)) {
                     (Some(now), Some(before)) => {
-                        moved |= now.moved_since(before);
+                        moved |= stall::moved(before, &now);
                         t.pulses.insert(member, now);
                     }
                     (Some(now), None) => {
@@ -186,14 +197,23 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
                     ended.push(pid);
                     continue;
                 }
-                let event = judge(t, process, watch, Instant::now());
-                if let Some(event) = event {
-                    emit(
-                        out,
-                        watch.format,
-                        color,
-                        &event_of(event, t, process, host_name.as_deref()),
-                    )?;
+                let (verdict, severity) = stall::judge(
+                    t.last_moved.elapsed(),
+                    watch.stall_after,
+                    process.verdict,
+                    process.severity,
+                );
+                if let Some(judgement) = t.judge(verdict, severity, watch, Instant::now()) {
+                    let watched = Watched {
+                        process,
+                        comm: &t.comm,
+                        still_for: t.last_moved.elapsed(),
+                        descendants: t.family.len().saturating_sub(1),
+                        verdict,
+                        severity,
+                    };
+                    let event = Event::of(judgement, &watched, host_name.clone());
+                    render::watch::event(out, watch.format, style, &event)?;
                 }
             }
             if watch.selection.tree {
@@ -206,17 +226,10 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         for pid in ended {
             if let Some(t) = tracked.remove(&pid) {
-                let how = t
-                    .ended
-                    .clone()
-                    .unwrap_or_else(|| "exited: its /proc entry is gone".to_string());
                 let last = t.shown.as_ref().map(|s| s.verdict);
-                emit(
-                    out,
-                    watch.format,
-                    color,
-                    &ended_event(pid, &t, &how, last, host_name.as_deref()),
-                )?;
+                let still_for = t.last_moved.elapsed();
+                let event = Event::ended(pid, &t.comm, t.ended.as_deref(), last, still_for, host_name.clone());
+                render::watch::event(out, watch.format, style, &event)?;
             }
             pulse.forget(pid);
             last_records.remove(&pid);
@@ -288,141 +301,4 @@ fn family(snapshot: &Snapshot, pid: i32) -> Vec<i32> {
         i += 1;
     }
     family
-}
-
-enum Judgement {
-    Change(Option<Verdict>),
-    Still,
-}
-
-/// Decide what to print for a fresh diagnosis, and remember it.
-fn judge(t: &mut Tracked, process: &ProcessReport, watch: &Watch, now: Instant) -> Option<(Judgement, Verdict)> {
-    let stalled = now.duration_since(t.last_moved) >= watch.stall_after && process.verdict != Verdict::Dead;
-    let verdict = if stalled { Verdict::Stalled } else { process.verdict };
-    let severity = if stalled { Severity::Critical } else { process.severity };
-    let first_gap = watch.every * FIRST_REPEAT_TICKS;
-    match &mut t.shown {
-        Some(shown) if shown.verdict == verdict => {
-            let due = shown.next_repeat.is_some_and(|at| now >= at);
-            if !due {
-                return None;
-            }
-            shown.repeat_gap = (shown.repeat_gap * 2).min(MAX_REPEAT_GAP);
-            shown.next_repeat = Some(now + shown.repeat_gap);
-            Some((Judgement::Still, verdict))
-        }
-        shown => {
-            let previous = shown.as_ref().map(|s| s.verdict);
-            *shown = Some(Shown {
-                verdict,
-                next_repeat: (severity >= Severity::Warn).then_some(now + first_gap),
-                repeat_gap: first_gap,
-            });
-            Some((Judgement::Change(previous), verdict))
-        }
-    }
-}
-
-fn timestamp() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
-fn event_of<'a>(
-    (judgement, verdict): (Judgement, Verdict),
-    t: &Tracked,
-    process: &ProcessReport,
-    host: Option<&'a str>,
-) -> Event<'a> {
-    let still_for = t.last_moved.elapsed();
-    let (event, previous) = match judgement {
-        Judgement::Change(previous) => ("change", previous),
-        Judgement::Still => ("still", None),
-    };
-    let summary = if verdict == Verdict::Stalled {
-        format!(
-            "nothing moved for {} (CPU, syscalls, I/O, context switches; {} descendants included); {}: {}",
-            humantime::format_duration(Duration::from_secs(still_for.as_secs())),
-            t.family.len() - 1,
-            process.verdict.name(),
-            process.summary
-        )
-    } else {
-        process.summary.clone()
-    };
-    Event {
-        timestamp: timestamp(),
-        host,
-        event,
-        pid: process.pid,
-        comm: t.comm.clone(),
-        verdict,
-        severity: if verdict == Verdict::Stalled {
-            Severity::Critical
-        } else {
-            process.severity
-        },
-        summary,
-        previous_verdict: previous,
-        still_for_seconds: still_for.as_secs(),
-        evidence: process.findings.first().map(|f| f.evidence.clone()).unwrap_or_default(),
-        cmdline: process.detail.as_ref().and_then(|d| d.cmdline.clone()),
-    }
-}
-
-fn ended_event<'a>(pid: i32, t: &Tracked, how: &str, last: Option<Verdict>, host: Option<&'a str>) -> Event<'a> {
-    Event {
-        timestamp: timestamp(),
-        host,
-        event: "ended",
-        pid,
-        comm: t.comm.clone(),
-        verdict: Verdict::Dead,
-        severity: Severity::Critical,
-        summary: match last {
-            Some(v) => format!("{how}; it was {} when last seen", v.name()),
-            None => how.to_string(),
-        },
-        previous_verdict: last,
-        still_for_seconds: t.last_moved.elapsed().as_secs(),
-        evidence: Vec::new(),
-        cmdline: None,
-    }
-}
-
-fn emit(out: &mut dyn Write, format: WatchFormat, color: bool, event: &Event) -> io::Result<()> {
-    match format {
-        WatchFormat::Ndjson => {
-            serde_json::to_writer(&mut *out, event)?;
-            writeln!(out)?;
-        }
-        WatchFormat::Human => {
-            let severity = if color {
-                let code = match event.severity {
-                    Severity::Critical => "1;31",
-                    Severity::Warn => "1;33",
-                    Severity::Info => "36",
-                    Severity::Ok => "32",
-                };
-                format!("\x1b[{code}m{}\x1b[0m", event.severity.name())
-            } else {
-                event.severity.name().to_string()
-            };
-            let suffix = match (event.event, event.previous_verdict) {
-                ("change", Some(previous)) => format!(" (was {})", previous.name()),
-                ("still", _) => format!(" (still, nothing moved for {}s)", event.still_for_seconds),
-                _ => String::new(),
-            };
-            let verdict = if event.event == "ended" {
-                "ended"
-            } else {
-                event.verdict.name()
-            };
-            writeln!(
-                out,
-                "{} {} {} {verdict} [{severity}]: {}{suffix}",
-                event.timestamp, event.pid, event.comm, event.summary
-            )?;
-        }
-    }
-    out.flush()
 }
