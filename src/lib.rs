@@ -1,8 +1,10 @@
 //! whystuck: say why a Linux process is stuck, with the evidence.
 //!
 //! Data flows one way: [`collect`] reads /proc into a [`snapshot::Snapshot`]
-//! of raw facts, [`classify`] turns facts into verdicts with evidence,
-//! [`report`] assembles what a user is told, and [`render`] prints it.
+//! of raw facts, [`classify`] turns facts into verdicts with structured
+//! evidence, [`describe`] words them, [`report`] assembles what a user is
+//! told, and [`render`] prints it. [`linux`] holds the kernel knowledge both
+//! sides read. ARCHITECTURE.md says where a new fact goes.
 
 pub mod classify;
 pub mod cli;
