@@ -99,8 +99,7 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff)
-    #[command(hide = true)]
+    /// Print the man page (roff): whystuck man | man -l -
     Man,
     /// Answer reads that can block, for another whystuck (internal)
     #[command(hide = true, name = "__read-helper")]
@@ -122,6 +121,11 @@ pub struct Capture {
     /// Keep secrets in command lines (redacted by default)
     #[arg(long)]
     pub no_redact: bool,
+
+    /// Say nothing on success (by default one line on stderr: the file, how many
+    /// processes, their verdicts)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]

@@ -94,6 +94,10 @@ fn run_diagnosis(cli: &Cli) -> Result<ExitCode, Error> {
         .filter(|p| p.role != whystuck::snapshot::Role::Related)
         .count();
     let mut report = report::build_with_detail(snapshot, render::detail_from(format, targets));
+    report.replayed_from = cli.from.as_ref().map(|path| match path.to_str() {
+        Some("-") => "stdin".to_string(),
+        _ => path.display().to_string(),
+    });
     let stdout = io::stdout();
     let to_a_person = format == render::Format::Human && stdout.is_terminal();
     if !cli.output.no_redact && !to_a_person {
@@ -101,6 +105,7 @@ fn run_diagnosis(cli: &Cli) -> Result<ExitCode, Error> {
     }
     let style = Style {
         color: cli.output.color.enabled(stdout.is_terminal()),
+        kernel_threads: cli.selection.kernel_threads,
     };
     let mut out = io::BufWriter::new(stdout.lock());
     render::render(&report, format, style, &mut out).context("writing the report")?;
@@ -142,7 +147,7 @@ fn nothing_selected(cli: &Cli, format: render::Format, nothing: NothingSelected)
         snapshot.visibility = nothing.visibility;
         let report = report::build(snapshot);
         let mut out = io::BufWriter::new(io::stdout().lock());
-        render::render(&report, format, Style { color: false }, &mut out).context("writing the report")?;
+        render::render(&report, format, Style::default(), &mut out).context("writing the report")?;
         out.flush().context("writing the report")?;
     }
     Ok(match cli.output.fail_on.threshold() {
@@ -248,8 +253,12 @@ fn run_capture(capture: &Capture) -> Result<ExitCode, Error> {
     }
     let mut json = serde_json::to_vec_pretty(&snapshot).context("writing the snapshot")?;
     json.push(b'\n');
+    let written = (!capture.quiet).then(|| report::verdict_counts(&snapshot));
     if capture.output == Path::new("-") {
         io::stdout().lock().write_all(&json).context("writing the snapshot")?;
+        if let Some(counts) = written {
+            eprintln!("whystuck: wrote the snapshot to stdout: {counts}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     // Write beside the target, then rename: a reader never sees half a file.
@@ -264,6 +273,9 @@ fn run_capture(capture: &Capture) -> Result<ExitCode, Error> {
         .with_context(|| format!("{}: writing", path.display()))?;
     temp.persist(path)
         .with_context(|| format!("{}: cannot create", path.display()))?;
+    if let Some(counts) = written {
+        eprintln!("whystuck: wrote {}: {counts}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -466,3 +466,24 @@ pub fn ended(how: Option<&str>, last: Option<Verdict>) -> String {
         None => how.to_string(),
     }
 }
+
+/// The first line of a replayed report: which snapshot, captured when and
+/// where.
+pub fn replay(file: &str, host: &crate::report::HostReport) -> String {
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(host.captured_at_unix_ms);
+    let kernel = host
+        .kernel_release
+        .as_deref()
+        .map(|k| format!(", kernel {k}"))
+        .unwrap_or_default();
+    format!(
+        "Replay of the snapshot {}, captured {} on {} ({}{kernel}): not a live diagnosis.",
+        crate::text::escape_bytes(file.as_bytes()),
+        humantime::format_rfc3339_seconds(when),
+        host.hostname
+            .as_deref()
+            .map(|h| crate::text::escape_bytes(h.as_bytes()))
+            .unwrap_or_else(|| "an unknown host".into()),
+        host.arch,
+    )
+}

@@ -5,8 +5,8 @@
 //! (a terminal without `NO_COLOR`, or `--color always`).
 
 use super::Style;
-use crate::describe::{bytes, duration_ms};
-use crate::report::{FdsReport, PeerReport, ProcessDetail, ProcessReport, Report, ThreadReport};
+use crate::describe::{self, bytes, duration_ms};
+use crate::report::{ChildReport, FdsReport, PeerReport, ProcessDetail, ProcessReport, Report, ThreadReport};
 use crate::text::{command_line, TargetString};
 use comfy_table::{presets, Table};
 use std::collections::BTreeMap;
@@ -31,6 +31,10 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    // A post-mortem is never to be mistaken for a live diagnosis.
+    if let Some(file) = &report.replayed_from {
+        writeln!(out, "{}\n", describe::replay(file, &report.host))?;
+    }
     // A scan that missed part of the host says so before anything else.
     if let Some(note) = report.visibility.as_ref().and_then(|v| v.unseen()) {
         writeln!(
@@ -248,17 +252,22 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
     if !d.tcp.is_empty() || !d.unix.is_empty() {
         section(out, style, "sockets", &sockets_table(d))?;
     }
-    if !d.children.is_empty() {
-        let mut table = table(&["PID", "COMM", "STATE", "CPU"]);
-        for c in &d.children {
-            table.add_row(vec![
-                c.pid.to_string(),
-                c.comm.as_ref().map(TargetString::escaped).unwrap_or_default(),
-                c.state.clone().unwrap_or_else(|| "?".into()),
-                c.cpu_percent.map(|v| format!("{v:.0}%")).unwrap_or_else(|| "-".into()),
-            ]);
-        }
-        section(out, style, "children", &table)?;
+    // Kernel threads (kthreadd's children) are counted, not listed, unless
+    // --kernel-threads.
+    let (children, kernel_threads): (Vec<&ChildReport>, Vec<&ChildReport>) = d
+        .children
+        .iter()
+        .partition(|c| style.kernel_threads || !c.kernel_thread);
+    if !children.is_empty() {
+        section(out, style, "children", &children_table(&children, style))?;
+    }
+    if !kernel_threads.is_empty() {
+        writeln!(
+            out,
+            "{} {} kernel threads (--kernel-threads lists them)",
+            style.heading("children:"),
+            kernel_threads.len()
+        )?;
     }
     if let Some(signals) = &d.signals {
         let parts: Vec<String> = [
@@ -282,6 +291,24 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
         }
     }
     Ok(())
+}
+
+fn children_table(children: &[&ChildReport], style: Style) -> Table {
+    let mut table = table(&["PID", "COMM", "STATE", "CPU", "VERDICT"]);
+    for c in children {
+        let verdict = match (c.verdict, c.severity) {
+            (Some(v), Some(s)) => format!("{} [{}]", v.name(), style.severity(s)),
+            _ => "-".into(),
+        };
+        table.add_row(vec![
+            c.pid.to_string(),
+            c.comm.as_ref().map(TargetString::escaped).unwrap_or_default(),
+            c.state.clone().unwrap_or_else(|| "?".into()),
+            c.cpu_percent.map(|v| format!("{v:.0}%")).unwrap_or_else(|| "-".into()),
+            verdict,
+        ]);
+    }
+    table
 }
 
 /// "state S, ppid 1, uid 1000, 3 threads, rss 9.1 MiB, cpu 0% over 1s, 4 fds (pipe 2, device 2)"

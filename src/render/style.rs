@@ -1,5 +1,6 @@
-//! Colours, for the human formats (the report and watch's lines). Colour
-//! only when asked: a terminal without `NO_COLOR`, or `--color always`.
+//! Presentation choices for the human formats (the report and watch's
+//! lines): colours, only when asked (a terminal without `NO_COLOR`, or
+//! `--color always`), and what to fold.
 
 use crate::classify::Severity;
 
@@ -7,6 +8,9 @@ use crate::classify::Severity;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Style {
     pub color: bool,
+    /// List kernel threads among a process's children (kthreadd's), not
+    /// just count them.
+    pub kernel_threads: bool,
 }
 
 impl Style {

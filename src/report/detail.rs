@@ -6,6 +6,7 @@ use super::{identity, PeerReport};
 use crate::classify::graph::World;
 use crate::classify::progress::relative_cpu_percent;
 use crate::classify::view::{FdKind, View};
+use crate::classify::{Diagnoses, Severity, Verdict};
 use crate::linux::fd::Access;
 use crate::linux::signal::signal_names;
 use crate::linux::wait::strip_wchan_suffix;
@@ -153,6 +154,11 @@ pub struct ChildReport {
     pub comm: Option<TargetString>,
     pub state: Option<String>,
     pub cpu_percent: Option<f64>,
+    /// The child's own diagnosis, when it was sampled (a parent's wait is
+    /// judged by it); `null` when it was not.
+    pub verdict: Option<Verdict>,
+    pub severity: Option<Severity>,
+    pub kernel_thread: bool,
 }
 
 #[derive(Serialize, Debug)]
@@ -171,7 +177,7 @@ pub struct Unavailable {
 }
 
 /// Everything about one process beyond its one-line row.
-pub(super) fn detail(world: &World, record: &ProcessRecord) -> Box<ProcessDetail> {
+pub(super) fn detail(world: &World, diagnoses: &Diagnoses, record: &ProcessRecord) -> Box<ProcessDetail> {
     let host = world.host;
     let view = world.view(record.pid);
     let (stat, status) = identity(record);
@@ -184,7 +190,7 @@ pub(super) fn detail(world: &World, record: &ProcessRecord) -> Box<ProcessDetail
         pipes: view.map(|v| pipes(world, v)).unwrap_or_default(),
         tcp: view.map(|v| tcp(world, v)).unwrap_or_default(),
         unix: view.map(|v| unix(world, v)).unwrap_or_default(),
-        children: view.map(children).unwrap_or_default(),
+        children: view.map(|v| children(v, diagnoses)).unwrap_or_default(),
         // A kernel thread ignores every signal: nothing to say.
         signals: status
             .filter(|_| !stat.is_some_and(Stat::is_kernel_thread))
@@ -369,7 +375,7 @@ fn unix(world: &World, view: &View) -> Vec<UnixReport> {
         .collect()
 }
 
-fn children(view: &View) -> Vec<ChildReport> {
+fn children(view: &View, diagnoses: &Diagnoses) -> Vec<ChildReport> {
     let before = view.first.children.ok().map(Vec::as_slice).unwrap_or_default();
     let interval = view.progress.as_ref().map(|p| p.interval_ms).unwrap_or(0);
     view.last
@@ -387,6 +393,9 @@ fn children(view: &View) -> Vec<ChildReport> {
                         .find(|b| b.pid == child.pid)
                         .and_then(|b| relative_cpu_percent(view.host, b, child, interval))
                         .map(|p| p.round()),
+                    verdict: diagnoses.get(child.pid).map(|d| d.verdict),
+                    severity: diagnoses.get(child.pid).map(|d| d.severity),
+                    kernel_thread: child.stat.ok().is_some_and(Stat::is_kernel_thread),
                 })
                 .collect()
         })

@@ -16,6 +16,7 @@ use crate::linux::fd::Access;
 use crate::snapshot::*;
 use crate::text::TargetString;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 mod detail;
 pub use detail::*;
@@ -39,6 +40,10 @@ pub struct Report {
     /// What a scan (`--all`, `--name`, `--user`) could not see of the host;
     /// null when the processes were named.
     pub visibility: Option<Visibility>,
+    /// The snapshot file a `--from` replay read (`-` for stdin); absent for
+    /// a live diagnosis. `host` says when and where it was captured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replayed_from: Option<String>,
 }
 
 #[derive(Serialize, Debug)]
@@ -154,6 +159,30 @@ impl Report {
     }
 }
 
+/// "3 processes: 1 pipe-full [critical], 2 waiting-on-child [info]": what
+/// a snapshot holds, as `capture` says when it has written one.
+pub fn verdict_counts(snapshot: &Snapshot) -> String {
+    let world = World::new(snapshot);
+    let diagnoses = classify::diagnose_all(&world);
+    let mut counts: BTreeMap<(std::cmp::Reverse<Severity>, Verdict), usize> = BTreeMap::new();
+    let mut total = 0;
+    for record in snapshot.processes.iter().filter(|r| r.role != Role::Related) {
+        let (verdict, severity) = diagnoses
+            .get(record.pid)
+            .map_or((Verdict::Unknown, Severity::Info), |d| (d.verdict, d.severity));
+        *counts.entry((std::cmp::Reverse(severity), verdict)).or_default() += 1;
+        total += 1;
+    }
+    let counts: Vec<String> = counts
+        .iter()
+        .map(|((severity, verdict), n)| format!("{n} {} [{}]", verdict.name(), severity.0.name()))
+        .collect();
+    match total {
+        1 => format!("1 process: {}", counts.join(", ")),
+        n => format!("{n} processes: {}", counts.join(", ")),
+    }
+}
+
 /// Diagnose every process of a snapshot; report the ones the user asked for.
 pub fn build(snapshot: Snapshot) -> Report {
     build_with_detail(snapshot, None)
@@ -179,7 +208,7 @@ pub fn build_with_detail(snapshot: Snapshot, detail_from: Option<Severity>) -> R
             .map(|record| {
                 let diagnosis = diagnoses.get(record.pid);
                 let full = detail_from.is_none_or(|from| diagnosis.is_some_and(|d| d.severity >= from));
-                full.then(|| detail(&world, record))
+                full.then(|| detail(&world, &diagnoses, record))
             })
             .collect();
         let reported: Vec<i32> = snapshot
@@ -225,6 +254,7 @@ pub fn build_with_detail(snapshot: Snapshot, detail_from: Option<Severity>) -> R
             })
             .collect(),
         visibility,
+        replayed_from: None,
     }
 }
 

@@ -111,6 +111,7 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut tracked: BTreeMap<i32, Tracked> = pids.iter().map(|&pid| (pid, Tracked::new(pid, start))).collect();
     let style = Style {
         color: watch.color.enabled(std::io::IsTerminal::is_terminal(&io::stdout())),
+        ..Style::default()
     };
     // The last sample of every process, and when it was taken: a diagnosis
     // pairs it with a fresh one, so rates cover the time since.
