@@ -105,6 +105,7 @@ pub(super) fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
                 (Verdict::IdleInEpoll, WaitClaim::Epoll(epoll))
             }
             Some(Wait::Poll) => (Verdict::IdleInEpoll, WaitClaim::Polling(call)),
+            Some(Wait::Futex) if thread.timed_futex() => (Verdict::Sleeping, WaitClaim::TimedFutex),
             Some(Wait::Futex) => {
                 let futex_waiters = view.threads.iter().filter(|t| t.wait == Some(Wait::Futex));
                 evidence.extend(futex_waiters.clone().filter(|t| t.tid() != thread.tid()).map(|t| {

@@ -7,7 +7,7 @@
 use super::graph::Edge;
 use super::progress::Progress;
 use crate::linux::fd::Access;
-use crate::linux::wait::DiskWait;
+use crate::linux::wait::{DiskWait, Timeout};
 use crate::snapshot::{FdKind, PipeFill, Reason};
 use crate::text::TargetString;
 use serde::{Deserialize, Serialize};
@@ -170,6 +170,7 @@ pub struct Call {
     /// The number of a syscall this architecture's table does not name.
     pub unnamed_nr: Option<i64>,
     pub fd: Option<i32>,
+    pub timeout: Option<Timeout>,
     pub wchan: Option<String>,
     /// On a CPU: no syscall to report.
     pub running: bool,
@@ -331,6 +332,8 @@ pub enum WaitClaim {
         threads: usize,
         progress: Option<Progress>,
     },
+    /// A futex wait a timeout ends (`Event.wait(3600)`, a timed join).
+    TimedFutex,
     Child(ChildWait),
     Sleeping(Option<&'static str>),
     Signal(Option<&'static str>),

@@ -279,9 +279,9 @@ impl<'a> World<'a> {
                 // An unseen holder could unblock it: not provably stuck.
                 return !edge.complete || edge.to.iter().any(|to| live.contains(to) || !self.has(*to));
             }
-            // A futex wait depends on another thread of the same process;
-            // any other wait (or none) can end from outside the graph.
-            thread.wait != Some(Wait::Futex)
+            // An untimed futex wait depends on another thread of the same
+            // process; any other wait (or none) can end from outside the graph.
+            thread.wait != Some(Wait::Futex) || thread.timed_futex()
         })
     }
 

@@ -7,7 +7,7 @@ use super::finding::{Call, FdWhat, ProcessRef, TcpFacts, ThreadRef, UnixFacts};
 use super::progress::Progress;
 use crate::linux::fd::{link_inode, Access, O_NONBLOCK};
 use crate::linux::syscall::syscall_name;
-use crate::linux::wait::{self, Wait};
+use crate::linux::wait::{self, Timeout, Wait};
 use crate::snapshot::*;
 use crate::text::TargetString;
 
@@ -48,6 +48,8 @@ pub struct ThreadView<'a> {
     pub wait: Option<Wait>,
     /// The fd the syscall names, for waits on an fd.
     pub fd: Option<i32>,
+    /// The syscall's timeout, for waits that take one.
+    pub timeout: Option<Timeout>,
     /// wchan without compiler suffixes.
     pub wchan: Option<&'a str>,
     /// A kernel thread: no user-space syscall to speak of.
@@ -66,7 +68,7 @@ impl<'a> ThreadView<'a> {
             .map(|w| wait::strip_wchan_suffix(w))
             .filter(|w| !w.is_empty());
         let vfork = wchan.is_some_and(wait::is_vfork_wait);
-        let (syscall_name, from_syscall, fd) = match thread.syscall.ok() {
+        let (syscall_name, from_syscall, fd, timeout) = match thread.syscall.ok() {
             Some(Syscall::Blocked { nr, args }) if *nr >= 0 && !kernel_thread && !vfork => {
                 let name = syscall_name(arch, *nr);
                 let wait = name.map(|n| wait::syscall_wait(n, args));
@@ -74,9 +76,9 @@ impl<'a> ThreadView<'a> {
                     .filter(|w| w.waits_on_fd())
                     .and_then(|_| args.first())
                     .and_then(|&a| i32::try_from(a).ok());
-                (name, wait, fd)
+                (name, wait, fd, name.and_then(|n| wait::timeout(n, args)))
             }
-            _ => (None, None, None),
+            _ => (None, None, None, None),
         };
         let blocked = matches!(state, Some('S' | 'D'));
         // The syscall decides; a syscall with no wait of its own (openat,
@@ -94,9 +96,16 @@ impl<'a> ThreadView<'a> {
             syscall_name,
             wait,
             fd,
+            timeout,
             wchan,
             kernel_thread,
         }
+    }
+
+    /// Blocked in a futex wait that a timeout ends: a timed sleep, not a
+    /// wait only another thread can end.
+    pub fn timed_futex(&self) -> bool {
+        self.wait == Some(Wait::Futex) && matches!(self.timeout, Some(Timeout::Given | Timeout::Millis(_)))
     }
 
     pub fn tid(&self) -> i32 {
@@ -118,6 +127,7 @@ impl<'a> ThreadView<'a> {
             syscall: self.syscall_name,
             unnamed_nr,
             fd: self.fd,
+            timeout: self.timeout,
             wchan: self.wchan.map(str::to_string),
             running: matches!(self.thread.syscall, Fact::Ok(Syscall::Running)),
         }

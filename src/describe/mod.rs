@@ -10,7 +10,7 @@ use crate::classify::finding::*;
 use crate::classify::graph::{Channel, Edge, EdgeKind};
 use crate::classify::progress::Progress;
 use crate::linux::signal::signal_names;
-use crate::linux::wait::DiskWait;
+use crate::linux::wait::{DiskWait, Timeout};
 use crate::snapshot::{PipeFill, Reason};
 use crate::text::TargetString;
 
@@ -125,6 +125,7 @@ fn waiting(who: &str, wait: &WaitClaim) -> String {
             };
             format!("{scope}{moved}")
         }
+        WaitClaim::TimedFutex => format!("{who} sleeping in a futex wait with a timeout"),
         WaitClaim::Child(child) => child_wait(who, child),
         WaitClaim::Sleeping(call) => format!("{who} sleeping in {}", call.unwrap_or("nanosleep")),
         WaitClaim::Signal(call) => format!("{who} waiting for a signal in {}", call.unwrap_or("pause")),
@@ -350,9 +351,19 @@ fn edges(edges: &[Edge]) -> String {
 pub fn call(call: &Call) -> String {
     match (call.syscall, call.unnamed_nr, &call.wchan) {
         (Some(name), _, wchan) => {
-            let fd = call.fd.map(|fd| format!("fd={fd}")).unwrap_or_default();
+            let args: Vec<String> = [
+                call.fd.map(|fd| format!("fd={fd}")),
+                call.timeout.map(|t| match t {
+                    Timeout::Forever => "no timeout".to_string(),
+                    Timeout::Millis(ms) => format!("timeout {ms}ms"),
+                    Timeout::Given => "with a timeout".to_string(),
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
             let wchan = wchan.as_ref().map(|w| format!(", wchan {w}")).unwrap_or_default();
-            format!("{name}({fd}){wchan}")
+            format!("{name}({}){wchan}", args.join(", "))
         }
         (None, Some(nr), Some(w)) => format!("syscall {nr}, wchan {w}"),
         (None, _, Some(w)) => format!("wchan {w}"),

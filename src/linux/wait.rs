@@ -87,6 +87,41 @@ fn is_futex_wait_op(op: Option<u64>) -> bool {
     matches!(op.map(|op| op & 0x7f), Some(0 | 6 | 9 | 11 | 13))
 }
 
+/// How long a wait syscall may last, from its arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timeout {
+    /// No timeout: only an event ends the wait.
+    Forever,
+    /// This many milliseconds (an argument of epoll_wait and poll).
+    Millis(i64),
+    /// A timeout was given, by pointer: its value is in the target's
+    /// memory, which whystuck does not read.
+    Given,
+}
+
+/// The timeout of a wait syscall, for the syscalls that take one.
+pub fn timeout(name: &str, args: &[u64]) -> Option<Timeout> {
+    let pointer = |i: usize| match args.get(i)? {
+        0 => Some(Timeout::Forever),
+        _ => Some(Timeout::Given),
+    };
+    let millis = |i: usize| match *args.get(i)? as i32 {
+        ms if ms < 0 => Some(Timeout::Forever),
+        ms => Some(Timeout::Millis(i64::from(ms))),
+    };
+    match name {
+        "futex" if is_futex_wait_op(args.get(1).copied()) => pointer(3),
+        "futex_waitv" => pointer(3),
+        "futex_wait" => pointer(4),
+        "epoll_wait" | "epoll_pwait" => millis(3),
+        "epoll_pwait2" => pointer(3),
+        "poll" => millis(2),
+        "ppoll" => pointer(2),
+        "select" | "pselect6" => pointer(4),
+        _ => None,
+    }
+}
+
 /// `do_epoll_wait.isra.0` → `do_epoll_wait`: kernel symbols never contain a
 /// dot, so everything from the first dot is a compiler suffix.
 pub fn strip_wchan_suffix(wchan: &str) -> &str {
@@ -156,6 +191,25 @@ pub fn waits_on_file_server(wchan: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_from_arguments() {
+        let cases: [(&str, &[u64], Option<Timeout>); 10] = [
+            ("futex", &[0x55, 0x80, 0, 0], Some(Timeout::Forever)),
+            ("futex", &[0x55, 0x80, 0, 0x7ffd_0000], Some(Timeout::Given)),
+            ("futex", &[0x55, 0x189, 0, 0x7ffd_0000], Some(Timeout::Given)),
+            ("futex", &[0x55, 0x81, 0, 0x7ffd_0000], None),
+            ("futex_waitv", &[1, 2, 0, 0], Some(Timeout::Forever)),
+            ("epoll_wait", &[3, 1, 1024, 0xffff_ffff], Some(Timeout::Forever)),
+            ("epoll_pwait", &[3, 1, 1024, 5000], Some(Timeout::Millis(5000))),
+            ("poll", &[1, 1, 0], Some(Timeout::Millis(0))),
+            ("pselect6", &[5, 1, 0, 0, 0, 0], Some(Timeout::Forever)),
+            ("read", &[0, 1, 2], None),
+        ];
+        for (name, args, expected) in cases {
+            assert_eq!(timeout(name, args), expected, "{name} {args:x?}");
+        }
+    }
 
     #[test]
     fn futex_ops() {

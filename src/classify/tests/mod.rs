@@ -578,3 +578,30 @@ fn unreadable_stat_is_unknown_not_a_guess() {
 }
 
 mod deadlocks;
+
+#[test]
+fn a_futex_wait_with_a_timeout_is_a_timed_sleep_not_a_stuck_futex() {
+    // FUTEX_WAIT_BITSET|PRIVATE (0x89), as Python's Event.wait(3600) and a
+    // JVM's timed park call it; the timeout is argument 3.
+    let timed = t(PID, 'S', 202, &[0x7f00, 0x89, 0, 0x7ffd_1000], "futex_do_wait");
+    let d = verdict_of("x86_64", &record('S', 0, &[timed], &[]));
+    assert_eq!((d.verdict, d.severity), (Verdict::Sleeping, Severity::Info));
+    assert!(matches!(
+        d.deciding().claim,
+        Claim::Waiting {
+            wait: WaitClaim::TimedFutex,
+            ..
+        }
+    ));
+    // The same wait without a timeout (an untimed Object.wait(), a join):
+    // only another thread can end it.
+    let untimed = t(PID, 'S', 202, &[0x7f00, 0x89, 0, 0], "futex_do_wait");
+    let d = verdict_of("x86_64", &record('S', 0, &[untimed], &[]));
+    assert_eq!((d.verdict, d.severity), (Verdict::FutexBlocked, Severity::Warn));
+    // futex_waitv (x86_64 449) takes its timeout in argument 3 too.
+    let waitv = t(PID, 'S', 449, &[0x7f00, 2, 0, 0x7ffd_1000], "futex_do_wait");
+    assert_eq!(
+        verdict_of("x86_64", &record('S', 0, &[waitv], &[])).verdict,
+        Verdict::Sleeping
+    );
+}
