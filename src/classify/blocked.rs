@@ -37,13 +37,14 @@ pub(super) fn full_writes(world: &World, view: &View) -> Vec<Finding> {
                 let steady = first_fill(view, fd) == Some(fill.buffered_bytes) && view.progress.is_some();
                 evidence.push(Evidence::PipeFill { fill, steady });
             }
-            Finding::new(
-                Verdict::PipeFull,
-                Claim::BlockedWriting(world.fd_facts(view, fd)),
-                evidence,
-            )
+            let claim = Claim::BlockedWriting {
+                fd: world.fd_facts(view, fd),
+                pending_in: None,
+            };
+            Finding::new(Verdict::PipeFull, claim, evidence)
         })
         .collect();
+    findings.extend(pending_writes(world, view));
     // Without the syscall (no ptrace access) the fd is unknown, but a pipe or
     // socket write wchan still says the buffer is full.
     for thread in view.threads.iter().filter(blocked_writing).filter(|t| t.fd.is_none()) {
@@ -65,6 +66,38 @@ pub(super) fn full_writes(world: &World, view: &View) -> Vec<Finding> {
         ));
     }
     findings
+}
+
+/// Non-blocking writes an event loop waits to finish (Node, asyncio, Go):
+/// the thread sleeps in epoll_wait, not in write(), but it is as stuck.
+fn pending_writes(world: &World, view: &View) -> Vec<Finding> {
+    view.pending_writes
+        .iter()
+        .filter_map(|pending| {
+            let thread = view.threads.iter().find(|t| t.tid() == pending.tid)?;
+            let mut evidence = vec![
+                Evidence::ThreadIn {
+                    thread: thread.named(view.pid),
+                    comm: thread.comm(),
+                    call: thread.call(),
+                    blocked: false,
+                },
+                Evidence::WaitsToWrite {
+                    epfd: pending.epfd,
+                    fd: pending.fd,
+                },
+            ];
+            if let Some(fill) = view.fd(pending.fd).and_then(|f| f.pipe_fill()) {
+                let steady = view.progress.is_some();
+                evidence.push(Evidence::PipeFill { fill, steady });
+            }
+            let claim = Claim::BlockedWriting {
+                fd: world.fd_facts(view, pending.fd),
+                pending_in: Some(thread.syscall_name.unwrap_or("epoll_wait")),
+            };
+            Some(Finding::new(Verdict::PipeFull, claim, evidence))
+        })
+        .collect()
 }
 
 /// The fill of `fd` at the first sample.

@@ -274,8 +274,13 @@ pub enum Claim {
         wchan: Option<String>,
         on: Option<DiskWait>,
     },
-    /// Threads blocked writing into this full pipe or socket.
-    BlockedWriting(FdFacts),
+    /// Threads blocked writing into this full pipe or socket: in a write
+    /// call, or (`pending_in` an event loop's wait call) a non-blocking
+    /// write waiting for it to drain.
+    BlockedWriting {
+        fd: FdFacts,
+        pending_in: Option<&'static str>,
+    },
     /// A pipe or socket write wchan, the fd unknown (no ptrace access).
     BlockedWritingUnknownFd {
         tid: i32,
@@ -424,6 +429,12 @@ pub enum Evidence {
     PipeFill {
         fill: PipeFill,
         steady: bool,
+    },
+    /// The fd is registered for writability (EPOLLOUT) in the epoll set
+    /// the thread waits on.
+    WaitsToWrite {
+        epfd: i32,
+        fd: i32,
     },
     ProcEntryUnopened(Option<Reason>),
     ProcEntryWentAway {

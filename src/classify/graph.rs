@@ -17,8 +17,8 @@
 
 use super::finding::{FdFacts, Peer, Unseen};
 use super::view::{FdKind, ThreadView, View};
-use crate::linux::fd::Access;
-use crate::linux::wait::Wait;
+use crate::linux::fd::{Access, EPOLLOUT, O_CLOEXEC};
+use crate::linux::wait::{Timeout, Wait};
 use crate::snapshot::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -67,6 +67,9 @@ pub struct World<'a> {
     /// that could not be searched, or hidden by /proc. `None`: all known.
     pub unseen: Option<Unseen>,
     edges: BTreeMap<i32, Vec<Edge>>,
+    /// Threads (pid, tid) whose every waker is one of their edges or their
+    /// own process: an event loop on pipes and its own wakeup fds.
+    closed_waits: BTreeSet<(i32, i32)>,
     live: BTreeSet<i32>,
 }
 
@@ -98,9 +101,14 @@ impl<'a> World<'a> {
             unsearchable: &snapshot.unsearchable,
             unseen,
             edges: BTreeMap::new(),
+            closed_waits: BTreeSet::new(),
             live: BTreeSet::new(),
         };
-        world.edges = world.pids().map(|pid| (pid, world.compute_edges(pid))).collect();
+        for pid in world.pids().collect::<Vec<_>>() {
+            let (edges, closed) = world.compute_edges(pid);
+            world.edges.insert(pid, edges);
+            world.closed_waits.extend(closed.into_iter().map(|tid| (pid, tid)));
+        }
         world.live = world.compute_live();
         world
     }
@@ -201,53 +209,116 @@ impl<'a> World<'a> {
         self.edges.get(&pid).map(Vec::as_slice).unwrap_or_default()
     }
 
-    fn compute_edges(&self, pid: i32) -> Vec<Edge> {
-        let Some(view) = self.view(pid) else { return vec![] };
-        let mut edges = Vec::new();
-        // Blocked threads: asleep (S), or a vfork parent (D) waiting on its child.
-        let blocked = |t: &&super::view::ThreadView| {
-            t.state == Some('S') || (t.state == Some('D') && t.wait == Some(Wait::Child))
+    /// A process's wait-for edges, and its threads whose every waker is
+    /// one of those edges or the process itself.
+    fn compute_edges(&self, pid: i32) -> (Vec<Edge>, Vec<i32>) {
+        let Some(view) = self.view(pid) else {
+            return (vec![], vec![]);
         };
+        let mut edges = Vec::new();
+        let mut closed = Vec::new();
+        // Blocked threads: asleep (S), or a vfork parent (D) waiting on its child.
+        let blocked = |t: &&ThreadView| t.state == Some('S') || (t.state == Some('D') && t.wait == Some(Wait::Child));
         for thread in view.threads.iter().filter(blocked) {
-            let (kind, to, channel) = match thread.wait {
-                Some(Wait::Child) => (EdgeKind::Child, waited_children(view, thread.thread), None),
-                Some(wait @ (Wait::Write | Wait::Read)) => {
-                    let Some(fd) = thread.fd.and_then(|fd| view.fd(fd)) else {
-                        continue;
-                    };
-                    let channel = match (fd.kind, fd.inode) {
-                        (FdKind::Pipe, _) => Channel::Pipe,
-                        (FdKind::Socket, Some(i)) if view.unix(i).is_some() => Channel::UnixSocket,
-                        (FdKind::Socket, Some(i)) if view.tcp(i).is_some() => Channel::TcpSocket,
-                        _ => continue,
-                    };
-                    let mut to: Vec<i32> = self.peers(pid, fd.fd.fd).iter().map(|p| p.pid).collect();
-                    to.sort_unstable();
-                    to.dedup();
-                    let kind = if wait == Wait::Write {
-                        EdgeKind::Write
-                    } else {
-                        EdgeKind::Read
-                    };
-                    (kind, to, Some(channel))
+            match thread.wait {
+                Some(Wait::Child) => {
+                    let to = waited_children(view, thread.thread);
+                    if !to.is_empty() {
+                        edges.push(Edge {
+                            from: pid,
+                            tid: thread.tid(),
+                            kind: EdgeKind::Child,
+                            call: thread.syscall_name.unwrap_or("wait"),
+                            fd: None,
+                            channel: None,
+                            to,
+                            complete: true,
+                        });
+                    }
                 }
-                _ => continue,
-            };
-            if to.is_empty() {
-                continue; // nobody to wait on that we can see: not an edge
+                Some(Wait::Write) => {
+                    edges.extend(thread.fd.and_then(|fd| self.fd_edge(view, thread, fd, EdgeKind::Write)))
+                }
+                Some(Wait::Read) => {
+                    edges.extend(thread.fd.and_then(|fd| self.fd_edge(view, thread, fd, EdgeKind::Read)))
+                }
+                Some(Wait::Epoll) => {
+                    if let Some(found) = self.epoll_edges(view, thread) {
+                        edges.extend(found);
+                        closed.push(thread.tid());
+                    }
+                }
+                _ => {}
             }
-            edges.push(Edge {
-                from: pid,
-                tid: thread.tid(),
-                kind,
-                call: thread.syscall_name.unwrap_or("wait"),
-                fd: thread.fd,
-                channel,
-                to,
-                complete: kind == EdgeKind::Child || self.unseen.is_none(),
-            });
         }
-        edges
+        (edges, closed)
+    }
+
+    /// A thread waiting on `fd` (to write into it, or to read from it) waits
+    /// on the processes holding its other end, other than its own.
+    fn fd_edge(&self, view: &View, thread: &ThreadView, fd: i32, kind: EdgeKind) -> Option<Edge> {
+        let f = view.fd(fd)?;
+        let channel = match (f.kind, f.inode) {
+            (FdKind::Pipe, _) => Channel::Pipe,
+            (FdKind::Socket, Some(i)) if view.unix(i).is_some() => Channel::UnixSocket,
+            (FdKind::Socket, Some(i)) if view.tcp(i).is_some() => Channel::TcpSocket,
+            _ => return None,
+        };
+        let mut to: Vec<i32> = self.peers(view.pid, fd).iter().map(|p| p.pid).collect();
+        to.sort_unstable();
+        to.dedup();
+        // Nobody to wait on that we can see: not an edge.
+        (!to.is_empty()).then(|| Edge {
+            from: view.pid,
+            tid: thread.tid(),
+            kind,
+            call: thread.syscall_name.unwrap_or("wait"),
+            fd: Some(fd),
+            channel: Some(channel),
+            to,
+            complete: self.unseen.is_none(),
+        })
+    }
+
+    /// What could wake an event loop parked in epoll_wait with no
+    /// timeout: the readers of an fd it waits to write (see
+    /// [`View::pending_writes`]), as for a thread blocked in write(), and
+    /// whoever holds the other end of a pipe or unix socket it waits to read.
+    /// `None` when something whystuck cannot follow could wake it (a
+    /// timeout, a TCP peer, a timer or signal fd...): no deadlock is
+    /// claimed on a guess. Its own self-pipe, socketpair or close-on-exec
+    /// eventfd only it can write, and is no edge.
+    fn epoll_edges(&self, view: &View, thread: &ThreadView) -> Option<Vec<Edge>> {
+        let epfd = thread.fd?;
+        if thread.timeout != Some(Timeout::Forever) {
+            return None;
+        }
+        let (mut writes, mut reads) = (Vec::new(), Vec::new());
+        for target in view.epoll_set(epfd) {
+            if view.pending_write(thread.tid(), target.fd).is_some() {
+                writes.extend(self.fd_edge(view, thread, target.fd, EdgeKind::Write));
+                continue;
+            }
+            let f = view.fd(target.fd)?;
+            let own_eventfd = f.kind == FdKind::Eventfd && f.flags().is_some_and(|flags| flags & O_CLOEXEC != 0);
+            let ends_known = match (f.kind, f.inode) {
+                (FdKind::Pipe, _) => true,
+                (FdKind::Socket, Some(inode)) => view.unix(inode).is_some(),
+                _ => false,
+            };
+            match (own_eventfd, ends_known) {
+                (true, _) => continue,
+                (false, false) => return None,
+                (false, true) => {}
+            }
+            let mut edge = self.fd_edge(view, thread, target.fd, EdgeKind::Read);
+            if let Some(edge) = &mut edge {
+                edge.to.retain(|&to| to != view.pid);
+            }
+            reads.extend(edge.filter(|e| !e.to.is_empty()));
+        }
+        writes.extend(reads);
+        Some(writes)
     }
 
     /// The least fixed point of liveness (see the module documentation).
@@ -275,13 +346,17 @@ impl<'a> World<'a> {
         }
         let edges = self.edges(pid);
         view.threads.iter().any(|thread| {
-            if let Some(edge) = edges.iter().find(|e| e.tid == thread.tid()) {
-                // An unseen holder could unblock it: not provably stuck.
-                return !edge.complete || edge.to.iter().any(|to| live.contains(to) || !self.has(*to));
+            let mut own = edges.iter().filter(|e| e.tid == thread.tid()).peekable();
+            if own.peek().is_some() {
+                // Any one of its edges can unblock it; an unseen holder
+                // could too: not provably stuck.
+                return own.any(|edge| !edge.complete || edge.to.iter().any(|to| live.contains(to) || !self.has(*to)));
             }
             // An untimed futex wait depends on another thread of the same
-            // process; any other wait (or none) can end from outside the graph.
-            thread.wait != Some(Wait::Futex) || thread.timed_futex()
+            // process, as does an event loop waiting only on its own wakeup
+            // fds; any other wait (or none) can end from outside the graph.
+            let closed = self.closed_waits.contains(&(pid, thread.tid()));
+            !closed && (thread.wait != Some(Wait::Futex) || thread.timed_futex())
         })
     }
 
@@ -366,17 +441,29 @@ fn waited_children(view: &View, thread: &Thread) -> Vec<i32> {
 
 /// The pids a diagnosis of this snapshot still needs (for `collect`).
 pub fn related_pids(snapshot: &Snapshot) -> Vec<i32> {
-    // Only a thread waiting on a child, or blocked reading or writing, can
-    // wait on another process: the rest need no view (a large selection
-    // would otherwise be viewed twice).
+    // Only a thread waiting on a child, blocked reading or writing, or an
+    // event loop with an fd registered for writing, can wait on another
+    // process: the rest need no view (a large selection would otherwise be
+    // viewed twice).
     let may_wait_on_others = |record: &ProcessRecord| {
-        let threads = record.samples.last().and_then(|s| s.threads.ok());
-        threads.into_iter().flatten().any(|t| {
-            matches!(
-                ThreadView::new(t, &snapshot.host.arch).wait,
-                Some(Wait::Child | Wait::Read | Wait::Write)
-            )
-        })
+        let Some(last) = record.samples.last() else {
+            return false;
+        };
+        let waits_to_write = || {
+            let fds = last.fds.ok().map(Vec::as_slice).unwrap_or_default();
+            fds.iter()
+                .filter_map(|f| f.info.ok())
+                .any(|info| info.epoll_targets.iter().any(|t| t.events & EPOLLOUT != 0))
+        };
+        last.threads
+            .ok()
+            .into_iter()
+            .flatten()
+            .any(|t| match ThreadView::new(t, &snapshot.host.arch).wait {
+                Some(Wait::Child | Wait::Read | Wait::Write) => true,
+                Some(Wait::Epoll) => waits_to_write(),
+                _ => false,
+            })
     };
     World::of(snapshot, may_wait_on_others).wanted()
 }

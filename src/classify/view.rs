@@ -5,7 +5,7 @@
 
 use super::finding::{Call, FdWhat, ProcessRef, TcpFacts, ThreadRef, UnixFacts};
 use super::progress::Progress;
-use crate::linux::fd::{link_inode, Access, O_NONBLOCK};
+use crate::linux::fd::{link_inode, pipe_is_full, Access, EPOLLOUT, O_NONBLOCK};
 use crate::linux::syscall::syscall_name;
 use crate::linux::wait::{self, Timeout, Wait};
 use crate::snapshot::*;
@@ -163,8 +163,20 @@ pub struct View<'a> {
     tcp: Box<[&'a TcpSocket]>,
     unix: Box<[&'a UnixSocket]>,
     /// Pipe and socket inodes a thread of this process is blocked writing
-    /// to, sorted.
+    /// to (in write(), or pending in an event loop), sorted.
     blocked_write_inodes: Box<[u64]>,
+    /// Writes pending in an event loop: fds registered for EPOLLOUT in the
+    /// epoll set a thread waits on, full at both samples.
+    pub pending_writes: Box<[PendingWrite]>,
+}
+
+/// A non-blocking write an event loop waits to finish: the fd is in the
+/// epoll set its thread waits on, registered for EPOLLOUT, and full.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PendingWrite {
+    pub tid: i32,
+    pub epfd: i32,
+    pub fd: i32,
 }
 
 impl<'a> View<'a> {
@@ -216,12 +228,15 @@ impl<'a> View<'a> {
             tcp,
             unix,
             blocked_write_inodes: Box::new([]),
+            pending_writes: Box::new([]),
         };
+        view.pending_writes = view.find_pending_writes().into_boxed_slice();
         let mut blocked_write_inodes: Vec<u64> = view
             .threads
             .iter()
             .filter(|t| t.wait == Some(Wait::Write))
             .filter_map(|t| view.fd(t.fd?)?.inode)
+            .chain(view.pending_writes.iter().filter_map(|p| view.fd(p.fd)?.inode))
             .collect();
         blocked_write_inodes.sort_unstable();
         view.blocked_write_inodes = blocked_write_inodes.into_boxed_slice();
@@ -274,14 +289,74 @@ impl<'a> View<'a> {
     }
 
     /// A pipe is full when no write can proceed: a thread is blocked writing
-    /// to it, or less than a page is free (pipes fill by page slots, so a
-    /// writer can block below the byte capacity). `None` when unknown.
+    /// to it, or its fill says so ([`pipe_is_full`]). `None` when unknown.
     pub fn pipe_full(&self, fd: &FdView) -> Option<bool> {
         if fd.inode.is_some_and(|i| self.blocked_writing(i)) {
             return Some(true);
         }
         let fill = fd.pipe_fill()?;
-        Some(fill.capacity_bytes.saturating_sub(fill.buffered_bytes) < self.host.page_size)
+        Some(pipe_is_full(
+            fill.buffered_bytes,
+            fill.capacity_bytes,
+            self.host.page_size,
+        ))
+    }
+
+    /// The epoll set of an fd: (target fd, events) pairs.
+    pub fn epoll_set(&self, epfd: i32) -> &'a [EpollTarget] {
+        let info = self.fd(epfd).and_then(|f| f.fd.info.ok());
+        info.map(|i| i.epoll_targets.as_slice()).unwrap_or_default()
+    }
+
+    /// Writes pending in an event loop (see [`PendingWrite`]). A pipe must
+    /// be full at both samples (nobody drained it in between); a unix
+    /// socket's send buffer full at the last.
+    fn find_pending_writes(&self) -> Vec<PendingWrite> {
+        let mut pending = Vec::new();
+        for thread in self.threads.iter().filter(|t| t.wait == Some(Wait::Epoll)) {
+            let Some(epfd) = thread.fd else { continue };
+            for target in self.epoll_set(epfd).iter().filter(|t| t.events & EPOLLOUT != 0) {
+                let Some(f) = self.fd(target.fd) else { continue };
+                let full = match (f.kind, f.inode) {
+                    (FdKind::Pipe, _) if f.access() == Some(Access::Write) => self.pipe_stays_full(f),
+                    (FdKind::Socket, Some(inode)) => self.unix(inode).and_then(UnixSocket::send_buffer_full),
+                    _ => None,
+                };
+                if full == Some(true) {
+                    pending.push(PendingWrite {
+                        tid: thread.tid(),
+                        epfd,
+                        fd: target.fd,
+                    });
+                }
+            }
+        }
+        pending
+    }
+
+    /// Whether a pipe's fill says full at the last sample and, with two
+    /// samples, is the same at the first: nobody drained it in between.
+    fn pipe_stays_full(&self, f: &FdView) -> Option<bool> {
+        let last = f.pipe_fill()?;
+        let full = pipe_is_full(last.buffered_bytes, last.capacity_bytes, self.host.page_size);
+        if std::ptr::eq(self.first, self.last) {
+            return Some(full);
+        }
+        let first = self
+            .first
+            .fds
+            .ok()?
+            .iter()
+            .find(|x| x.fd == f.fd.fd)?
+            .pipe
+            .as_ref()?
+            .ok()?;
+        Some(full && first.buffered_bytes == last.buffered_bytes)
+    }
+
+    /// The pending write of a thread on an fd, if it has one.
+    pub fn pending_write(&self, tid: i32, fd: i32) -> Option<&PendingWrite> {
+        self.pending_writes.iter().find(|p| p.tid == tid && p.fd == fd)
     }
 
     /// A unix socket is full when its send-buffer memory has reached the

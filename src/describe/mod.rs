@@ -10,7 +10,7 @@ use crate::classify::finding::*;
 use crate::classify::graph::{Channel, Edge, EdgeKind};
 use crate::classify::progress::Progress;
 use crate::linux::signal::signal_names;
-use crate::linux::wait::{DiskWait, Timeout};
+use crate::linux::wait::{self, DiskWait, Timeout, Wait};
 use crate::snapshot::{PipeFill, Reason};
 use crate::text::TargetString;
 
@@ -65,7 +65,14 @@ pub fn summary(claim: &Claim) -> String {
                 n => format!("{n} threads in uninterruptible sleep (D), first in {wchan}{hint}"),
             }
         }
-        Claim::BlockedWriting(f) => format!("blocked writing {}", fd::long(f)),
+        Claim::BlockedWriting { fd: f, pending_in: None } => format!("blocked writing {}", fd::long(f)),
+        Claim::BlockedWriting {
+            fd: f,
+            pending_in: Some(call),
+        } => format!(
+            "blocked writing {} (a non-blocking write, waiting in {call} for room)",
+            fd::long(f)
+        ),
         Claim::BlockedWritingUnknownFd { tid, pipe, wchan, why } => format!(
             "thread {tid} blocked writing into a full {} (wchan {wchan}; which fd is unknown{})",
             if *pipe { "pipe" } else { "socket" },
@@ -248,6 +255,9 @@ pub fn evidence(evidence: &Evidence) -> String {
                 ""
             }
         ),
+        Evidence::WaitsToWrite { epfd, fd } => {
+            format!("fd {fd} is registered for writability (EPOLLOUT) in epoll fd {epfd}, which the thread waits on")
+        }
         Evidence::ProcEntryUnopened(reason) => {
             format!("its /proc entry could not be opened: {}", reason_text(reason))
         }
@@ -335,8 +345,17 @@ pub fn edge(edge: &Edge) -> String {
         Some(Channel::TcpSocket) => "TCP socket",
         None => "",
     };
+    let waits = match wait::syscall_wait(edge.call, &[]) {
+        // An event loop's pending write or awaited read.
+        Wait::Epoll => format!(
+            "waits in {} to {}",
+            edge.call,
+            if verb == "writing" { "write" } else { "read" }
+        ),
+        _ => format!("is blocked {verb}"),
+    };
     format!(
-        "{} is blocked {verb} {fd} ({channel}, {fill}); {role} {}",
+        "{} {waits} {fd} ({channel}, {fill}); {role} {}",
         edge.from,
         to.join(", ")
     )

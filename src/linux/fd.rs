@@ -8,6 +8,17 @@ pub const O_ACCMODE: u32 = 0o3;
 /// O_NONBLOCK on x86_64 and aarch64 (the generic value).
 pub const O_NONBLOCK: u32 = 0o4000;
 
+/// Close-on-exec, as fdinfo `flags:` shows it.
+pub const O_CLOEXEC: u32 = 0o2_000_000;
+
+/// Whether a pipe with this fill takes no more writes: pipes fill by page
+/// slots, so a writer blocks once less than a page is free, below the byte
+/// capacity. The one definition, for collect (what to read in depth) and
+/// classify (what is full) alike.
+pub fn pipe_is_full(buffered_bytes: u64, capacity_bytes: u64, page_size: u64) -> bool {
+    capacity_bytes.saturating_sub(buffered_bytes) < page_size
+}
+
 /// epoll event bits (fdinfo `tfd: ... events:`).
 pub const EPOLLIN: u32 = 0x001;
 pub const EPOLLOUT: u32 = 0x004;

@@ -192,3 +192,99 @@ fn a_process_waiting_behind_a_deadlock_is_stuck_too() {
         said(d.get(3).unwrap())
     );
 }
+
+/// An epoll fd `epfd` watching each (fd, events).
+fn epoll(epfd: i32, set: &[(i32, u32)]) -> Fd {
+    let mut epoll = fd(epfd, "anon_inode:[eventpoll]", 0o2_000_002, None);
+    if let Fact::Ok(info) = &mut epoll.info {
+        info.epoll_targets = set
+            .iter()
+            .map(|&(fd, events)| EpollTarget {
+                fd,
+                events,
+                inode: None,
+            })
+            .collect();
+    }
+    epoll
+}
+
+/// Seed 000 on Node: the child's stdout (fd 1, pipe 10) is full and
+/// registered for EPOLLOUT in epoll fd 13, beside its own wakeup pipe
+/// (fds 14/15, pipe 11) and eventfd 16; its parent (1) reads pipe 10 but
+/// waits in wait4 for the child. `epoll_timeout` is epoll_wait's argument 3.
+fn node_writing_to_a_waiting_parent(epoll_timeout: u64, eventfd_flags: u32) -> Diagnoses {
+    let mut parent = process(
+        1,
+        t(1, 'S', 61, &[2], "do_wait"),
+        &[fd(3, "pipe:[10]", READ, Some((65536, 65536)))],
+    );
+    for s in &mut parent.samples {
+        s.children = Fact::Ok(vec![Relative {
+            pid: 2,
+            stat: Fact::Ok(stat('S', 0)),
+        }]);
+    }
+    let child = process(
+        2,
+        t(2, 'S', 281, &[13, 0x7ffd_0000, 1024, epoll_timeout], "do_epoll_wait"),
+        &[
+            fd(1, "pipe:[10]", WRITE | 0o4000, Some((65536, 65536))),
+            epoll(13, &[(1, 0x1c), (14, 0x19), (16, 0x19)]),
+            fd(14, "pipe:[11]", READ | 0o4000, Some((0, 65536))),
+            fd(15, "pipe:[11]", WRITE | 0o4000, Some((0, 65536))),
+            fd(16, "anon_inode:[eventfd]", eventfd_flags, None),
+        ],
+    );
+    let holders = vec![
+        holder(10, 1, 3, READ),
+        holder(10, 2, 1, WRITE),
+        holder(11, 2, 14, READ),
+        holder(11, 2, 15, WRITE),
+    ];
+    diagnoses(vec![parent, child], holders)
+}
+
+#[test]
+fn an_event_loop_waiting_to_write_into_a_full_pipe_is_pipe_full_and_in_the_cycle() {
+    let forever = 0xffff_ffff; // -1
+    let d = node_writing_to_a_waiting_parent(forever, 0o2_004_002);
+    let child = d.get(2).unwrap();
+    assert_eq!((child.verdict, child.severity), (Verdict::Deadlock, Severity::Critical));
+    assert_eq!(cycle_of(child), Some(vec![2, 1]));
+    assert_eq!(cycle_of(d.get(1).unwrap()), Some(vec![1, 2]), "found from either pid");
+    let pipe_full = child.findings.iter().find(|f| f.kind == Verdict::PipeFull).unwrap();
+    match &pipe_full.claim {
+        Claim::BlockedWriting {
+            fd,
+            pending_in: Some("epoll_pwait"),
+        } => {
+            assert_eq!(fd.fd, 1);
+            assert_eq!(fd.peers.iter().map(|p| (p.pid, p.fd)).collect::<Vec<_>>(), [(1, 3)]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(said(child).starts_with("2 waits in epoll_pwait to write fd 1 (pipe, full); its only reader is 1"));
+}
+
+#[test]
+fn an_event_loop_a_timer_or_an_unknown_fd_can_wake_is_pipe_full_but_no_deadlock() {
+    // With a timeout, a timer can still wake the loop (and its handler end
+    // the process); an eventfd without close-on-exec may be held elsewhere.
+    for (timeout, eventfd_flags) in [(5000, 0o2_004_002), (0xffff_ffff, 0o4002)] {
+        let d = node_writing_to_a_waiting_parent(timeout, eventfd_flags);
+        let child = d.get(2).unwrap();
+        assert_eq!(
+            child.verdict,
+            Verdict::PipeFull,
+            "{timeout} {eventfd_flags:o}: {child:#?}"
+        );
+        assert_eq!(cycle_of(child), None);
+        assert_eq!(d.get(1).unwrap().verdict, Verdict::WaitingOnChild);
+        assert_eq!(
+            d.get(1).unwrap().severity,
+            Severity::Critical,
+            "waiting on a stuck child"
+        );
+    }
+}
