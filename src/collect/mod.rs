@@ -11,9 +11,11 @@ pub mod helper;
 mod net;
 pub mod parse;
 pub mod pulse;
+mod reason;
 pub mod select;
 pub mod sockdiag;
 mod visibility;
+use reason::{absent_reason, is_gone, is_vanished, reason_for, stuck_on_file_server, Budget};
 use visibility::HidePid;
 
 use crate::snapshot::*;
@@ -81,7 +83,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
     let live = proc_root == std::path::Path::new("/proc");
     let start = Instant::now();
     let mut collector = Collector {
-        deadline: start + options.timeout,
+        budget: Budget::new(start, options.timeout),
         // Started now, when there is anything to read: its start overlaps
         // the first round's reads.
         cmdlines: helper::CmdlineReader::new(options.helper.clone(), !request.pids.is_empty()),
@@ -100,7 +102,6 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         read_timeout: options.helper.timeout,
         buf: Vec::with_capacity(4096),
         root,
-        start,
         dirs: Vec::with_capacity(request.pids.len()),
         hidepid: None,
     };
@@ -161,7 +162,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         // counts towards it. It is cut short only where the run's budget
         // would not leave the second round as long as the first took (the
         // report gives the interval measured).
-        let first_round = collector.start.elapsed();
+        let first_round = collector.budget.start.elapsed();
         let until_budget = options.timeout.saturating_sub(first_round * 2);
         std::thread::sleep(options.interval.saturating_sub(first_round).min(until_budget));
         collector.net.start_round();
@@ -259,8 +260,8 @@ fn end_inodes(sample: &Sample) -> Vec<u64> {
 
 struct Collector {
     root: ProcDir,
-    /// When the run's budget ends.
-    deadline: Instant,
+    /// When the run started, and when its budget ends.
+    budget: Budget,
     /// Command lines are read through it, in an abandonable process.
     cmdlines: helper::CmdlineReader,
     deep_fds: usize,
@@ -285,7 +286,6 @@ struct Collector {
     /// Who holds each pipe and socket fd seen, for finding the other ends.
     ends: ends::EndIndex,
     page_size: u64,
-    start: Instant,
     /// Each sampled pid's directory, opened once and held for every round,
     /// in the order of `Snapshot::processes`.
     dirs: Vec<Result<ProcDir, Reason>>,
@@ -295,79 +295,6 @@ struct Collector {
     read_timeout: Duration,
     /// One reused read buffer.
     buf: Vec<u8>,
-}
-
-/// Maps an I/O error to the reason a fact is unavailable.
-pub(crate) fn reason_for(err: &io::Error) -> Reason {
-    let (kind, detail) = match err.raw_os_error() {
-        Some(libc::EACCES) | Some(libc::EPERM) => (ReasonKind::Permission, "permission denied".to_string()),
-        Some(libc::ESRCH) => (ReasonKind::Gone, "the process exited".to_string()),
-        Some(libc::ENOENT) => (ReasonKind::NotSupported, "not provided by this kernel".to_string()),
-        _ if err.kind() == io::ErrorKind::TimedOut => (ReasonKind::TimedOut, err.to_string()),
-        _ => (ReasonKind::Error, err.to_string()),
-    };
-    Reason::new(kind, detail)
-}
-
-/// Why a process's memory is not to be read: a thread in uninterruptible
-/// sleep waiting on a FUSE or NFS server, which may never answer.
-fn stuck_on_file_server(sample: &Sample) -> Option<Reason> {
-    let thread = sample.threads.ok()?.iter().find(|t| {
-        t.stat.ok().is_some_and(|s| s.state == 'D')
-            && t.wchan
-                .ok()
-                .is_some_and(|w| crate::linux::wait::waits_on_file_server(w))
-    })?;
-    Some(Reason::new(
-        ReasonKind::Avoided,
-        format!(
-            "not read: thread {} is stuck in {} (uninterruptible), and a read of its memory could hang with it",
-            thread.tid,
-            thread.wchan.ok().map(String::as_str).unwrap_or("?")
-        ),
-    ))
-}
-
-/// Why `pid`'s directory could not be opened. Under hidepid a process of
-/// another user is missing from /proc or refused, which is not "no such
-/// process": `pidfd_open` tells the two apart.
-fn absent_reason(pid: i32, err: &io::Error, hidepid: Option<HidePid>) -> Reason {
-    let missing = matches!(err.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH));
-    let refused = matches!(err.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES));
-    let see_it = "run as its owner or with CAP_SYS_PTRACE to see it";
-    match hidepid {
-        Some(setting) if missing && setting.hides() => match visibility::exists_unseen(pid) {
-            Some(false) => Reason::new(ReasonKind::Gone, "no such process"),
-            Some(true) => Reason::new(
-                ReasonKind::Permission,
-                format!(
-                    "hidden: /proc is mounted hidepid={} and the process exists (pidfd_open finds it); {see_it}",
-                    setting.name()
-                ),
-            ),
-            None => Reason::new(
-                ReasonKind::Permission,
-                format!(
-                    "not in /proc, which is mounted hidepid={}: it may be another user's process; {see_it}",
-                    setting.name()
-                ),
-            ),
-        },
-        Some(HidePid::NoAccess) if refused => Reason::new(
-            ReasonKind::Permission,
-            format!("permission denied: /proc is mounted hidepid=noaccess; {see_it}"),
-        ),
-        _ if missing => Reason::new(ReasonKind::Gone, "no such process"),
-        _ => reason_for(err),
-    }
-}
-
-fn is_gone(err: &io::Error) -> bool {
-    err.raw_os_error() == Some(libc::ESRCH)
-}
-
-fn is_vanished(err: &io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(libc::ESRCH) | Some(libc::ENOENT))
 }
 
 impl Sample {
@@ -488,7 +415,7 @@ impl Collector {
             wanted.push((i, (pid, sample.stat.ok().and_then(|s| s.starttime))));
         }
         let targets: Vec<(i32, Option<u64>)> = wanted.iter().map(|(_, t)| *t).collect();
-        let results = self.cmdlines.read(&targets, self.deadline);
+        let results = self.cmdlines.read(&targets, self.budget.deadline);
         for ((i, _), result) in wanted.iter().zip(results) {
             let fact = match result {
                 Ok(bytes) => Fact::Ok(parse::cmdline(&bytes)),
@@ -512,7 +439,7 @@ impl Collector {
 
     /// A fresh sample of the `index`th process, through its held directory.
     fn sample_again(&mut self, index: usize, pid: i32) -> Sample {
-        let elapsed_ms = self.start.elapsed().as_millis() as u64;
+        let elapsed_ms = self.budget.start.elapsed().as_millis() as u64;
         if self.out_of_time() {
             return Sample::absent(elapsed_ms, Presence::Skipped, self.budget_spent());
         }
@@ -526,15 +453,11 @@ impl Collector {
     }
 
     fn out_of_time(&self) -> bool {
-        Instant::now() >= self.deadline
+        self.budget.out_of_time()
     }
 
     fn budget_spent(&self) -> Reason {
-        let budget = humantime::format_duration(self.deadline.duration_since(self.start));
-        Reason::new(
-            ReasonKind::TimedOut,
-            format!("not read: the run's --timeout of {budget} ran out"),
-        )
+        self.budget.spent()
     }
 
     /// Remember every pipe and socket fd of a sampled process (once per
