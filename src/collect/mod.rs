@@ -170,7 +170,7 @@ pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot>
         // Past the budget a process gets a skipped sample (and is judged by
         // its first), so its report says why it has no rates.
         for i in 0..snapshot.processes.len() {
-            let sample = collector.sample_again(i, snapshot.processes[i].pid);
+            let sample = collector.sample_again(i, snapshot.processes[i].pid, false);
             snapshot.processes[i].samples.push(sample);
         }
         collector.finish_batch(&mut snapshot);
@@ -297,6 +297,12 @@ struct Collector {
     buf: Vec<u8>,
 }
 
+/// The process `pid` is a thread of, when it is not its own (/proc/TID
+/// exists for every thread).
+fn thread_of(status: &Fact<Status>, pid: i32) -> Option<i32> {
+    status.ok().and_then(|s| s.tgid).filter(|&t| t != pid && t > 0)
+}
+
 impl Sample {
     fn absent(elapsed_ms: u64, presence: Presence, reason: Reason) -> Sample {
         Sample {
@@ -365,9 +371,9 @@ impl Collector {
                 .map_err(|e| absent_reason(pid, &e, self.hidepid)),
         };
         self.dirs.push(dir);
-        let sample = self.sample_again(self.dirs.len() - 1, pid);
+        let sample = self.sample_again(self.dirs.len() - 1, pid, true);
         // /proc/TID exists for every thread: a thread id stands for its process.
-        if let Some(tgid) = sample.status.ok().and_then(|s| s.tgid).filter(|&t| t != pid && t > 0) {
+        if let Some(tgid) = thread_of(&sample.status, pid) {
             self.dirs.pop();
             let popped = self.dirs.len();
             self.pending_sockets.retain(|&(index, _)| index != popped);
@@ -438,14 +444,15 @@ impl Collector {
     }
 
     /// A fresh sample of the `index`th process, through its held directory.
-    fn sample_again(&mut self, index: usize, pid: i32) -> Sample {
+    /// (On a first sample, a thread id's stops at its status: see [`Collector::sample`].)
+    fn sample_again(&mut self, index: usize, pid: i32, first: bool) -> Sample {
         let elapsed_ms = self.budget.start.elapsed().as_millis() as u64;
         if self.out_of_time() {
             return Sample::absent(elapsed_ms, Presence::Skipped, self.budget_spent());
         }
         let dirs = std::mem::take(&mut self.dirs);
         let sample = match &dirs[index] {
-            Ok(dir) => self.sample(index, pid, dir, elapsed_ms),
+            Ok(dir) => self.sample(index, pid, dir, elapsed_ms, first),
             Err(reason) => Sample::absent(elapsed_ms, Presence::NotFound, reason.clone()),
         };
         self.dirs = dirs;
@@ -561,8 +568,11 @@ impl Collector {
         }
     }
 
-    /// The `index`th process's sample (its unix sockets joined later).
-    fn sample(&mut self, index: usize, pid: i32, dir: &ProcDir, elapsed_ms: u64) -> Sample {
+    /// The `index`th process's sample (its unix sockets joined later). The
+    /// first sample of a thread id stops at its status, which names its
+    /// process: nothing of it is kept, and its fds are not indexed as a
+    /// holder of their own.
+    fn sample(&mut self, index: usize, pid: i32, dir: &ProcDir, elapsed_ms: u64, first: bool) -> Sample {
         let mut gone = false;
         let stat = read_fact(dir, &mut self.buf, "stat", &mut gone, parse::stat);
         if gone {
@@ -573,6 +583,15 @@ impl Collector {
             );
         }
         let status = read_fact(dir, &mut self.buf, "status", &mut gone, |b| Ok(parse::status(b)));
+        if first && thread_of(&status, pid).is_some() {
+            let mut sample = Sample::absent(
+                elapsed_ms,
+                Presence::Present,
+                Reason::new(ReasonKind::NotCollected, "a thread: its process is sampled"),
+            );
+            sample.status = status;
+            return sample;
+        }
         // Read later, in a batch: see `fill_cmdlines`.
         // Read in batches after the first round (see fill_cmdlines), and
         // only then: a read that hangs on a held memory-map lock is paid once.
@@ -1161,4 +1180,52 @@ fn probe_pipe(dir: &ProcDir, fd: i32) -> io::Result<PipeFill> {
         buffered_bytes: buffered.max(0) as u64,
         capacity_bytes: capacity.max(0) as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A thread id stands for its process: the process is sampled, named
+    /// by that thread, and the thread is not taken for another holder of
+    /// its process's pipes.
+    #[test]
+    fn a_thread_id_is_its_process_not_another_holder() {
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            // SAFETY: gettid has no arguments and cannot fail.
+            tid_tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = done_rx.recv();
+        });
+        let tid = tid_rx.recv().unwrap();
+        let pid = std::process::id() as i32;
+        let options = Options {
+            helper: helper::HelperConfig {
+                program: "/nonexistent".into(),
+                proc_root: "/proc".into(),
+                timeout: Duration::from_secs(1),
+            },
+            interval: Duration::ZERO,
+            timeout: Duration::from_secs(10),
+            deep_fds: LAZY_FDS,
+            thread_status: false,
+            many: false,
+        };
+        let request = Request {
+            pids: &[tid],
+            tree: false,
+            related: &|_| Vec::new(),
+        };
+        let snapshot = collect(&request, &options).unwrap();
+        done_tx.send(()).unwrap();
+        thread.join().unwrap();
+        let pids: Vec<(i32, Option<i32>)> = snapshot.processes.iter().map(|r| (r.pid, r.named_thread)).collect();
+        assert_eq!(pids, [(pid, Some(tid))]);
+        let held = |fd: i32| snapshot.holders.iter().any(|h| (h.pid, h.fd) == (pid, fd));
+        assert!(held(read_end.as_raw_fd()) && held(write_end.as_raw_fd()));
+        let by_thread: Vec<&Holder> = snapshot.holders.iter().filter(|h| h.pid == tid).collect();
+        assert!(by_thread.is_empty(), "{by_thread:?}");
+    }
 }
