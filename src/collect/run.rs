@@ -4,7 +4,8 @@
 //! descendants a generation at a time, then the other ends of their pipes
 //! and sockets ([`HolderSearch`]) and the related processes a diagnosis
 //! asks for, each batch finished by [`Batch::finish`]. The second round,
-//! when there is an interval, samples every process again.
+//! when there is an interval, samples every process again, each at least
+//! the interval after its first sample started.
 
 use super::batch::Batch;
 use super::dir::ProcDir;
@@ -18,7 +19,7 @@ use super::visibility::{self, HidePid};
 use super::{parse, Options, Request, MAX_RELATED};
 use crate::snapshot::*;
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What every part of a run reads through: /proc held open, the mount's
 /// `hidepid=`, the run's budget, the socket tables, the index of who holds
@@ -221,21 +222,27 @@ impl Collector {
         true
     }
 
-    /// Every process sampled again, `interval` after the first round
-    /// started, then the batch finished.
+    /// Every process sampled again, each at least the interval after its
+    /// first sample started, then the batch finished.
     fn second_round(&mut self, snapshot: &mut Snapshot, options: &Options) {
-        // The interval runs from the first sample: time spent collecting
-        // counts towards it. It is cut short only where the run's budget
-        // would not leave the second round as long as the first took (the
-        // report gives the interval measured).
-        let first_round = self.reader.budget.start.elapsed();
-        let until_budget = options.timeout.saturating_sub(first_round * 2);
-        std::thread::sleep(options.interval.saturating_sub(first_round).min(until_budget));
+        // The interval runs from each process's first sample (its
+        // `elapsed_ms`, from which the report measures it): time spent
+        // collecting counts towards it. It is cut short only where the run's
+        // budget would not leave the second round as long as the first took.
+        let start = self.reader.budget.start;
+        let first_round = start.elapsed();
+        let interval = options.interval.min(options.timeout.saturating_sub(first_round));
         self.reader.net.start_round();
         self.batch.start_round();
         // Past the budget a process gets a skipped sample (and is judged by
         // its first), so its report says why it has no rates.
         for record in &mut snapshot.processes {
+            let first_ms = record.samples.first().map_or(0, |s| s.elapsed_ms);
+            let due = start + Duration::from_millis(first_ms) + interval;
+            let wait = due.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
             let dir = self.dirs.get(&record.pid).expect("a record's pid has its directory");
             let (sample, left) = take_sample(&mut self.reader, &self.sampler, dir, record.pid, false);
             self.batch.leave(record.pid, left, false);
@@ -300,10 +307,52 @@ fn children_of(snapshot: &Snapshot, pids: &[i32]) -> Vec<i32> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{collect, helper, LAZY_FDS};
+    use super::super::{collect, helper, Options, Request, LAZY_FDS};
     use super::*;
     use std::os::fd::AsRawFd;
     use std::time::Duration;
+
+    fn options(interval: Duration) -> Options {
+        Options {
+            helper: helper::HelperConfig {
+                program: "/nonexistent".into(),
+                proc_root: "/proc".into(),
+                timeout: Duration::from_secs(1),
+            },
+            interval,
+            timeout: interval + Duration::from_secs(10),
+            deep_fds: LAZY_FDS,
+            thread_status: interval > Duration::ZERO,
+            many: false,
+        }
+    }
+
+    /// Each process's second sample starts at least the interval after its
+    /// first (the gap the report measures), however long the first round took.
+    #[test]
+    fn second_samples_are_at_least_the_interval_after_the_first() {
+        let interval = Duration::from_millis(60);
+        let pids = [std::process::id() as i32, std::os::unix::process::parent_id() as i32];
+        let request = Request {
+            pids: &pids,
+            tree: false,
+            related: &|_| Vec::new(),
+        };
+        let snapshot = collect(&request, &options(interval)).unwrap();
+        assert_eq!(snapshot.processes.len(), 2);
+        for record in &snapshot.processes {
+            let [first, second] = &record.samples[..] else {
+                panic!("{} samples", record.samples.len())
+            };
+            assert_eq!(second.presence, Presence::Present);
+            assert!(
+                second.elapsed_ms >= first.elapsed_ms + 60,
+                "{} then {}",
+                first.elapsed_ms,
+                second.elapsed_ms
+            );
+        }
+    }
 
     /// A thread id stands for its process: the process is sampled, named
     /// by that thread, and the thread is not taken for another holder of
@@ -320,18 +369,7 @@ mod tests {
         });
         let tid = tid_rx.recv().unwrap();
         let pid = std::process::id() as i32;
-        let options = Options {
-            helper: helper::HelperConfig {
-                program: "/nonexistent".into(),
-                proc_root: "/proc".into(),
-                timeout: Duration::from_secs(1),
-            },
-            interval: Duration::ZERO,
-            timeout: Duration::from_secs(10),
-            deep_fds: LAZY_FDS,
-            thread_status: false,
-            many: false,
-        };
+        let options = options(Duration::ZERO);
         let request = Request {
             pids: &[tid],
             tree: false,
