@@ -160,7 +160,7 @@ impl Batch {
                 .filter_map(|&(_, at)| snapshot.processes[at].samples.last())
                 .flat_map(kept_socket_inodes)
                 .collect();
-            let Some(dir) = members.iter().find_map(|(pid, _)| dirs.get(pid)?.as_ref().ok()) else {
+            let Some(dir) = members.iter().find_map(|(pid, _)| dirs.get(pid)?.as_ref()) else {
                 continue;
             };
             let unix = match reader.net.unix_sockets(&tables, dir, &wanted) {
@@ -242,16 +242,13 @@ type Member = (i32, usize);
 
 /// Where each pid's record is in the snapshot, sorted by pid: made from the
 /// snapshot when a batch ends, for that batch's fill-ins only (records are
-/// only ever added, and none while a batch is finished).
-pub(super) struct Records(Vec<Member>);
+/// only ever added, and none while a batch is finished). 8 bytes a record.
+pub(super) struct Records(Vec<(i32, u32)>);
 
 impl Records {
     fn of(snapshot: &Snapshot) -> Records {
-        let mut positions: Vec<Member> = snapshot
-            .processes
-            .iter()
-            .enumerate()
-            .map(|(at, r)| (r.pid, at))
+        let mut positions: Vec<(i32, u32)> = (snapshot.processes.iter().enumerate())
+            .map(|(at, r)| (r.pid, at as u32))
             .collect();
         positions.sort_unstable();
         Records(positions)
@@ -259,7 +256,7 @@ impl Records {
 
     fn find(&self, pid: i32) -> Option<usize> {
         let at = self.0.binary_search_by_key(&pid, |&(p, _)| p).ok()?;
-        Some(self.0[at].1)
+        Some(self.0[at].1 as usize)
     }
 }
 
@@ -301,7 +298,7 @@ fn read_full_socketpairs(
             let Some(&(_, peer_fd)) = peer_holders.iter().find(|&&(p, _)| p == pid) else {
                 continue;
             };
-            let Some(Ok(dir)) = dirs.get(&pid) else { continue };
+            let Some(Some(dir)) = dirs.get(&pid) else { continue };
             let Some(Fact::Ok(fds)) = last_sample(snapshot, at).map(|s| &mut s.fds) else {
                 continue;
             };

@@ -86,9 +86,11 @@ impl Reader {
     }
 }
 
-/// Each sampled pid's directory, opened once and held for every round, or
-/// why it could not be opened: one entry per process in the snapshot.
-pub(super) type Dirs = BTreeMap<i32, Result<ProcDir, Reason>>;
+/// Each sampled pid's directory, opened once and held for every round
+/// (`None` when it could not be opened: its first sample says why), one
+/// entry per process in the snapshot. 4 bytes a directory: a scan holds
+/// thousands.
+pub(super) type Dirs = BTreeMap<i32, Option<ProcDir>>;
 
 struct Collector {
     reader: Reader,
@@ -200,7 +202,7 @@ impl Collector {
                 .open_dir(&pid.to_string())
                 .map_err(|e| absent_reason(pid, &e, self.reader.hidepid)),
         };
-        let (sample, left) = take_sample(&mut self.reader, &self.sampler, &dir, pid, true);
+        let (sample, left) = take_sample(&mut self.reader, &self.sampler, dir.as_ref(), pid, true);
         if let Some(tgid) = thread_of(&sample.status, pid) {
             let added = self.add(snapshot, tgid, role);
             if let Some(record) = snapshot.processes.iter_mut().find(|r| r.pid == tgid) {
@@ -211,7 +213,7 @@ impl Collector {
             }
             return added;
         }
-        self.dirs.insert(pid, dir);
+        self.dirs.insert(pid, dir.ok());
         self.batch.leave(pid, left, true);
         snapshot.processes.push(ProcessRecord {
             pid,
@@ -243,7 +245,16 @@ impl Collector {
             if !wait.is_zero() {
                 std::thread::sleep(wait);
             }
-            let dir = self.dirs.get(&record.pid).expect("a record's pid has its directory");
+            // A directory that could not be opened is not found again, for
+            // the reason the first sample gave.
+            let first = record.samples.first().and_then(|s| s.stat.reason());
+            let not_opened = first
+                .cloned()
+                .unwrap_or_else(|| Reason::new(ReasonKind::Gone, "no such process"));
+            let dir = match self.dirs.get(&record.pid) {
+                Some(Some(dir)) => Ok(dir),
+                _ => Err(&not_opened),
+            };
             let (sample, left) = take_sample(&mut self.reader, &self.sampler, dir, record.pid, false);
             self.batch.leave(record.pid, left, false);
             record.samples.push(sample);
@@ -266,7 +277,7 @@ impl Collector {
 fn take_sample(
     reader: &mut Reader,
     sampler: &Sampler,
-    dir: &Result<ProcDir, Reason>,
+    dir: Result<&ProcDir, &Reason>,
     pid: i32,
     first: bool,
 ) -> (Sample, Left) {
