@@ -60,7 +60,7 @@ pub struct Options {
     /// Read each thread's context switches (progress between samples).
     pub thread_status: bool,
     /// A large selection (`--all`): children are found by the ppids of the
-    /// samples (see [`Parents`]) instead of each thread's `children` file,
+    /// samples (see `batch::Parents`) instead of each thread's `children` file,
     /// and a process's self-pipes are probed only once.
     pub many: bool,
 }
@@ -83,7 +83,7 @@ pub struct Request<'a> {
     pub tree: bool,
     /// Given the facts so far, the further pids a diagnosis will need (the
     /// child a target waits for, the process at the other end of the pipe
-    /// it is blocked on). They are sampled as [`Role::Related`].
+    /// it is blocked on). They are sampled as [`Role::Related`](crate::snapshot::Role::Related).
     pub related: &'a dyn Fn(&Snapshot) -> Vec<i32>,
 }
 
@@ -91,8 +91,9 @@ pub struct Request<'a> {
 /// chain longer than that is reported as far as it was followed.
 const MAX_RELATED: usize = 64;
 
-/// Sample every process (twice, `interval` apart, unless the interval is
-/// zero), then find the holders of the other ends of their pipes and sockets.
+/// Sample every process (twice, each second sample at least `interval`
+/// after the first, unless the interval is zero), then find the holders of
+/// the other ends of their pipes and sockets.
 pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot> {
     run::run(request, options)
 }
