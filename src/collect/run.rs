@@ -97,6 +97,7 @@ struct Collector {
     sampler: Sampler,
     batch: Batch,
     dirs: Dirs,
+    holders: HolderSearch,
 }
 
 pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapshot> {
@@ -105,11 +106,10 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
     let live = proc_root == std::path::Path::new("/proc");
     let start = Instant::now();
     let budget = Budget::new(start, options.timeout);
-    let hidepid = visibility::restriction(&root, proc_root);
     let mut collector = Collector {
         reader: Reader {
             root,
-            hidepid,
+            hidepid: None,
             budget,
             net: NetCache::new(live, options.helper.timeout, budget.deadline),
             ends: EndIndex::default(),
@@ -128,7 +128,9 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
             options.helper.timeout,
         ),
         dirs: Dirs::new(),
+        holders: HolderSearch::default(),
     };
+    collector.reader.hidepid = visibility::restriction(&collector.reader.root, proc_root);
     let host = collector.reader.host();
     collector.sampler.page_size = host.page_size;
     let mut snapshot = Snapshot {
@@ -160,8 +162,7 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
             generation = next;
         }
     }
-    let mut holders = HolderSearch::default();
-    collector.find_holders(&mut holders, &mut snapshot);
+    collector.find_holders(&mut snapshot);
     let mut related = 0;
     loop {
         let wanted: Vec<i32> = (request.related)(&snapshot);
@@ -176,7 +177,7 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
             break;
         }
         collector.finish_batch(&mut snapshot);
-        collector.find_holders(&mut holders, &mut snapshot);
+        collector.find_holders(&mut snapshot);
     }
     if !options.interval.is_zero() {
         collector.second_round(&mut snapshot, options);
@@ -247,13 +248,15 @@ impl Collector {
             }
             // A directory that could not be opened is not found again, for
             // the reason the first sample gave.
-            let first = record.samples.first().and_then(|s| s.stat.reason());
-            let not_opened = first
-                .cloned()
-                .unwrap_or_else(|| Reason::new(ReasonKind::Gone, "no such process"));
-            let dir = match self.dirs.get(&record.pid) {
-                Some(Some(dir)) => Ok(dir),
-                _ => Err(&not_opened),
+            let never_opened = record.samples.first().and_then(|s| s.stat.reason());
+            let gone;
+            let dir = match (self.dirs.get(&record.pid), never_opened) {
+                (Some(Some(dir)), _) => Ok(dir),
+                (_, Some(reason)) => Err(reason),
+                (_, None) => {
+                    gone = Reason::new(ReasonKind::Gone, "no such process");
+                    Err(&gone)
+                }
             };
             let (sample, left) = take_sample(&mut self.reader, &self.sampler, dir, record.pid, false);
             self.batch.leave(record.pid, left, false);
@@ -266,9 +269,10 @@ impl Collector {
         self.batch.finish(&mut self.reader, &self.dirs, snapshot);
     }
 
-    fn find_holders(&mut self, holders: &mut HolderSearch, snapshot: &mut Snapshot) {
+    fn find_holders(&mut self, snapshot: &mut Snapshot) {
         let dirs = &self.dirs;
-        holders.update(&mut self.reader, &|pid| dirs.contains_key(&pid), snapshot);
+        self.holders
+            .update(&mut self.reader, &|pid| dirs.contains_key(&pid), snapshot);
     }
 }
 
