@@ -8,6 +8,13 @@
 
 use std::collections::HashSet;
 
+/// The inode of a pipe or socket fd, from its link text (`pipe:[N]`,
+/// `socket:[N]`): the ends this index holds.
+pub fn end_inode(target: &[u8]) -> Option<u64> {
+    use crate::linux::fd::link_inode;
+    link_inode(target, "pipe").or_else(|| link_inode(target, "socket"))
+}
+
 #[derive(Default)]
 pub struct EndIndex {
     narrow: Vec<(u32, i32, i32)>,
@@ -19,8 +26,22 @@ pub struct EndIndex {
 
 impl EndIndex {
     /// Whether `pid`'s fds are still to be added (true once per pid).
-    pub fn first_time(&mut self, pid: i32) -> bool {
+    fn first_time(&mut self, pid: i32) -> bool {
         self.indexed.insert(pid)
+    }
+
+    /// Every pipe and socket fd among `pid`'s fd links, once per pid (a
+    /// lazily read process's too, so it can be found as the other end of
+    /// someone's pipe).
+    pub fn add_links(&mut self, pid: i32, links: &[(i32, Vec<u8>)]) {
+        if !self.first_time(pid) {
+            return;
+        }
+        for (fd, target) in links {
+            if let Some(inode) = end_inode(target) {
+                self.add(inode, pid, *fd);
+            }
+        }
     }
 
     pub fn add(&mut self, inode: u64, pid: i32, fd: i32) {

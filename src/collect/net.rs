@@ -188,7 +188,7 @@ fn read_text(dir: &ProcDir, rel: &str) -> Result<Vec<u8>, Reason> {
         Ok(()) => Ok(buf),
         // A kernel without IPv6 has no tcp6.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && rel == "net/tcp6" => Ok(Vec::new()),
-        Err(e) => Err(super::reason_for(&e)),
+        Err(e) => Err(super::reason::reason_for(&e)),
     }
 }
 

@@ -1,0 +1,403 @@
+//! One run of [`super::collect`]: its rounds, and the state they share.
+//!
+//! The first round samples the requested pids, then (with `--tree`) their
+//! descendants a generation at a time, then the other ends of their pipes
+//! and sockets ([`HolderSearch`]) and the related processes a diagnosis
+//! asks for, each batch finished by [`Batch::finish`]. The second round,
+//! when there is an interval, samples every process again, each at least
+//! the interval after its first sample started.
+
+use super::batch::Batch;
+use super::dir::ProcDir;
+use super::ends::EndIndex;
+use super::helper::CmdlineReader;
+use super::holders::HolderSearch;
+use super::net::NetCache;
+use super::reason::{absent_reason, Budget};
+use super::sample::{read_explained, read_fact, thread_of, Left, Sampler};
+use super::visibility::{self, HidePid};
+use super::{parse, Options, Request, MAX_RELATED};
+use crate::snapshot::*;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What every part of a run reads through: /proc held open, the mount's
+/// `hidepid=`, the run's budget, the socket tables, the index of who holds
+/// each pipe and socket, and one reused read buffer.
+pub(super) struct Reader {
+    pub root: ProcDir,
+    /// The proc mount's `hidepid=` as it applies to this run, when known.
+    pub hidepid: Option<HidePid>,
+    pub budget: Budget,
+    pub net: NetCache,
+    /// Who holds each pipe and socket fd seen, for finding the other ends.
+    pub ends: EndIndex,
+    pub buf: Vec<u8>,
+}
+
+impl Reader {
+    /// Another process named in a report, with its stat.
+    pub fn relative(&mut self, pid: i32) -> Relative {
+        // Missing here is gone, or hidden by hidepid: never "not provided".
+        let stat = read_explained(&self.root, &mut self.buf, &format!("{pid}/stat"), parse::stat, |e| {
+            absent_reason(pid, e, self.hidepid)
+        });
+        Relative { pid, stat }
+    }
+
+    /// The open flags of another process's fd, when readable.
+    pub fn fd_flags(&mut self, pid: i32, fd: i32) -> Option<u32> {
+        let info = read_fact(
+            &self.root,
+            &mut self.buf,
+            &format!("{pid}/fdinfo/{fd}"),
+            &mut false,
+            |b| Ok(parse::fdinfo(b)),
+        );
+        info.ok().and_then(|i| i.flags)
+    }
+
+    fn host(&mut self) -> Host {
+        let kernel_release = match self.root.read("sys/kernel/osrelease", &mut self.buf) {
+            Ok(()) => Fact::Ok(String::from_utf8_lossy(&self.buf).trim().to_string()),
+            Err(e) => Fact::Unavailable(super::reason::reason_for(&e)),
+        };
+        let hostname = self
+            .root
+            .read("sys/kernel/hostname", &mut self.buf)
+            .ok()
+            .map(|()| String::from_utf8_lossy(&self.buf).trim().to_string());
+        let sysconf = |var| nix::unistd::sysconf(var).ok().flatten().map(|v| v as u64);
+        Host {
+            hostname,
+            kernel_release,
+            arch: std::env::consts::ARCH.to_string(),
+            clock_ticks_per_second: sysconf(nix::unistd::SysconfVar::CLK_TCK).unwrap_or(100),
+            page_size: sysconf(nix::unistd::SysconfVar::PAGE_SIZE).unwrap_or(4096),
+            captured_at_unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            hidepid: self
+                .hidepid
+                .filter(|&h| h != HidePid::Off)
+                .map(|h| h.name().to_string()),
+            full_view: visibility::full_view(),
+        }
+    }
+}
+
+/// Each sampled pid's directory, opened once and held for every round
+/// (`None` when it could not be opened: its first sample says why), one
+/// entry per process in the snapshot. 4 bytes a directory: a scan holds
+/// thousands.
+pub(super) type Dirs = BTreeMap<i32, Option<ProcDir>>;
+
+struct Collector {
+    reader: Reader,
+    sampler: Sampler,
+    batch: Batch,
+    dirs: Dirs,
+    holders: HolderSearch,
+}
+
+pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapshot> {
+    let proc_root = &options.helper.proc_root;
+    let root = ProcDir::open(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
+    let live = proc_root == std::path::Path::new("/proc");
+    let start = Instant::now();
+    let budget = Budget::new(start, options.timeout);
+    let mut collector = Collector {
+        reader: Reader {
+            root,
+            hidepid: None,
+            budget,
+            net: NetCache::new(live, options.helper.timeout, budget.deadline),
+            ends: EndIndex::default(),
+            buf: Vec::with_capacity(4096),
+        },
+        sampler: Sampler {
+            deep_fds: options.deep_fds,
+            thread_status: options.thread_status,
+            many: options.many,
+            page_size: 4096,
+        },
+        // The read helper starts now, when there is anything to read: its
+        // start overlaps the first round's reads.
+        batch: Batch::new(
+            CmdlineReader::new(options.helper.clone(), !request.pids.is_empty()),
+            options.helper.timeout,
+        ),
+        dirs: Dirs::new(),
+        holders: HolderSearch::default(),
+    };
+    collector.reader.hidepid = visibility::restriction(&collector.reader.root, proc_root);
+    let host = collector.reader.host();
+    collector.sampler.page_size = host.page_size;
+    let mut snapshot = Snapshot {
+        format: SNAPSHOT_FORMAT.to_string(),
+        schema_version: SNAPSHOT_SCHEMA_VERSION,
+        host,
+        tree: request.tree,
+        // A scan holds one record per process: sized for the selection.
+        processes: Vec::with_capacity(request.pids.len()),
+        holders: Vec::new(),
+        unsearchable: Vec::new(),
+        visibility: None,
+    };
+    for &pid in request.pids {
+        collector.add(&mut snapshot, pid, Role::Target);
+    }
+    collector.finish_batch(&mut snapshot);
+    if request.tree {
+        // A generation at a time: a batch's children are known when it ends.
+        let mut generation: Vec<i32> = request.pids.to_vec();
+        while !generation.is_empty() {
+            let mut next = Vec::new();
+            for child in children_of(&snapshot, &generation) {
+                if collector.add(&mut snapshot, child, Role::Descendant) {
+                    next.push(child);
+                }
+            }
+            collector.finish_batch(&mut snapshot);
+            generation = next;
+        }
+    }
+    collector.find_holders(&mut snapshot);
+    let mut related = 0;
+    loop {
+        let wanted: Vec<i32> = (request.related)(&snapshot);
+        let mut added = false;
+        for pid in wanted {
+            if related < MAX_RELATED && collector.add(&mut snapshot, pid, Role::Related) {
+                related += 1;
+                added = true;
+            }
+        }
+        if !added {
+            break;
+        }
+        collector.finish_batch(&mut snapshot);
+        collector.find_holders(&mut snapshot);
+    }
+    if !options.interval.is_zero() {
+        collector.second_round(&mut snapshot, options);
+    }
+    Ok(snapshot)
+}
+
+impl Collector {
+    /// Open `pid`'s directory and take its first sample, unless it is
+    /// already in the snapshot. Whether it was added. A thread id is not
+    /// added: its process is, named by that thread when it is a target.
+    fn add(&mut self, snapshot: &mut Snapshot, pid: i32, role: Role) -> bool {
+        if self.dirs.contains_key(&pid) {
+            return false;
+        }
+        // Past the budget the sample is skipped: not even its directory is opened.
+        let budget = self.reader.budget;
+        let dir = match budget.out_of_time() {
+            true => Err(budget.spent()),
+            false => self
+                .reader
+                .root
+                .open_dir(&pid.to_string())
+                .map_err(|e| absent_reason(pid, &e, self.reader.hidepid)),
+        };
+        let (sample, left) = take_sample(&mut self.reader, &self.sampler, dir.as_ref(), pid, true);
+        if let Some(tgid) = thread_of(&sample.status, pid) {
+            let added = self.add(snapshot, tgid, role);
+            if let Some(record) = snapshot.processes.iter_mut().find(|r| r.pid == tgid) {
+                if role == Role::Target {
+                    record.role = Role::Target;
+                    record.named_thread = Some(pid);
+                }
+            }
+            return added;
+        }
+        self.dirs.insert(pid, dir.ok());
+        self.batch.leave(pid, left, true);
+        snapshot.processes.push(ProcessRecord {
+            pid,
+            role,
+            named_thread: None,
+            samples: vec![sample],
+        });
+        true
+    }
+
+    /// Every process sampled again, each at least the interval after its
+    /// first sample started, then the batch finished.
+    fn second_round(&mut self, snapshot: &mut Snapshot, options: &Options) {
+        // The interval runs from each process's first sample (its
+        // `elapsed_ms`, from which the report measures it): time spent
+        // collecting counts towards it. It is cut short only where the run's
+        // budget would not leave the second round as long as the first took.
+        let start = self.reader.budget.start;
+        let first_round = start.elapsed();
+        let interval = options.interval.min(options.timeout.saturating_sub(first_round));
+        self.reader.net.start_round();
+        self.batch.start_round();
+        // Past the budget a process gets a skipped sample (and is judged by
+        // its first), so its report says why it has no rates.
+        for record in &mut snapshot.processes {
+            let first_ms = record.samples.first().map_or(0, |s| s.elapsed_ms);
+            let due = start + Duration::from_millis(first_ms) + interval;
+            let wait = due.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+            // A directory that could not be opened is not found again, for
+            // the reason the first sample gave.
+            let never_opened = record.samples.first().and_then(|s| s.stat.reason());
+            let gone;
+            let dir = match (self.dirs.get(&record.pid), never_opened) {
+                (Some(Some(dir)), _) => Ok(dir),
+                (_, Some(reason)) => Err(reason),
+                (_, None) => {
+                    gone = Reason::new(ReasonKind::Gone, "no such process");
+                    Err(&gone)
+                }
+            };
+            let (sample, left) = take_sample(&mut self.reader, &self.sampler, dir, record.pid, false);
+            self.batch.leave(record.pid, left, false);
+            record.samples.push(sample);
+        }
+        self.finish_batch(snapshot);
+    }
+
+    fn finish_batch(&mut self, snapshot: &mut Snapshot) {
+        self.batch.finish(&mut self.reader, &self.dirs, snapshot);
+    }
+
+    fn find_holders(&mut self, snapshot: &mut Snapshot) {
+        let dirs = &self.dirs;
+        self.holders
+            .update(&mut self.reader, &|pid| dirs.contains_key(&pid), snapshot);
+    }
+}
+
+/// A sample of `pid` through its directory, now: skipped past the budget,
+/// not found when the directory could not be opened.
+fn take_sample(
+    reader: &mut Reader,
+    sampler: &Sampler,
+    dir: Result<&ProcDir, &Reason>,
+    pid: i32,
+    first: bool,
+) -> (Sample, Left) {
+    let budget = reader.budget;
+    let elapsed_ms = budget.start.elapsed().as_millis() as u64;
+    if budget.out_of_time() {
+        return (
+            Sample::absent(elapsed_ms, Presence::Skipped, budget.spent()),
+            Left::default(),
+        );
+    }
+    match dir {
+        Ok(dir) => sampler.sample(reader, dir, pid, elapsed_ms, first),
+        Err(reason) => (
+            Sample::absent(elapsed_ms, Presence::NotFound, reason.clone()),
+            Left::default(),
+        ),
+    }
+}
+
+/// The children the last samples of `pids` name, in the order of `pids`.
+fn children_of(snapshot: &Snapshot, pids: &[i32]) -> Vec<i32> {
+    let mut wanted = pids.to_vec();
+    wanted.sort_unstable();
+    let mut named: Vec<(i32, &[Relative])> = snapshot
+        .processes
+        .iter()
+        .filter(|r| wanted.binary_search(&r.pid).is_ok())
+        .filter_map(|r| Some((r.pid, r.samples.last()?.children.ok()?.as_slice())))
+        .collect();
+    named.sort_unstable_by_key(|&(pid, _)| pid);
+    let children = |pid: &i32| {
+        let at = named.binary_search_by_key(pid, |&(p, _)| p).ok();
+        at.map_or(&[][..], |at| named[at].1)
+    };
+    pids.iter().flat_map(children).map(|c| c.pid).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{collect, helper, Options, Request, LAZY_FDS};
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::time::Duration;
+
+    fn options(interval: Duration) -> Options {
+        Options {
+            helper: helper::HelperConfig {
+                program: "/nonexistent".into(),
+                proc_root: "/proc".into(),
+                timeout: Duration::from_secs(1),
+            },
+            interval,
+            timeout: interval + Duration::from_secs(10),
+            deep_fds: LAZY_FDS,
+            thread_status: interval > Duration::ZERO,
+            many: false,
+        }
+    }
+
+    /// Each process's second sample starts at least the interval after its
+    /// first (the gap the report measures), however long the first round took.
+    #[test]
+    fn second_samples_are_at_least_the_interval_after_the_first() {
+        let interval = Duration::from_millis(60);
+        let pids = [std::process::id() as i32, std::os::unix::process::parent_id() as i32];
+        let request = Request {
+            pids: &pids,
+            tree: false,
+            related: &|_| Vec::new(),
+        };
+        let snapshot = collect(&request, &options(interval)).unwrap();
+        assert_eq!(snapshot.processes.len(), 2);
+        for record in &snapshot.processes {
+            let [first, second] = &record.samples[..] else {
+                panic!("{} samples", record.samples.len())
+            };
+            assert_eq!(second.presence, Presence::Present);
+            assert!(
+                second.elapsed_ms >= first.elapsed_ms + 60,
+                "{} then {}",
+                first.elapsed_ms,
+                second.elapsed_ms
+            );
+        }
+    }
+
+    /// A thread id stands for its process: the process is sampled, named
+    /// by that thread, and the thread is not taken for another holder of
+    /// its process's pipes.
+    #[test]
+    fn a_thread_id_is_its_process_not_another_holder() {
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            // SAFETY: gettid has no arguments and cannot fail.
+            tid_tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = done_rx.recv();
+        });
+        let tid = tid_rx.recv().unwrap();
+        let pid = std::process::id() as i32;
+        let options = options(Duration::ZERO);
+        let request = Request {
+            pids: &[tid],
+            tree: false,
+            related: &|_| Vec::new(),
+        };
+        let snapshot = collect(&request, &options).unwrap();
+        done_tx.send(()).unwrap();
+        thread.join().unwrap();
+        let pids: Vec<(i32, Option<i32>)> = snapshot.processes.iter().map(|r| (r.pid, r.named_thread)).collect();
+        assert_eq!(pids, [(pid, Some(tid))]);
+        let held = |fd: i32| snapshot.holders.iter().any(|h| (h.pid, h.fd) == (pid, fd));
+        assert!(held(read_end.as_raw_fd()) && held(write_end.as_raw_fd()));
+        let by_thread: Vec<&Holder> = snapshot.holders.iter().filter(|h| h.pid == tid).collect();
+        assert!(by_thread.is_empty(), "{by_thread:?}");
+    }
+}

@@ -1,0 +1,508 @@
+//! Sampling one process through its held /proc directory: stat, status,
+//! io, threads, fd links, fd details (fdinfo and pipe fill, for every fd or
+//! only the ones that matter), the pipe probe, and its TCP sockets. What a
+//! sample can only get when its batch ends (its unix sockets, its
+//! children's stats) it leaves as [`Left`] for [`super::batch`]; it knows
+//! nothing of the snapshot it goes into.
+
+use super::dir::ProcDir;
+use super::net::NetTables;
+use super::parse;
+use super::reason::{is_gone, is_vanished, reason_for};
+use super::run::Reader;
+use crate::linux::fd::FdKind;
+use crate::snapshot::*;
+use crate::text::TargetString;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+
+/// How processes are sampled in this run.
+pub(super) struct Sampler {
+    /// Processes with more fds than this are read lazily (see
+    /// [`super::Options::deep_fds`]).
+    pub deep_fds: usize,
+    /// Read each thread's context switches.
+    pub thread_status: bool,
+    /// One of a large selection (see [`super::Options::many`]).
+    pub many: bool,
+    /// The host's page size, for [`pipe_is_full`].
+    pub page_size: u64,
+}
+
+/// What a sample leaves for its batch to finish (see [`super::batch`]).
+#[derive(Default)]
+pub(super) struct Left {
+    /// Its namespace's socket tables, to join its unix sockets with.
+    pub sockets: Option<Rc<NetTables>>,
+    pub children: ChildrenLeft,
+}
+
+/// What is left to do for a sample's children.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ChildrenLeft {
+    #[default]
+    Nothing,
+    /// They are named: their stats are filled in.
+    Stats,
+    /// They are found by every process's ppid (see [`super::batch::Parents`]).
+    ByPpid,
+}
+
+impl Sampler {
+    /// A sample of `pid` through its held directory `dir`, taken
+    /// `elapsed_ms` into the run. A first sample of a thread id stops at its
+    /// status, which names its process (see [`thread_of`]): nothing else of
+    /// it is read, and its fds are not indexed as a holder of their own.
+    pub fn sample(&self, reader: &mut Reader, dir: &ProcDir, pid: i32, elapsed_ms: u64, first: bool) -> (Sample, Left) {
+        let mut left = Left::default();
+        let mut gone = false;
+        let stat = read_fact(dir, &mut reader.buf, "stat", &mut gone, parse::stat);
+        if gone {
+            let reason = Reason::new(ReasonKind::Gone, "the process exited");
+            return (Sample::absent(elapsed_ms, Presence::Exited, reason), left);
+        }
+        let status = read_fact(dir, &mut reader.buf, "status", &mut gone, |b| Ok(parse::status(b)));
+        if first && thread_of(&status, pid).is_some() {
+            let reason = Reason::new(ReasonKind::NotCollected, "a thread: its process is sampled");
+            let mut sample = Sample::absent(elapsed_ms, Presence::Present, reason);
+            sample.status = status;
+            return (sample, left);
+        }
+        // Read once, in a batch through the read helper (see
+        // `batch::fill_cmdlines`): a read that hangs on a held memory-map
+        // lock is paid once.
+        let cmdline = Fact::Unavailable(Reason::new(
+            ReasonKind::NotCollected,
+            "read once, with the first sample",
+        ));
+        let io = read_fact(dir, &mut reader.buf, "io", &mut gone, |b| Ok(parse::io(b)));
+        let threads = self.threads(dir, &mut reader.buf, &mut gone);
+        let links = fd_links(dir, &mut gone);
+        let sockets = match &links {
+            Fact::Ok(links) => tcp_sockets(reader, dir, pid, links, &mut left),
+            Fact::Unavailable(reason) => Fact::Unavailable(reason.clone()),
+        };
+        if let Fact::Ok(links) = &links {
+            reader.ends.add_links(pid, links);
+        }
+        let (fds, fd_totals) = match links {
+            Fact::Ok(links) => {
+                let (fds, totals) = self.fd_details(dir, &mut reader.buf, links, &threads);
+                (Fact::Ok(fds), totals)
+            }
+            Fact::Unavailable(reason) => (Fact::Unavailable(reason), None),
+        };
+        let children = self.children(dir, &mut reader.buf, pid, &threads, &mut gone, &mut left);
+        // Only a zombie's verdict names its parent (the one not reaping it).
+        let zombie = stat.ok().is_some_and(|s| matches!(s.state, 'Z' | 'X'));
+        let ppid = stat.ok().and_then(|s| s.ppid).filter(|&p| p > 0 && zombie);
+        let parent = ppid.map(|p| Box::new(reader.relative(p)));
+        let tracer_pid = status.ok().and_then(|s| s.tracer_pid).filter(|&p| p > 0);
+        let tracer = tracer_pid.map(|p| Box::new(reader.relative(p)));
+        let sample = Sample {
+            elapsed_ms,
+            presence: if gone { Presence::Exited } else { Presence::Present },
+            stat,
+            status,
+            cmdline,
+            io,
+            threads,
+            fds,
+            fd_totals,
+            sockets,
+            children,
+            parent,
+            tracer,
+        };
+        (sample, left)
+    }
+
+    fn threads(&self, dir: &ProcDir, buf: &mut Vec<u8>, gone: &mut bool) -> Fact<Vec<Thread>> {
+        let tids = match dir.numeric_entries("task") {
+            Ok(tids) => tids,
+            Err(e) => {
+                *gone |= is_gone(&e);
+                return Fact::Unavailable(reason_for(&e));
+            }
+        };
+        let mut threads = Vec::with_capacity(tids.len());
+        for tid in tids {
+            let mut thread_gone = false;
+            let stat = read_fact(dir, buf, &format!("task/{tid}/stat"), &mut thread_gone, parse::stat);
+            if matches!(&stat, Fact::Unavailable(r) if r.kind == ReasonKind::NotSupported) || thread_gone {
+                continue; // the thread exited after the listing
+            }
+            // Context switches only matter between two samples.
+            let status = if self.thread_status {
+                read_fact(dir, buf, &format!("task/{tid}/status"), &mut thread_gone, |b| {
+                    let status = parse::status(b);
+                    Ok(ContextSwitches {
+                        voluntary_ctxt_switches: status.voluntary_ctxt_switches,
+                        nonvoluntary_ctxt_switches: status.nonvoluntary_ctxt_switches,
+                    })
+                })
+            } else {
+                Fact::Unavailable(Reason::new(
+                    ReasonKind::NotCollected,
+                    "one sample: context switches not read",
+                ))
+            };
+            let syscall = read_fact(
+                dir,
+                buf,
+                &format!("task/{tid}/syscall"),
+                &mut thread_gone,
+                parse::syscall,
+            );
+            let wchan = read_fact(dir, buf, &format!("task/{tid}/wchan"), &mut thread_gone, |b| {
+                Ok(String::from_utf8_lossy(b).trim().to_string())
+            });
+            threads.push(Thread {
+                tid,
+                stat,
+                status,
+                wchan: normalise_wchan(wchan, &syscall),
+                syscall,
+            });
+        }
+        Fact::Ok(threads)
+    }
+
+    /// fdinfo and pipe fill: for every fd, or, past `deep_fds`, for the
+    /// ones that matter (full socketpairs are added when sockets are joined).
+    fn fd_details(
+        &self,
+        dir: &ProcDir,
+        buf: &mut Vec<u8>,
+        links: Vec<(i32, Vec<u8>)>,
+        threads: &Fact<Vec<Thread>>,
+    ) -> (Vec<Fd>, Option<FdTotals>) {
+        let mut pipe_fill: HashMap<u64, Fact<PipeFill>> = HashMap::new();
+        let mut probe = |fd: i32, inode: u64| -> Fact<PipeFill> {
+            pipe_fill
+                .entry(inode)
+                .or_insert_with(|| match probe_pipe(dir, fd) {
+                    Ok(fill) => Fact::Ok(fill),
+                    Err(e) => Fact::Unavailable(reason_for(&e)),
+                })
+                .clone()
+        };
+        let deep: Option<BTreeSet<i32>> = (links.len() > self.deep_fds).then(|| {
+            // One of a large selection: its first self-pipe only.
+            let max_probes = if self.many { 1 } else { MAX_SELF_PIPE_PROBES };
+            let full = full_self_pipes(
+                &links,
+                max_probes,
+                |fd, inode| matches!(probe(fd, inode), Fact::Ok(fill) if pipe_is_full(&fill, self.page_size)),
+            );
+            let mut wanted = wanted_fds(&links, threads);
+            wanted.extend(full);
+            wanted
+        });
+        let totals = deep.as_ref().map(|_| {
+            let mut totals = FdTotals::default();
+            for (_, target) in &links {
+                totals.add(FdKind::of(target));
+            }
+            totals
+        });
+        let mut fds = Vec::with_capacity(deep.as_ref().map_or(links.len(), |w| w.len()));
+        let mut epoll_targets: BTreeSet<i32> = BTreeSet::new();
+        for (fd, target) in links {
+            let pipe_inode = crate::linux::fd::link_inode(&target, "pipe");
+            let wanted = deep
+                .as_ref()
+                .is_none_or(|w| w.contains(&fd) || epoll_targets.contains(&fd));
+            if !wanted {
+                continue; // counted in the totals only
+            }
+            let Some(info) = read_fdinfo(dir, buf, fd) else {
+                continue; // closed after the listing
+            };
+            if let Fact::Ok(info) = &info {
+                epoll_targets.extend(info.epoll_targets.iter().map(|t| t.fd));
+            }
+            let pipe = pipe_inode.map(|inode| probe(fd, inode));
+            fds.push(Fd {
+                fd,
+                target: TargetString::new(target),
+                info,
+                pipe,
+            });
+        }
+        (fds, totals)
+    }
+
+    /// Children from every thread's `children` file; for a large selection,
+    /// or on kernels without the file, from the ppid of every process (left
+    /// for the batch). Their stats are filled in when the batch ends.
+    fn children(
+        &self,
+        dir: &ProcDir,
+        buf: &mut Vec<u8>,
+        pid: i32,
+        threads: &Fact<Vec<Thread>>,
+        gone: &mut bool,
+        left: &mut Left,
+    ) -> Fact<Vec<Relative>> {
+        let mut pids = BTreeSet::new();
+        let mut supported = false;
+        if !self.many {
+            let tids: Vec<i32> = threads
+                .ok()
+                .map(|t| t.iter().map(|t| t.tid).collect())
+                .unwrap_or_else(|| vec![pid]);
+            for tid in tids {
+                match dir.read(&format!("task/{tid}/children"), buf) {
+                    Ok(()) => {
+                        supported = true;
+                        pids.extend(parse::pids(buf));
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                    Err(e) => {
+                        *gone |= is_gone(&e);
+                        return Fact::Unavailable(reason_for(&e));
+                    }
+                }
+            }
+        }
+        if !supported {
+            left.children = ChildrenLeft::ByPpid;
+        } else if !pids.is_empty() {
+            left.children = ChildrenLeft::Stats;
+        }
+        Fact::Ok(pids.into_iter().map(unfilled_child).collect())
+    }
+}
+
+/// The process `pid` is a thread of, when it is not its own (/proc/TID
+/// exists for every thread).
+pub(super) fn thread_of(status: &Fact<Status>, pid: i32) -> Option<i32> {
+    status.ok().and_then(|s| s.tgid).filter(|&t| t != pid && t > 0)
+}
+
+/// A child whose stat is filled in when the batch ends.
+pub(super) fn unfilled_child(pid: i32) -> Relative {
+    Relative {
+        pid,
+        stat: Fact::Unavailable(Reason::new(ReasonKind::NotCollected, "filled in when the batch ends")),
+    }
+}
+
+impl Sample {
+    /// A sample of a process that could not be read: every fact unavailable
+    /// for `reason`.
+    pub(super) fn absent(elapsed_ms: u64, presence: Presence, reason: Reason) -> Sample {
+        Sample {
+            elapsed_ms,
+            presence,
+            stat: Fact::Unavailable(reason.clone()),
+            status: Fact::Unavailable(reason.clone()),
+            cmdline: Fact::Unavailable(reason.clone()),
+            io: Fact::Unavailable(reason.clone()),
+            threads: Fact::Unavailable(reason.clone()),
+            fds: Fact::Unavailable(reason.clone()),
+            fd_totals: None,
+            sockets: Fact::Unavailable(reason.clone()),
+            children: Fact::Unavailable(reason),
+            parent: None,
+            tracer: None,
+        }
+    }
+}
+
+/// Read and parse one file under `dir` into the reused `buf`; ESRCH marks the
+/// process gone.
+pub(super) fn read_fact<T>(
+    dir: &ProcDir,
+    buf: &mut Vec<u8>,
+    rel: &str,
+    gone: &mut bool,
+    parse: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Fact<T> {
+    read_explained(dir, buf, rel, parse, |e| {
+        *gone |= is_gone(e);
+        reason_for(e)
+    })
+}
+
+/// [`read_fact`], with the reason for a failed read given by `explain`.
+pub(super) fn read_explained<T>(
+    dir: &ProcDir,
+    buf: &mut Vec<u8>,
+    rel: &str,
+    parse: impl FnOnce(&[u8]) -> Result<T, String>,
+    explain: impl FnOnce(&io::Error) -> Reason,
+) -> Fact<T> {
+    match dir.read(rel, buf) {
+        Ok(()) => match parse(buf) {
+            Ok(value) => Fact::Ok(value),
+            Err(e) => Fact::Unavailable(Reason::new(ReasonKind::Unparsable, format!("{rel}: {e}"))),
+        },
+        Err(e) => Fact::Unavailable(explain(&e)),
+    }
+}
+
+/// An fd's fdinfo; `None` when the fd was closed after the listing.
+pub(super) fn read_fdinfo(dir: &ProcDir, buf: &mut Vec<u8>, fd: i32) -> Option<Fact<FdInfo>> {
+    let info = read_fact(dir, buf, &format!("fdinfo/{fd}"), &mut false, |b| Ok(parse::fdinfo(b)));
+    match &info {
+        Fact::Unavailable(r) if r.kind == ReasonKind::NotSupported => None,
+        _ => Some(info),
+    }
+}
+
+/// Every fd and its link text (readlink only: the target is never
+/// followed).
+fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Vec<(i32, Vec<u8>)>> {
+    let numbers = match dir.numeric_entries("fd") {
+        Ok(numbers) => numbers,
+        Err(e) => {
+            *gone |= is_gone(&e);
+            return Fact::Unavailable(reason_for(&e));
+        }
+    };
+    let mut links = Vec::with_capacity(numbers.len());
+    let mut path = String::new();
+    for fd in numbers {
+        path.clear();
+        let _ = write!(path, "fd/{fd}");
+        match dir.readlink(&path) {
+            Ok(target) => links.push((fd, target)),
+            Err(e) if is_vanished(&e) => continue, // closed after the listing
+            Err(e) => return Fact::Unavailable(reason_for(&e)),
+        }
+    }
+    Fact::Ok(links)
+}
+
+/// The process's TCP sockets (all of them: connections are counted); its
+/// unix sockets are joined with the rest of its batch, for the fds it kept,
+/// from the tables left in `left`.
+fn tcp_sockets(
+    reader: &mut Reader,
+    dir: &ProcDir,
+    pid: i32,
+    links: &[(i32, Vec<u8>)],
+    left: &mut Left,
+) -> Fact<Sockets> {
+    let inodes: Vec<u64> = links
+        .iter()
+        .filter_map(|(_, target)| crate::linux::fd::link_inode(target, "socket"))
+        .collect();
+    if inodes.is_empty() {
+        return Fact::Ok(Sockets::default());
+    }
+    match reader.net.tables_for(dir, pid) {
+        Ok(tables) => {
+            let sockets = Sockets {
+                source: tables.source.into(),
+                tcp: tables.tcp(&inodes),
+                unix: Vec::new(),
+            };
+            left.sockets = Some(tables);
+            Fact::Ok(sockets)
+        }
+        Err(reason) => Fact::Unavailable(reason),
+    }
+}
+
+/// The fds worth reading in depth in a process with many: any fd a blocked
+/// thread's syscall names, and every epoll fd (what it watches is added as
+/// it is read). Self-pipes are added by [`Sampler::fd_details`] when they
+/// are full, socketpairs when sockets are joined.
+///
+/// Which fd a thread waits on is judged properly by classify (`ThreadView`
+/// in src/classify/view.rs: the syscall's table entry says whether argument
+/// 0 is an fd); this over-approximates it with argument 0 of every blocked
+/// syscall, so no table is needed here, and must stay a superset of it.
+fn wanted_fds(links: &[(i32, Vec<u8>)], threads: &Fact<Vec<Thread>>) -> BTreeSet<i32> {
+    let mut wanted: BTreeSet<i32> = threads
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| match t.syscall.ok()? {
+            Syscall::Blocked { nr, args } if *nr >= 0 => i32::try_from(*args.first()?).ok(),
+            _ => None,
+        })
+        .collect();
+    wanted.extend(
+        links
+            .iter()
+            .filter(|(_, target)| FdKind::of(target) == FdKind::Eventpoll)
+            .map(|(fd, _)| *fd),
+    );
+    wanted
+}
+
+/// Self-pipes probed for fill in a lazily read process (in one of a large
+/// selection, only the first): a wakeup fd is one or two pipes, not
+/// thousands; --deep reads them all.
+const MAX_SELF_PIPE_PROBES: usize = 64;
+
+/// Both ends of every pipe held twice by this process and full: a wakeup
+/// fd that may be losing signals (full socketpairs are found when sockets
+/// are joined: [`super::batch`]).
+fn full_self_pipes(
+    links: &[(i32, Vec<u8>)],
+    max_probes: usize,
+    mut pipe_is_full: impl FnMut(i32, u64) -> bool,
+) -> BTreeSet<i32> {
+    let mut pipes: HashMap<u64, Vec<i32>> = HashMap::new();
+    for (fd, target) in links {
+        if let Some(inode) = crate::linux::fd::link_inode(target, "pipe") {
+            pipes.entry(inode).or_default().push(*fd);
+        }
+    }
+    let mut full = BTreeSet::new();
+    for (&inode, fds) in pipes.iter().filter(|(_, fds)| fds.len() > 1).take(max_probes) {
+        if pipe_is_full(fds[0], inode) {
+            full.extend(fds);
+        }
+    }
+    full
+}
+
+/// Whether a pipe has no room for a write, by its fill alone: less than a
+/// page is free (pipes fill by page slots, so a writer can block below the
+/// byte capacity). Here it decides which self-pipes are read in depth.
+///
+/// classify makes the same judgement in `View::pipe_full`
+/// (src/classify/view.rs), which also counts a blocked writer; the formula
+/// must stay the same in both (see the module docs of `collect`).
+pub(super) fn pipe_is_full(fill: &PipeFill, page_size: u64) -> bool {
+    fill.capacity_bytes.saturating_sub(fill.buffered_bytes) < page_size
+}
+
+/// `wchan` reads `0` both for a thread that is not waiting and for one we may
+/// not inspect; only the second is unknown, and it must never look like
+/// "running".
+fn normalise_wchan(wchan: Fact<String>, syscall: &Fact<Syscall>) -> Fact<String> {
+    match (wchan, syscall) {
+        (Fact::Ok(w), Fact::Unavailable(r)) if w == "0" && r.kind == ReasonKind::Permission => {
+            Fact::Unavailable(Reason::new(ReasonKind::Permission, "reads 0 without ptrace access"))
+        }
+        (Fact::Ok(w), _) if w == "0" => Fact::Ok(String::new()),
+        (wchan, _) => wchan,
+    }
+}
+
+/// How full a pipe is, seen from outside: open the target's fd read-only and
+/// non-blocking through /proc (a moment's extra reader, never a writer), ask
+/// FIONREAD and F_GETPIPE_SZ, close at once.
+fn probe_pipe(dir: &ProcDir, fd: i32) -> io::Result<PipeFill> {
+    let file = dir.open_file(&format!("fd/{fd}"))?;
+    let mut buffered: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid.
+    if unsafe { libc::ioctl(file.as_raw_fd(), libc::FIONREAD, &mut buffered) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let capacity = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETPIPE_SZ)?;
+    Ok(PipeFill {
+        buffered_bytes: buffered.max(0) as u64,
+        capacity_bytes: capacity.max(0) as u64,
+    })
+}
