@@ -295,6 +295,11 @@ impl Stat {
         Some(self.utime? + self.stime?)
     }
 
+    /// Exited, its status not yet collected by its parent (Z), or dying (X).
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+
     /// PF_KTHREAD: the task is a kernel thread.
     pub fn is_kernel_thread(&self) -> bool {
         self.flags.is_some_and(|f| f & 0x0020_0000 != 0)

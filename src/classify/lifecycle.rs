@@ -51,7 +51,7 @@ pub(super) fn dead(view: &View) -> Option<Finding> {
         }
     }
     let stat = view.stat()?;
-    if !matches!(stat.state, 'Z' | 'X') {
+    if !stat.is_zombie() {
         return None;
     }
     let parent = last.parent.as_deref().map(relative_ref);

@@ -21,10 +21,10 @@
 //!   few counters `watch` polls, [`parse`] parses what is read.
 //!
 //! collect judges only what decides how much to read, never a verdict.
-//! Where that overlaps classify the two must agree: a pipe with less than a
-//! page free is full (`sample::pipe_is_full`, and `View::pipe_full` in
-//! classify), and the fds a blocked thread names are read in depth (any
-//! syscall's argument 0 here, a superset of classify's `ThreadView` fd).
+//! Where that overlaps classify the two share one definition: a pipe is full
+//! by [`crate::linux::fd::pipe_is_full`], and the fds a blocked thread names
+//! are read in depth (any syscall's argument 0 here, a superset of
+//! classify's `ThreadView` fd).
 
 mod batch;
 mod dir;

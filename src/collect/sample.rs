@@ -10,7 +10,7 @@ use super::net::NetTables;
 use super::parse;
 use super::reason::{is_gone, is_vanished, reason_for};
 use super::run::Reader;
-use crate::linux::fd::FdKind;
+use crate::linux::fd::{pipe_is_full, FdKind};
 use crate::snapshot::*;
 use crate::text::TargetString;
 use std::collections::{BTreeSet, HashMap};
@@ -97,7 +97,7 @@ impl Sampler {
         };
         let children = self.children(dir, &mut reader.buf, pid, &threads, &mut gone, &mut left);
         // Only a zombie's verdict names its parent (the one not reaping it).
-        let zombie = stat.ok().is_some_and(|s| matches!(s.state, 'Z' | 'X'));
+        let zombie = stat.ok().is_some_and(Stat::is_zombie);
         let ppid = stat.ok().and_then(|s| s.ppid).filter(|&p| p > 0 && zombie);
         let parent = ppid.map(|p| Box::new(reader.relative(p)));
         let tracer_pid = status.ok().and_then(|s| s.tracer_pid).filter(|&p| p > 0);
@@ -196,7 +196,7 @@ impl Sampler {
             let full = full_self_pipes(
                 &links,
                 max_probes,
-                |fd, inode| matches!(probe(fd, inode), Fact::Ok(fill) if pipe_is_full(&fill, self.page_size)),
+                |fd, inode| matches!(probe(fd, inode), Fact::Ok(fill) if pipe_is_full(fill.buffered_bytes, fill.capacity_bytes, self.page_size)),
             );
             let mut wanted = wanted_fds(&links, threads);
             wanted.extend(full);
@@ -464,17 +464,6 @@ fn full_self_pipes(
         }
     }
     full
-}
-
-/// Whether a pipe has no room for a write, by its fill alone: less than a
-/// page is free (pipes fill by page slots, so a writer can block below the
-/// byte capacity). Here it decides which self-pipes are read in depth.
-///
-/// classify makes the same judgement in `View::pipe_full`
-/// (src/classify/view.rs), which also counts a blocked writer; the formula
-/// must stay the same in both (see the module docs of `collect`).
-pub(super) fn pipe_is_full(fill: &PipeFill, page_size: u64) -> bool {
-    fill.capacity_bytes.saturating_sub(fill.buffered_bytes) < page_size
 }
 
 /// `wchan` reads `0` both for a thread that is not waiting and for one we may
