@@ -56,6 +56,10 @@ pub struct Visibility {
     /// counts (/proc/loadavg less those seen); `None` unless processes are
     /// hidden and the count is comparable.
     pub hidden_threads: Option<u64>,
+    /// Processes the scan chose that went away while it read them: left out
+    /// of the report, never `dead` (a zombie is still reported).
+    #[serde(default)]
+    pub vanished: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

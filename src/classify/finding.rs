@@ -145,6 +145,16 @@ impl Diagnosis {
     pub fn deciding(&self) -> &Finding {
         &self.findings[0]
     }
+
+    /// The process is gone: there was no such process, or it exited (or
+    /// its pid was reused) while inspected. Not a zombie, which is still
+    /// there to be reaped.
+    pub fn gone(&self) -> bool {
+        matches!(
+            self.deciding().claim,
+            Claim::NoSuchProcess | Claim::ExitedWhileInspected | Claim::PidReused
+        )
+    }
 }
 
 /// A process named in a finding: its pid, and its comm when known.

@@ -209,23 +209,37 @@ impl Sampler {
             }
             totals
         });
+        // An epoll set's fds are read in depth with it, whatever their
+        // numbers: the epoll fds a thread waits on are read first.
+        let mut infos: HashMap<i32, Option<Fact<FdInfo>>> = HashMap::new();
+        let mut deep = deep;
+        if let Some(wanted) = &mut deep {
+            let epolls: Vec<i32> = links
+                .iter()
+                .filter(|(fd, target)| wanted.contains(fd) && FdKind::of(target) == FdKind::Eventpoll)
+                .map(|(fd, _)| *fd)
+                .collect();
+            for fd in epolls {
+                let info = read_fdinfo(dir, buf, fd);
+                if let Some(Fact::Ok(info)) = &info {
+                    wanted.extend(info.epoll_targets.iter().map(|t| t.fd));
+                }
+                infos.insert(fd, info);
+            }
+        }
         let mut fds = Vec::with_capacity(deep.as_ref().map_or(links.len(), |w| w.len()));
-        let mut epoll_targets: BTreeSet<i32> = BTreeSet::new();
         for (fd, target) in links {
-            let pipe_inode = crate::linux::fd::link_inode(&target, "pipe");
-            let wanted = deep
-                .as_ref()
-                .is_none_or(|w| w.contains(&fd) || epoll_targets.contains(&fd));
-            if !wanted {
+            if deep.as_ref().is_some_and(|w| !w.contains(&fd)) {
                 continue; // counted in the totals only
             }
-            let Some(info) = read_fdinfo(dir, buf, fd) else {
+            let info = match infos.remove(&fd) {
+                Some(info) => info,
+                None => read_fdinfo(dir, buf, fd),
+            };
+            let Some(info) = info else {
                 continue; // closed after the listing
             };
-            if let Fact::Ok(info) = &info {
-                epoll_targets.extend(info.epoll_targets.iter().map(|t| t.fd));
-            }
-            let pipe = pipe_inode.map(|inode| probe(fd, inode));
+            let pipe = crate::linux::fd::link_inode(&target, "pipe").map(|inode| probe(fd, inode));
             fds.push(Fd {
                 fd,
                 target: TargetString::new(target),

@@ -117,6 +117,7 @@ pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow
         hidden_threads: hidepid
             .filter(|h| h.hides())
             .and_then(|_| visibility::hidden_threads(&root, visible_threads)),
+        vanished: 0,
     };
     Ok((chosen, visibility))
 }

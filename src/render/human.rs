@@ -69,6 +69,14 @@ pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<
             detailed.len() - MAX_DETAILED
         )?;
     }
+    if let Some(vanished) = report.visibility.as_ref().map(|v| v.vanished).filter(|&n| n > 0) {
+        writeln!(
+            out,
+            "\n{vanished} chosen process{} exited while the scan read {}: left out",
+            if vanished == 1 { "" } else { "es" },
+            if vanished == 1 { "it" } else { "them" }
+        )?;
+    }
     if !report.unsearchable.is_empty() {
         let names: Vec<String> = report
             .unsearchable
@@ -335,7 +343,11 @@ fn fd_counts(fds: &FdsReport) -> String {
         Some(0) => "no fds".into(),
         Some(count) => {
             let kinds: Vec<String> = fds.by_type.iter().flatten().map(|(k, n)| format!("{k} {n}")).collect();
-            format!("{count} fds ({})", kinds.join(", "))
+            let depth = match fds.listed {
+                Some("all") | None => String::new(),
+                Some(_) => format!(", {} of them read in depth (--deep reads all)", fds.open.len()),
+            };
+            format!("{count} fds ({}){depth}", kinds.join(", "))
         }
         None => "fds unavailable".into(),
     }

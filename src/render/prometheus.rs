@@ -150,6 +150,12 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             "whystuck_unreadable_processes {}",
             visibility.unreadable_processes
         );
+        header(
+            &mut text,
+            "whystuck_vanished_processes",
+            "Processes a scan chose that exited while it read them, left out of the counts above.",
+        );
+        let _ = writeln!(text, "whystuck_vanished_processes {}", visibility.vanished);
         if let Some(hidden) = visibility.hidden_threads {
             header(
                 &mut text,

@@ -196,11 +196,25 @@ pub fn build(snapshot: Snapshot) -> Report {
 /// only to diagnose and to build the detailed reports, and each record is
 /// dropped once its one-line row is made, so a large scan's records, views
 /// and rows are never all held at once.
+///
+/// A scan (`--all`, `--name`, `--user`) leaves out the processes that went
+/// away while it read them, and counts them (`visibility.vanished`): churn
+/// is not a `dead` process. A pid the user named that is gone is `dead`.
 pub fn build_with_detail(snapshot: Snapshot, detail_from: Option<Severity>) -> Report {
-    let reported = |r: &ProcessRecord| r.role != Role::Related;
-    let (mut diagnoses, details, links) = {
+    let scan = snapshot.visibility.is_some();
+    let (mut diagnoses, details, links, vanished) = {
         let world = World::new(&snapshot);
         let diagnoses = classify::diagnose_all(&world);
+        let vanished: Vec<i32> = match scan {
+            true => snapshot
+                .processes
+                .iter()
+                .filter(|r| r.role != Role::Related && diagnoses.get(r.pid).is_some_and(Diagnosis::gone))
+                .map(|r| r.pid)
+                .collect(),
+            false => Vec::new(),
+        };
+        let reported = |r: &&ProcessRecord| r.role != Role::Related && !vanished.contains(&r.pid);
         let details: Vec<Option<Box<ProcessDetail>>> = snapshot
             .processes
             .iter()
@@ -211,15 +225,11 @@ pub fn build_with_detail(snapshot: Snapshot, detail_from: Option<Severity>) -> R
                 full.then(|| detail(&world, &diagnoses, record))
             })
             .collect();
-        let reported: Vec<i32> = snapshot
-            .processes
-            .iter()
-            .filter(|r| reported(r))
-            .map(|r| r.pid)
-            .collect();
+        let reported: Vec<i32> = snapshot.processes.iter().filter(reported).map(|r| r.pid).collect();
         let links = links(&world, &reported);
-        (diagnoses, details, links)
+        (diagnoses, details, links, vanished)
     };
+    let reported = |r: &ProcessRecord| r.role != Role::Related && !vanished.contains(&r.pid);
     let Snapshot {
         host,
         tree,
@@ -253,7 +263,10 @@ pub fn build_with_detail(snapshot: Snapshot, detail_from: Option<Severity>) -> R
                 reason: u.reason.detail.into_owned(),
             })
             .collect(),
-        visibility,
+        visibility: visibility.map(|v| Visibility {
+            vanished: vanished.len() as u64,
+            ..v
+        }),
         replayed_from: None,
     }
 }
