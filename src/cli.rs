@@ -365,7 +365,10 @@ fn parse_every(text: &str) -> Result<Duration, String> {
 }
 
 fn parse_stall_after(text: &str) -> Result<Duration, String> {
-    parse_duration(text, Duration::from_secs(30 * 24 * 3600), "30 days")
+    match parse_duration(text, Duration::from_secs(30 * 24 * 3600), "30 days")? {
+        Duration::ZERO => Err("must be more than 0 (a process is stalled after this long without moving)".into()),
+        d => Ok(d),
+    }
 }
 
 #[cfg(test)]

@@ -529,6 +529,8 @@ pub struct Pulse {
     /// Times the main thread was scheduled (`schedstat`): moves on every
     /// wakeup, even one too short to cost a clock tick.
     pub timeslices: Option<u64>,
+    /// A zombie's wait status (exit code or signal), from its stat.
+    pub exit_code: Option<i32>,
 }
 
 impl Snapshot {

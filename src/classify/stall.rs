@@ -37,6 +37,7 @@ mod tests {
             io_syscalls: Some(5),
             io_bytes: Some(100),
             timeslices: Some(7),
+            exit_code: None,
         };
         assert!(!moved(&base, &base));
         for after in [

@@ -55,6 +55,7 @@ impl PulseReader {
             io_syscalls: io.as_ref().and_then(|io| sum(io.syscr, io.syscw)),
             io_bytes: io.as_ref().and_then(|io| sum(io.rchar, io.wchar)),
             timeslices,
+            exit_code: stat.exit_code,
         })
     }
 

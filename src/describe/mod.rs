@@ -487,10 +487,24 @@ pub fn stalled(still_for: std::time::Duration, descendants: usize, verdict: Verd
     )
 }
 
-/// `watch`'s summary of a process that is gone: `how`, as its last
-/// diagnosis found it dead, or its /proc entry gone.
-pub fn ended(how: Option<&str>, last: Option<Verdict>) -> String {
-    let how = how.unwrap_or("exited: its /proc entry is gone");
+/// `watch`'s summary of a process that ended, and what it was when last
+/// seen.
+pub fn ended(how: crate::watch::event::Ending, last: Option<Verdict>) -> String {
+    use crate::watch::event::Ending;
+    let killed = |signal: i32| signal_names(1 << (signal - 1)).join("");
+    let how = match how {
+        Ending::Exited(status) => format!("exited with status {status}"),
+        Ending::Killed(signal) => format!("killed by {}", killed(signal)),
+        Ending::Unreaped(status) => {
+            let status = match Ending::reaped(status) {
+                Ending::Exited(code) => format!(" with status {code}"),
+                Ending::Killed(signal) => format!(", killed by {}", killed(signal)),
+                _ => String::new(),
+            };
+            format!("zombie: exited{status}, and its parent has not reaped it")
+        }
+        Ending::Unknown => "exited; how is unknown (its parent reaped it before watch looked again)".to_string(),
+    };
     match last {
         Some(verdict) => format!("{how}; it was {} when last seen", verdict.name()),
         None => how.to_string(),

@@ -27,6 +27,41 @@ pub struct Event {
     pub cmdline: Option<Vec<TargetString>>,
 }
 
+/// How a watched process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Reaped after exiting with this status (seen as a zombie first).
+    Exited(i32),
+    /// Reaped after being killed by this signal.
+    Killed(i32),
+    /// Still a zombie its parent has not reaped, with its wait status.
+    Unreaped(Option<i32>),
+    /// Gone before watch saw how: its parent reaped it between two looks.
+    Unknown,
+}
+
+impl Ending {
+    /// From a zombie's wait status (`exit_code` of its stat), once reaped.
+    pub fn reaped(status: Option<i32>) -> Ending {
+        match status {
+            Some(status) if status & 0x7f == 0 => Ending::Exited((status >> 8) & 0xff),
+            Some(status) => Ending::Killed(status & 0x7f),
+            None => Ending::Unknown,
+        }
+    }
+
+    /// A clean exit is fine; a failure or a kill is worth a look; a zombie
+    /// nobody reaps is stuck; not knowing is said plainly.
+    pub fn severity(self) -> Severity {
+        match self {
+            Ending::Exited(0) => Severity::Ok,
+            Ending::Exited(_) | Ending::Killed(_) => Severity::Warn,
+            Ending::Unreaped(_) => Severity::Critical,
+            Ending::Unknown => Severity::Info,
+        }
+    }
+}
+
 /// What a fresh diagnosis means for the lines already printed.
 pub enum Judgement {
     /// A new verdict, and the one before.
@@ -78,11 +113,11 @@ impl Event {
         }
     }
 
-    /// The process is gone: `how` it ended, and what it was when last seen.
+    /// The process is gone: how it ended, and what it was when last seen.
     pub fn ended(
         pid: i32,
         comm: &str,
-        how: Option<&str>,
+        how: Ending,
         last: Option<Verdict>,
         still_for: Duration,
         host: Option<String>,
@@ -94,7 +129,7 @@ impl Event {
             pid,
             comm: comm.to_string(),
             verdict: Verdict::Dead,
-            severity: Severity::Critical,
+            severity: how.severity(),
             summary: describe::ended(how, last),
             previous_verdict: last,
             still_for_seconds: still_for.as_secs(),

@@ -25,7 +25,7 @@ use crate::collect::{self, Request};
 use crate::render::{self, Style};
 use crate::report;
 use crate::snapshot::{ProcessRecord, Pulse, Role, Snapshot};
-use event::{Event, Judgement, Watched};
+use event::{Ending, Event, Judgement, Watched};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
@@ -36,6 +36,9 @@ const REFRESH_TICKS: u32 = 30;
 /// next one after twice as long, up to an hour.
 const FIRST_REPEAT_TICKS: u32 = 6;
 const MAX_REPEAT_GAP: Duration = Duration::from_secs(3600);
+/// A process still a zombie this long after watch first saw it exited is
+/// reported as not reaped by its parent.
+const ZOMBIE_GRACE: Duration = Duration::from_secs(10);
 /// The budget of one diagnosis within a tick.
 const RUN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -59,8 +62,8 @@ struct Tracked {
     moving: bool,
     shown: Option<Shown>,
     ticks_since_full: u32,
-    /// How it ended, when a diagnosis found it dead (a zombie, its status).
-    ended: Option<String>,
+    /// When it was first seen a zombie, and its wait status then.
+    zombie: Option<(Instant, Option<i32>)>,
 }
 
 impl Tracked {
@@ -99,7 +102,7 @@ impl Tracked {
             moving: false,
             shown: None,
             ticks_since_full: 0,
-            ended: None,
+            zombie: None,
         }
     }
 }
@@ -123,9 +126,20 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
         let mut ended = Vec::new();
         for (&pid, t) in tracked.iter_mut() {
             let Some(own) = pulse.read(pid) else {
-                ended.push(pid);
+                // Reaped: how it ended is known if it was seen a zombie.
+                ended.push((pid, Ending::reaped(t.zombie.and_then(|(_, status)| status))));
                 continue;
             };
+            if matches!(own.state, 'Z' | 'X') {
+                // A zombie is not diagnosed: it ends when its parent reaps
+                // it (a supervisor may take a moment), or is reported
+                // unreaped when it is still one after ZOMBIE_GRACE.
+                let (since, status) = *t.zombie.get_or_insert((tick, own.exit_code));
+                if tick.duration_since(since) >= ZOMBIE_GRACE.max(watch.every) {
+                    ended.push((pid, Ending::Unreaped(status)));
+                }
+                continue;
+            }
             let mut moved = false;
             for member in t.family.clone() {
                 let now = if member == pid {
@@ -189,14 +203,7 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
                 t.comm = process.comm.as_ref().map(|c| c.escaped()).unwrap_or_default();
                 t.family = families.get(&pid).cloned().unwrap_or_default();
                 if process.verdict == Verdict::Dead {
-                    let evidence = process
-                        .findings
-                        .first()
-                        .map(|f| f.evidence.join("; "))
-                        .unwrap_or_default();
-                    t.ended = Some(format!("{} ({evidence})", process.summary));
-                    ended.push(pid);
-                    continue;
+                    continue; // it ended since its pulse was read: the next tick says how
                 }
                 let (verdict, severity) = stall::judge(
                     t.last_moved.elapsed(),
@@ -225,11 +232,11 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
                 }
             }
         }
-        for pid in ended {
+        for (pid, how) in ended {
             if let Some(t) = tracked.remove(&pid) {
                 let last = t.shown.as_ref().map(|s| s.verdict);
                 let still_for = t.last_moved.elapsed();
-                let event = Event::ended(pid, &t.comm, t.ended.as_deref(), last, still_for, host_name.clone());
+                let event = Event::ended(pid, &t.comm, how, last, still_for, host_name.clone());
                 render::watch::event(out, watch.format, style, &event)?;
             }
             pulse.forget(pid);
