@@ -2,10 +2,8 @@
 //! whose server never answers, reads that block in the kernel, and the
 //! guarantee that a target's pipes behave as if whystuck were not there.
 
-mod support;
-
+use crate::support::{self, stat_line, whystuck, FakeProc, Scenario};
 use std::time::{Duration, Instant};
-use support::{stat_line, whystuck, FakeProc, Scenario};
 
 /// Read helpers (`whystuck-helper`) of runs on the live /proc alive now
 /// (other tests' runs on fake trees leave theirs on purpose).
@@ -374,7 +372,7 @@ fn whystuck_never_writes_signals_or_traces_a_target() {
 /// sequence and a newline, a unix socket path with BEL and invalid UTF-8, a
 /// 4 KiB argument. Escaped for a terminal, valid and exact in JSON.
 /// (Prometheus label escaping is checked on a hostile comm in
-/// tests/automation.rs.)
+/// tests/it/automation.rs.)
 #[test]
 fn hostile_paths_socket_names_and_4k_arguments_stay_contained() {
     use std::process::{Command, Stdio};
