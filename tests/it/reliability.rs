@@ -5,14 +5,24 @@
 use crate::support::{self, stat_line, whystuck, FakeProc, Scenario};
 use std::time::{Duration, Instant};
 
-/// Read helpers (`whystuck-helper`) of runs on the live /proc alive now
-/// (other tests' runs on fake trees leave theirs on purpose).
+/// Read helpers (`whystuck-helper`) of runs on the live /proc that outlived
+/// their run: alive now, and no longer the child of a whystuck. (Other
+/// tests' runs on fake trees leave theirs on purpose; a helper whose run is
+/// still going belongs to a test running alongside, in this binary or in
+/// another checkout's.)
 fn helpers_alive() -> Vec<i32> {
+    let comm = |pid: &str| std::fs::read(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let parent = |pid: i32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        after_comm.split_whitespace().nth(1).unwrap_or("0").to_string()
+    };
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c == b"whystuck-helper\n"))
+        .filter(|pid| comm(&pid.to_string()) == b"whystuck-helper\n")
         .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.ends_with(b"\0/proc\0")))
+        .filter(|&pid| comm(&parent(pid)) != b"whystuck\n")
         .collect()
 }
 
