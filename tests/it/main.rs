@@ -10,6 +10,7 @@ mod capture;
 mod cli;
 mod fixtures;
 mod fuzz;
+mod golden;
 mod graph;
 mod proc_root;
 mod reliability;
