@@ -8,7 +8,10 @@ Each fixture is a directory holding
   snapshot.json  what `whystuck capture` wrote (or an edit of a capture),
   expected.json  the verdict, severity and findings it must keep producing,
   NOTE.md        how it was made.
-tests/fixtures.rs replays every fixture with `whystuck --from` and checks it.
+tests/it/fixtures.rs replays every fixture with `whystuck --from` and checks it;
+tests/it/golden.rs compares what it prints with the fixture's human.txt (and
+json.txt, ndjson.txt, prometheus.txt for a few): after regenerating, write
+those again with `WHYSTUCK_BLESS=1 cargo test --test it golden::`.
 
 Captured fixtures come from tests/hangs/hang.py scenarios on the machine that
 runs this script; their expected.json is what whystuck said at capture time

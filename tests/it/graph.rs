@@ -1,10 +1,8 @@
 //! The wait-for graph on real processes: who holds the other end, process
 //! trees, and deadlock cycles.
 
-mod support;
-
+use crate::support::{self, diagnose, evidence, finding, whystuck, Scenario};
 use serde_json::Value;
-use support::{diagnose, evidence, finding, whystuck, Scenario};
 
 fn process(report: &Value, pid: i64) -> &Value {
     report["processes"]

@@ -7,10 +7,9 @@
 //!
 //! WHYSTUCK_FUZZ_ITERATIONS sets the mutations per target (CI runs the
 //! default; a long run is `WHYSTUCK_FUZZ_ITERATIONS=1000000 cargo test
-//! --release --test fuzz`).
+//! --release --test it fuzz::`).
 
-mod support;
-
+use crate::support;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use whystuck::collect::parse;

@@ -1,9 +1,7 @@
 //! Collection from fake /proc trees (`--proc-root`): hostile and odd inputs
 //! that a live kernel rarely hands out, each asserted field by field.
 
-mod support;
-
-use support::{stat_line, FakeProc};
+use crate::support::{stat_line, FakeProc};
 
 #[test]
 fn comm_with_spaces_and_parentheses() {

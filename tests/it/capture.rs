@@ -1,9 +1,7 @@
 //! Capture and replay: a snapshot diagnosed later says what the live run said.
 
-mod support;
-
+use crate::support::{whystuck, Scenario};
 use serde_json::Value;
-use support::{whystuck, Scenario};
 
 fn without_volatile(mut p: Value) -> Value {
     // Identity and verdicts must match; the time the two runs took may not

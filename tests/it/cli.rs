@@ -1,10 +1,8 @@
 //! The command line as a user meets it: errors, exit codes, formats.
 
-mod support;
-
+use crate::support::{whystuck, Scenario};
 use std::io::Read;
 use std::process::{Command, Stdio};
-use support::{whystuck, Scenario};
 
 fn assert_one_line_usage_error(args: &[&str], mentions: &str) {
     let run = whystuck(args);

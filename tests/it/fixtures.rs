@@ -3,11 +3,9 @@
 //! expected verdicts: a classifier change that breaks a kernel we no longer
 //! run on fails here.
 
-mod support;
-
+use crate::support::whystuck;
 use serde_json::Value;
 use std::path::Path;
-use support::whystuck;
 
 fn check_fixture(dir: &Path) -> Vec<String> {
     let snapshot = dir.join("snapshot.json");

@@ -1,14 +1,12 @@
 //! `whystuck watch` on real processes: verdict changes, repeated warnings at
 //! a growing interval, stalls judged by progress, and a clean end.
 
-mod support;
-
+use crate::support::Scenario;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::Scenario;
 
 /// `whystuck watch --format ndjson ARGS`, its events arriving on a channel.
 struct Watcher {

@@ -2,14 +2,12 @@
 //! output (checked by promtool, scraped by a real node_exporter), secrets
 //! redaction, the man page and completions.
 
-mod support;
-
+use crate::support::{tool, whystuck, Scenario};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{tool, whystuck, Scenario};
 
 fn pids_of(report: &Value) -> Vec<i64> {
     report["processes"]

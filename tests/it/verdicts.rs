@@ -1,11 +1,9 @@
 //! Every verdict, on a real process hung in a real way (tests/hangs/hang.py),
 //! asserting the verdict and the evidence that makes it believable.
 
-mod support;
-
+use crate::support::{self, diagnose, evidence, finding, whystuck, Scenario};
 use serde_json::Value;
 use std::os::unix::fs::OpenOptionsExt;
-use support::{diagnose, evidence, finding, whystuck, Scenario};
 
 fn fd_entry<'a>(process: &'a Value, list: &str, fd: i64) -> &'a Value {
     process[list]

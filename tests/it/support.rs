@@ -1,6 +1,5 @@
 //! Shared by the integration tests: start a real hung process from
 //! `tests/hangs/hang.py`, and run the whystuck binary on it.
-#![allow(dead_code)] // each test binary uses part of this
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};

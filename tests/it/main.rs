@@ -1,0 +1,18 @@
+//! The integration tests, as one test binary (one link, one `support`):
+//! each module was once a binary of its own, and its tests keep their names
+//! under the module (`verdicts::pipe_full_writer_names_the_full_pipe`).
+//! Run one area with `cargo test --test it verdicts::`.
+
+mod support;
+
+mod automation;
+mod capture;
+mod cli;
+mod fixtures;
+mod fuzz;
+mod golden;
+mod graph;
+mod proc_root;
+mod reliability;
+mod verdicts;
+mod watch;
