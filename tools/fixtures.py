@@ -145,10 +145,10 @@ def rename_wchans(snapshot, renames):
 
 def syscall_tables():
     """name -> number, per arch, from the table whystuck itself uses."""
-    text = open(os.path.join(ROOT, "src", "classify", "kernel", "syscall_names.rs")).read()
+    text = open(os.path.join(ROOT, "src", "linux", "syscall_names.rs")).read()
     tables, current = {}, None
     for line in text.splitlines():
-        if line.startswith("pub(super) const "):
+        if line.startswith("pub const "):
             current = tables.setdefault(line.split()[2].rstrip(":"), {})
         elif current is not None and (m := re.match(r'\s*"(\w*)",\s*// (\d+)$', line)):
             if m.group(1):

@@ -283,11 +283,15 @@ fn a_self_pipe_is_not_a_link() {
 #[test]
 fn tree_of_a_large_selection_reaches_grandchildren() {
     use std::process::{Command, Stdio};
+    use std::os::unix::process::CommandExt;
+    /// Each child leads its own process group, killed whole: the shells'
+    /// own children (the sleeps) go with them.
     struct Reaped(Vec<std::process::Child>);
     impl Drop for Reaped {
         fn drop(&mut self) {
             for child in &mut self.0 {
-                let _ = child.kill();
+                // SAFETY: signalling a process group this test created.
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
                 let _ = child.wait();
             }
         }
@@ -296,6 +300,7 @@ fn tree_of_a_large_selection_reaches_grandchildren() {
         Command::new(args[0])
             .args(&args[1..])
             .stdin(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap()
     };
