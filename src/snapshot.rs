@@ -281,6 +281,11 @@ pub struct Stat {
     pub ppid: Option<i32>,
     pub pgrp: Option<i32>,
     pub session: Option<i32>,
+    /// The controlling terminal (0: none), and its foreground process group.
+    #[serde(default)]
+    pub tty_nr: Option<i32>,
+    #[serde(default)]
+    pub tpgid: Option<i32>,
     pub flags: Option<u32>,
     pub utime: Option<u64>,
     pub stime: Option<u64>,

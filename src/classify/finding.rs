@@ -316,6 +316,9 @@ pub enum Claim {
         thread: ThreadRef,
         wait: WaitClaim,
     },
+    /// A child stopped in the background (a job control stop), which the
+    /// process is not waiting for.
+    StoppedJob(ProcessRef),
     Deadlock {
         /// The process's own wait-for edges (for one behind the cycle).
         own: Vec<Edge>,
@@ -323,6 +326,14 @@ pub enum Claim {
         cycle: Vec<Edge>,
         on_it: bool,
     },
+}
+
+impl Claim {
+    /// About another process (a child) rather than this one: never the
+    /// verdict while a finding about the process itself is as severe.
+    pub fn about_another(&self) -> bool {
+        matches!(self, Claim::StoppedJob(_))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

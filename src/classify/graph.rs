@@ -18,7 +18,7 @@
 use super::finding::{FdFacts, Peer, Unseen};
 use super::view::{FdKind, ThreadView, View};
 use crate::linux::fd::{Access, EPOLLOUT, O_CLOEXEC};
-use crate::linux::wait::{Timeout, Wait};
+use crate::linux::wait::{self, Timeout, Wait, Waited};
 use crate::snapshot::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -411,31 +411,45 @@ impl<'a> World<'a> {
     }
 }
 
-/// The children a wait4 / waitid can return: the one it names, or all.
-fn waited_children(view: &View, thread: &Thread) -> Vec<i32> {
-    let all: Vec<i32> = view
-        .last
-        .children
-        .ok()
-        .map(|c| c.iter().map(|c| c.pid).collect())
-        .unwrap_or_default();
-    let Some(Syscall::Blocked { args, .. }) = thread.syscall.ok() else {
-        return all;
+/// The children a wait4 / waitid waits for: the one it names, those of the
+/// group it names, or any. A process with a controlling terminal waiting
+/// for any child (an interactive shell) waits for its foreground job: a
+/// job stopped in the background is not what it waits for.
+pub fn waited_children(view: &View, thread: &Thread) -> Vec<i32> {
+    let children = view.last.children.ok().map(Vec::as_slice).unwrap_or_default();
+    let pgrp = |child: &Relative| child.stat.ok().and_then(|s| s.pgrp);
+    let in_group = |group: i32| -> Vec<i32> {
+        children
+            .iter()
+            .filter(|c| pgrp(c) == Some(group))
+            .map(|c| c.pid)
+            .collect()
     };
-    let arg = |i: usize| args.get(i).map(|&a| a as i64 as i32);
-    let named = match view
+    let all = || children.iter().map(|c| c.pid).collect::<Vec<i32>>();
+    let call = view
         .threads
         .iter()
         .find(|t| t.tid() == thread.tid)
-        .and_then(|t| t.syscall_name)
-    {
-        Some("wait4") => arg(0).filter(|&p| p > 0),
-        Some("waitid") if arg(0) == Some(1) => arg(1).filter(|&p| p > 0), // P_PID
+        .and_then(|t| t.syscall_name);
+    let waited = match (call, thread.syscall.ok()) {
+        (Some(name), Some(Syscall::Blocked { args, .. })) => wait::waited(name, args),
         _ => None,
     };
-    match named {
-        Some(pid) => vec![pid],
-        None => all,
+    let own = view.stat();
+    match waited {
+        Some(Waited::Child(pid)) => vec![pid],
+        Some(Waited::Group(group)) => in_group(group),
+        Some(Waited::OwnGroup) => own.and_then(|s| s.pgrp).map(in_group).unwrap_or_else(all),
+        Some(Waited::Any) | None => {
+            let foreground = own
+                .filter(|s| s.tty_nr.is_some_and(|t| t != 0))
+                .and_then(|s| s.tpgid)
+                .filter(|&g| g > 0);
+            match foreground.map(in_group) {
+                Some(jobs) if !jobs.is_empty() => jobs,
+                _ => all(),
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! sleep, or burning CPU.
 
 use super::finding::*;
+use super::graph::World;
 use super::view::{ThreadView, View};
 use super::BUSY_PERCENT;
 use crate::linux::wait::{self, Wait};
@@ -97,6 +98,31 @@ pub(super) fn stopped(view: &View, stat: &Stat) -> Option<Finding> {
         by_tracer: tracer.is_some(),
     });
     Some(Finding::new(Verdict::Stopped, Claim::Stopped(cause), evidence))
+}
+
+/// Children stopped by job control that the process does not wait for (a
+/// shell's background job stopped on SIGTTIN): each its own finding, at
+/// info, never the parent's severity.
+pub(super) fn stopped_jobs(world: &World, view: &View) -> Vec<Finding> {
+    let waited: Vec<i32> = world
+        .edges(view.pid)
+        .iter()
+        .flat_map(|e| e.to.iter().copied())
+        .collect();
+    let children = view.last.children.ok().map(Vec::as_slice).unwrap_or_default();
+    children
+        .iter()
+        .filter(|c| c.stat.ok().is_some_and(|s| s.state == 'T') && !waited.contains(&c.pid))
+        .map(|c| {
+            let mut finding = Finding::new(
+                Verdict::Stopped,
+                Claim::StoppedJob(relative_ref(c)),
+                vec![Evidence::State('T')],
+            );
+            finding.severity = Severity::Info;
+            finding
+        })
+        .collect()
 }
 
 pub(super) fn disk_wait(view: &View) -> Option<Finding> {

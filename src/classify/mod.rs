@@ -105,7 +105,12 @@ pub fn no_sample() -> Diagnosis {
 }
 
 fn conclude(mut findings: Vec<Finding>) -> Diagnosis {
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.claim.about_another().cmp(&b.claim.about_another()))
+            .then(a.kind.cmp(&b.kind))
+    });
     if findings.is_empty() {
         findings.push(Finding::new(Verdict::Unknown, Claim::NoFinding, vec![]));
     }
@@ -134,6 +139,7 @@ fn findings(judge: &mut Judge, view: &View) -> Vec<Finding> {
     findings.extend(blocked::full_writes(world, view));
     findings.extend(blocked::full_wakeup_fds(view));
     findings.extend(lifecycle::busy(view));
+    findings.extend(lifecycle::stopped_jobs(world, view));
     findings.extend(activity::activity(judge, view));
     findings
 }

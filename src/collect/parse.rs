@@ -31,6 +31,8 @@ pub fn stat(buf: &[u8]) -> Result<Stat, String> {
         ppid: field(&fields, 1),
         pgrp: field(&fields, 2),
         session: field(&fields, 3),
+        tty_nr: field(&fields, 4),
+        tpgid: field(&fields, 5),
         flags: field(&fields, 6),
         utime: field(&fields, 11),
         stime: field(&fields, 12),

@@ -96,6 +96,10 @@ pub fn summary(claim: &Claim) -> String {
             wchan.as_ref().map(|w| format!(" in {w}")).unwrap_or_default()
         ),
         Claim::Waiting { thread, wait } => waiting(&thread_name(*thread), wait),
+        Claim::StoppedJob(child) => format!(
+            "its child {} is stopped in the background (job control), and not waited for",
+            process(child)
+        ),
         Claim::Deadlock { own, cycle, on_it } => {
             let text = edges(cycle);
             match on_it {

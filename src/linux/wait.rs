@@ -87,6 +87,34 @@ fn is_futex_wait_op(op: Option<u64>) -> bool {
     matches!(op.map(|op| op & 0x7f), Some(0 | 6 | 9 | 11 | 13))
 }
 
+/// Which children a wait4 or waitid waits for, from its arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waited {
+    /// wait4(pid > 0), waitid(P_PID, pid).
+    Child(i32),
+    /// wait4(-pgid), waitid(P_PGID, pgid).
+    Group(i32),
+    /// wait4(0), waitid(P_PGID, 0): the caller's own process group.
+    OwnGroup,
+    /// wait4(-1), waitid(P_ALL): any child.
+    Any,
+}
+
+pub fn waited(name: &str, args: &[u64]) -> Option<Waited> {
+    let arg = |i: usize| args.get(i).map(|&a| a as i64 as i32);
+    Some(match (name, arg(0)?) {
+        ("wait4", -1) => Waited::Any,
+        ("wait4", 0) => Waited::OwnGroup,
+        ("wait4", pid) if pid > 0 => Waited::Child(pid),
+        ("wait4", group) => Waited::Group(group.checked_neg()?),
+        ("waitid", 0) => Waited::Any,                      // P_ALL
+        ("waitid", 1) => Waited::Child(arg(1)?),           // P_PID
+        ("waitid", 2) if arg(1)? == 0 => Waited::OwnGroup, // P_PGID
+        ("waitid", 2) => Waited::Group(arg(1)?),
+        _ => return None,
+    })
+}
+
 /// How long a wait syscall may last, from its arguments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Timeout {
@@ -209,6 +237,20 @@ mod tests {
         for (name, args, expected) in cases {
             assert_eq!(timeout(name, args), expected, "{name} {args:x?}");
         }
+    }
+
+    #[test]
+    fn which_children_a_wait_waits_for() {
+        let minus = |n: i64| n as u64;
+        assert_eq!(waited("wait4", &[minus(-1)]), Some(Waited::Any));
+        assert_eq!(waited("wait4", &[0]), Some(Waited::OwnGroup));
+        assert_eq!(waited("wait4", &[812]), Some(Waited::Child(812)));
+        assert_eq!(waited("wait4", &[minus(-700)]), Some(Waited::Group(700)));
+        assert_eq!(waited("waitid", &[0, 0]), Some(Waited::Any));
+        assert_eq!(waited("waitid", &[1, 812]), Some(Waited::Child(812)));
+        assert_eq!(waited("waitid", &[2, 700]), Some(Waited::Group(700)));
+        assert_eq!(waited("waitid", &[3, 5]), None, "P_PIDFD: the child is behind an fd");
+        assert_eq!(waited("read", &[0]), None);
     }
 
     #[test]

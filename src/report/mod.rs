@@ -7,10 +7,10 @@
 //! `unavailable` with its reason; it is never 0. Target-controlled strings
 //! are JSON strings, or `{"text", "hex"}` when they are not valid UTF-8.
 
-use crate::classify::finding::Peer;
+use crate::classify::finding::{FdFacts, Peer, WaitClaim};
 use crate::classify::graph::World;
 use crate::classify::view::FdKind;
-use crate::classify::{self, Diagnosis, Finding, Severity, Verdict};
+use crate::classify::{self, Claim, Diagnosis, Finding, Severity, Verdict};
 use crate::describe;
 use crate::linux::fd::Access;
 use crate::snapshot::*;
@@ -72,7 +72,7 @@ pub struct UnsearchableReport {
     pub reason: String,
 }
 
-#[derive(Serialize, Debug, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct PeerReport {
     pub pid: i32,
     pub fd: i32,
@@ -124,7 +124,9 @@ pub struct ProcessReport {
     pub detail: Option<Box<ProcessDetail>>,
 }
 
-/// A finding as the user reads it: the claim and its evidence in words.
+/// A finding as the user reads it: the claim and its evidence in words,
+/// and, where the finding waits on an fd, that fd and who holds its other
+/// end (for alerting and supervisors to act on without parsing prose).
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct FindingReport {
     pub kind: Verdict,
@@ -134,17 +136,41 @@ pub struct FindingReport {
     /// For a deadlock: the processes of the cycle, in wait-for order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cycle: Option<Vec<i32>>,
+    /// The fd the finding is about (the pipe written, the socket read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fd: Option<i32>,
+    /// Who holds the other end of that fd, as found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<PeerReport>,
 }
 
 impl From<Finding> for FindingReport {
     fn from(finding: Finding) -> Self {
+        let about = subject_fd(&finding.claim);
         FindingReport {
             kind: finding.kind,
             severity: finding.severity,
             summary: describe::summary(&finding.claim),
             evidence: finding.evidence.iter().map(describe::evidence).collect(),
+            fd: about.map(|f| f.fd),
+            peers: about
+                .map(|f| f.peers.iter().cloned().map(PeerReport::from).collect())
+                .unwrap_or_default(),
             cycle: finding.cycle,
         }
+    }
+}
+
+/// The fd a finding's claim is about, if it is about one.
+fn subject_fd(claim: &Claim) -> Option<&FdFacts> {
+    match claim {
+        Claim::BlockedWriting { fd, .. } => Some(fd),
+        Claim::Waiting { wait, .. } => match wait {
+            WaitClaim::Writing(fd) => Some(fd),
+            WaitClaim::Reading(fd) | WaitClaim::Accepting(fd) | WaitClaim::Connecting(fd) => fd.as_ref(),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -282,8 +282,8 @@ fn a_self_pipe_is_not_a_link() {
 /// `--tree` walks it a generation at a time: a grandchild is found too.
 #[test]
 fn tree_of_a_large_selection_reaches_grandchildren() {
-    use std::process::{Command, Stdio};
     use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
     /// Each child leads its own process group, killed whole: the shells'
     /// own children (the sleeps) go with them.
     struct Reaped(Vec<std::process::Child>);
