@@ -702,6 +702,180 @@ def hostile_names():
 
 
 # --------------------------------------------------------------------------
+# the runtimes agent CLIs really run on: Node (libuv) and the JVM make their
+# fds non-blocking and park in epoll or futex waits
+# --------------------------------------------------------------------------
+
+def need(tool):
+    """The path of a tool a scenario needs; Skip (exit 77) without it."""
+    import shutil
+    path = shutil.which(tool)
+    if path is None:
+        raise Skip(f"{tool} is not installed")
+    return path
+
+
+def io_field(pid, key):
+    for line in read_bytes(f"/proc/{pid}/io").decode().splitlines():
+        k, _, v = line.partition(":")
+        if k == key:
+            return int(v)
+    return None
+
+
+def wrote_at_least(pid, n):
+    def check():
+        have = io_field(pid, "wchar")
+        return None if have is not None and have >= n else f"want {pid} to have written {n} bytes; have {have}"
+    return check
+
+
+def node_parent_waits_undrained():
+    """Seed 000 with a Node agent CLI: a Python parent waits for a Node child
+    whose stdout it never reads; the child's write is pending in epoll."""
+    node = need("node")
+    P = Py("""
+        import subprocess, sys
+        p = subprocess.Popen([sys.argv[1], "-e", 'process.stdout.write("x".repeat(1 << 20))'],
+                             stdout=subprocess.PIPE)
+        report(child=p.pid)
+        p.wait()  # never reads p.stdout
+    """, node, report=True)
+    C = P.report()["child"]
+    wait_for(blocked_in(C, EPOLL), wrote_at_least(C, 65536), blocked_in(P.pid, WAIT))
+    return {"parent": P.pid, "child": C}
+
+
+def node_writes_child_stdin():
+    """A Node parent writes 1 MiB into its child's stdin (a unix socketpair,
+    as Node's stdio 'pipe' is) and the child never reads it."""
+    node = need("node")
+    r, w = os.pipe()
+    env = dict(os.environ, WHYSTUCK_REPORT_FD=str(w))
+    code = """
+        const fs = require("fs");
+        const c = require("child_process").spawn(process.argv[1], ["-c", "import time; time.sleep(100000)"],
+                                                  {stdio: ["pipe", "ignore", "inherit"]});
+        const fd = Number(process.env.WHYSTUCK_REPORT_FD);
+        fs.writeSync(fd, JSON.stringify({child: c.pid}));
+        fs.closeSync(fd);
+        c.stdin.write(Buffer.alloc(1 << 20));
+    """
+    parent = subprocess.Popen([node, "-e", textwrap.dedent(code), sys.executable],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              pass_fds=(w,), env=env)
+    os.close(w)
+    data = b""
+    while True:
+        ready, _, _ = select.select([r], [], [], remaining())
+        if not ready:
+            fail(f"no report from node {parent.pid}; {describe(parent.pid)}")
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    C = json.loads(data)["child"]
+    wait_for(blocked_in(parent.pid, EPOLL), wrote_at_least(parent.pid, 65536), blocked_in(C, SLEEP))
+    return {"parent": parent.pid, "child": C}
+
+
+def timed_futex():
+    T = Py("""
+        import threading
+        threading.Event().wait(3600)
+    """)
+    wait_for(blocked_in(T.pid, FUTEX))
+    return {"target": T.pid}
+
+
+JAVA_IDLE = """
+public class Idle {
+    public static void main(String[] args) throws Exception {
+        Object lock = new Object();
+        synchronized (lock) {
+            lock.wait();   // untimed: only another thread could notify it
+        }
+    }
+}
+"""
+
+
+def jvm_idle():
+    """A JVM whose main thread waits untimed in Object.wait()."""
+    java = need("java")
+    src_dir = tempfile.mkdtemp(prefix="whystuck-java-")
+    POST_REAP.append(lambda: __import__("shutil").rmtree(src_dir, ignore_errors=True))
+    src = os.path.join(src_dir, "Idle.java")
+    with open(src, "w") as f:
+        f.write(JAVA_IDLE)
+    J = subprocess.Popen([java, "-Xshare:auto", "-XX:TieredStopAtLevel=1", src],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    still, base = [], []
+
+    def settled():
+        # The source launcher compiles first: wait until the JVM has many
+        # threads and has burnt no CPU for half a second.
+        if len(tids(J.pid)) < 8:
+            return f"want a started JVM; have {len(tids(J.pid))} threads"
+        now = time.monotonic()
+        ticks = cpu_ticks(J.pid)
+        if not base or base[0][1] != ticks:
+            base[:] = [(now, ticks)]
+            return "JVM still busy starting"
+        return None if now - base[0][0] >= 0.5 else "JVM settling"
+    global DEADLINE
+    DEADLINE += 20  # the JVM compiles the source first
+    wait_for(settled)
+    return {"target": J.pid}
+
+
+def interactive_shell_stopped_job():
+    """An interactive bash under a real pty (script(1)): `cat &` stops on
+    SIGTTIN in the background while `sleep` runs in the foreground."""
+    script = need("script")
+    bash = need("bash")
+    S = subprocess.Popen([script, "-qfc", f"{bash} --norc --noprofile -i", "/dev/null"],
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    S.stdin.write(b"cat &\n")
+    S.stdin.flush()
+    time.sleep(0.3)
+    S.stdin.write(b"sleep 100000\n")
+    S.stdin.flush()
+    HELD.append(S.stdin)
+    found = {}
+
+    def jobs_in_place():
+        shells = [p for p in descendants(S.pid) if read_bytes(f"/proc/{p}/comm").strip() == b"bash"]
+        if not shells:
+            return "no bash under script yet"
+        kids = {read_bytes(f"/proc/{p}/comm").strip(): p for p in descendants(shells[0])}
+        if b"cat" not in kids or b"sleep" not in kids:
+            return f"want cat and sleep under bash; have {kids}"
+        if state(kids[b"cat"]) != "T":
+            return f"want cat stopped; have {describe(kids[b'cat'])}"
+        found.update(shell=shells[0], cat=kids[b"cat"], sleep=kids[b"sleep"])
+        return blocked_in(shells[0], WAIT)() or blocked_in(kids[b"sleep"], SLEEP)()
+    wait_for(jobs_in_place)
+    return dict(found)
+
+
+def pipeline():
+    """A 7-stage shell pipeline, all blocked reading (but the first)."""
+    sh = subprocess.Popen(["sh", "-c", "sleep 100000 | cat | cat | cat | cat | cat | cat; :"],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+
+    def seven():
+        kids = descendants(sh.pid)
+        if len(kids) != 7:
+            return f"want 7 processes under sh; have {len(kids)}"
+        cats = [p for p in kids if read_bytes(f"/proc/{p}/comm").strip() == b"cat"]
+        return next((why for why in (blocked_in(c, READ)() for c in cats) if why), None)
+    wait_for(seven, blocked_in(sh.pid, WAIT))
+    return {"shell": sh.pid, "stages": sorted(descendants(sh.pid))}
+
+
+# --------------------------------------------------------------------------
 # fuse-stuck: a FUSE server (pure Python, speaking the kernel protocol on
 # /dev/fuse) that stops answering while a victim thread waits in the kernel
 # --------------------------------------------------------------------------
@@ -1055,6 +1229,12 @@ SCENARIOS = {
     "running": running,
     "hostile-names": hostile_names,
     "fuse-stuck": fuse_stuck,
+    "node-parent-waits-undrained": node_parent_waits_undrained,
+    "node-writes-child-stdin": node_writes_child_stdin,
+    "timed-futex": timed_futex,
+    "jvm-idle": jvm_idle,
+    "interactive-shell-stopped-job": interactive_shell_stopped_job,
+    "pipeline": pipeline,
 }
 
 

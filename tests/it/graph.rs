@@ -328,3 +328,43 @@ fn tree_of_a_large_selection_reaches_grandchildren() {
     assert_eq!(g["role"], "descendant", "{g:#}");
     assert_eq!(g["comm"], "sleep");
 }
+
+/// `--tree` promises the pipes between the processes: a 7-stage shell
+/// pipeline shows its 6 links in the human report, whatever detail the
+/// overview of many processes leaves out.
+#[test]
+fn a_tree_of_a_shell_pipeline_shows_its_six_links_in_human_output() {
+    let s = Scenario::start("pipeline");
+    let stages: Vec<i64> = s.info["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_i64().unwrap())
+        .collect();
+    let run = whystuck(&[
+        "--tree",
+        "--interval",
+        "200ms",
+        "--fail-on",
+        "never",
+        &s.num("shell").to_string(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let links: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "links")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert_eq!(links.len(), 6, "{}", run.stdout);
+    // Each stage writes its fd 1 into the next one's fd 0.
+    for (link, pair) in links.iter().zip(stages.windows(2)) {
+        let want = format!("{} fd 1 -> {} fd 0  pipe", pair[0], pair[1]);
+        assert!(
+            link.trim_start().starts_with(&want),
+            "{link:?} is not {want:?}\n{}",
+            run.stdout
+        );
+    }
+}

@@ -14,5 +14,6 @@ mod golden;
 mod graph;
 mod proc_root;
 mod reliability;
+mod runtimes;
 mod verdicts;
 mod watch;
