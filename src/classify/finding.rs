@@ -217,6 +217,22 @@ pub struct FdFacts {
     pub unseen: Option<Unseen>,
 }
 
+impl FdFacts {
+    /// An event loop's own plumbing: an eventfd, or a pipe or socketpair
+    /// only the process itself holds the other end of (a wakeup fd).
+    pub fn is_own_wakeup(&self) -> bool {
+        match &self.what {
+            FdWhat::Other {
+                kind: FdKind::Eventfd, ..
+            } => true,
+            FdWhat::Pipe { .. } | FdWhat::Unix(_) => {
+                !self.peers.is_empty() && self.peers.iter().all(|p| p.pid == self.pid)
+            }
+            _ => false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum FdWhat {
     /// Not in the fd table (closed, or not read).

@@ -173,14 +173,21 @@ fn epoll_wait(who: &str, epoll: &EpollWait) -> String {
     let Some(epfd) = epoll.epfd else {
         return format!("{who} idle in epoll_wait");
     };
-    let mut shown: Vec<String> = epoll
-        .watched
+    // What matters first (pipes and sockets to others, the network); the
+    // loop's own wakeup fds only counted (the evidence lists them all).
+    let (own, others): (Vec<&FdFacts>, Vec<&FdFacts>) = epoll.watched.iter().partition(|f| f.is_own_wakeup());
+    let mut shown: Vec<String> = others
         .iter()
         .take(3)
         .map(|f| format!("fd {} ({})", f.fd, fd::brief(f)))
         .collect();
-    if epoll.watched.len() > 3 {
-        shown.push(format!("{} more", epoll.watched.len() - 3));
+    if others.len() > 3 {
+        shown.push(format!("{} more", others.len() - 3));
+    }
+    match own.len() {
+        0 => {}
+        1 => shown.push("1 of its own wakeup fds".to_string()),
+        n => shown.push(format!("{n} of its own wakeup fds")),
     }
     let mut summary = match shown.as_slice() {
         [] => format!("{who} idle in epoll_wait on epoll fd {epfd}, which watches nothing"),

@@ -86,6 +86,15 @@ fn a_node_child_whose_stdout_nobody_reads_is_a_deadlock_with_its_waiting_parent(
     let summary = full["summary"].as_str().unwrap();
     assert!(summary.contains("65536/65536 bytes buffered"), "{summary}");
     assert!(summary.contains("non-blocking write"), "{summary}");
+    // The loop's own plumbing (its signal self-pipe, its eventfd) is folded
+    // into a count in the line a person reads; the evidence lists it all.
+    let idle = finding(&c, "idle-in-epoll");
+    let line = idle["summary"].as_str().unwrap();
+    assert!(
+        line.contains("of its own wakeup fds") && !line.contains("itself"),
+        "{line}"
+    );
+    assert!(idle["evidence"].to_string().contains("written by itself"), "{idle:#}");
     // And with --tree from the parent.
     let run = whystuck(&["--json", "--tree", "--interval", "300ms", &parent.to_string()]);
     let report = run.json();
