@@ -28,6 +28,15 @@ fn capture_kill_replay_gives_the_same_verdict_and_evidence() {
     let capture = whystuck(&["capture", "--tree", "--interval", "1s", &parent, "-o", file]);
     assert_eq!(capture.code, 0, "{}", capture.stderr);
     assert!(capture.stdout.is_empty());
+    // One line on success: the file, how many processes, their verdicts.
+    assert_eq!(
+        capture.stderr,
+        format!("whystuck: wrote {file}: 2 processes: 2 deadlock [critical]\n")
+    );
+    let quiet = whystuck(&["capture", "-q", "--interval", "0", &parent, "-o", file]);
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (0, ""), "-q says nothing");
+    let capture = whystuck(&["capture", "--tree", "--interval", "1s", &parent, "-o", file]);
+    assert_eq!(capture.code, 0, "{}", capture.stderr);
     let live = whystuck(&["--json", "--tree", "--interval", "1s", &parent]).json();
     drop(s); // the processes are gone now
     assert_eq!(
@@ -62,7 +71,15 @@ fn capture_kill_replay_gives_the_same_verdict_and_evidence() {
     // Replay is deterministic, in every format.
     let human = whystuck(&["--from", file]);
     assert_eq!(human.stdout, whystuck(&["--from", file]).stdout);
-    assert!(human.stdout.starts_with("tree\n"), "{}", human.stdout);
+    // A post-mortem says it is one before anything else.
+    let (first, rest) = human.stdout.split_once("\n\n").unwrap();
+    assert!(
+        first.starts_with(&format!("Replay of the snapshot {file}, captured "))
+            && first.ends_with("not a live diagnosis."),
+        "{first}"
+    );
+    assert!(rest.starts_with("tree\n"), "{}", human.stdout);
+    assert!(replay["replayed_from"] == file && replay["host"]["captured_at_unix_ms"].as_u64().unwrap() > 0);
 }
 
 #[test]

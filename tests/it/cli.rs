@@ -221,3 +221,34 @@ fn name_does_not_match_the_shell_that_runs_whystuck() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(stdout.trim(), "exit 3", "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+/// The README's exit-code table is the program's: every code the binary
+/// defines, and no other, each also in --help.
+#[test]
+fn the_readme_exit_code_table_matches_the_program() {
+    use whystuck::cli::{EXIT_FAILING, EXIT_LOCKED, EXIT_NOTHING_SELECTED, EXIT_OK, EXIT_USAGE};
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table: Vec<u8> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| exit code |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.trim_matches('|').split('|').next().unwrap().trim().parse().unwrap())
+        .collect();
+    let defined = [EXIT_OK, EXIT_FAILING, EXIT_USAGE, EXIT_NOTHING_SELECTED, EXIT_LOCKED];
+    assert_eq!(table, defined, "README exit-code table");
+    let help = whystuck(&["--help"]).stdout;
+    let codes = help.split("EXIT CODES:").nth(1).expect("--help has EXIT CODES");
+    for code in defined {
+        let listed = codes.lines().any(|l| l.trim_start().starts_with(&format!("{code}  ")));
+        assert!(listed, "--help lacks exit code {code}:\n{codes}");
+    }
+}
+
+#[test]
+fn man_is_listed_among_the_commands() {
+    let help = whystuck(&["--help"]).stdout;
+    let commands = help.split("Commands:").nth(1).unwrap().split("\n\n").next().unwrap();
+    assert!(commands.contains("\n  man "), "{commands}");
+    assert!(whystuck(&["man"]).stdout.starts_with(".ie"), "roff");
+}
