@@ -53,8 +53,7 @@ pub fn resolve(selection: &Selection, helper: &HelperConfig, deadline: Instant) 
         };
         let (found, seen) = scan(helper, &filter, deadline)?;
         if found.is_empty() && pids.is_empty() {
-            let hidden = seen
-                .unseen()
+            let hidden = crate::describe::host_unseen(&seen)
                 .map(|note| format!(" among the processes this user can see ({note})"))
                 .unwrap_or_default();
             return Err(NothingSelected {

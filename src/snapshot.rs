@@ -85,26 +85,6 @@ pub struct Host {
     pub full_view: Option<bool>,
 }
 
-impl Visibility {
-    /// What the scan missed, in words; `None` when it saw everything.
-    pub fn unseen(&self) -> Option<String> {
-        let setting = self.hidepid.as_deref().filter(|&h| h != "off");
-        match (setting, self.unreadable_processes, self.hidden_threads) {
-            (_, 0, Some(0)) | (None | Some("noaccess"), 0, _) => None,
-            (Some(setting), 0, Some(threads)) => Some(format!(
-                "/proc is mounted hidepid={setting}, which left out processes with about {threads} threads"
-            )),
-            (Some(setting), 0, None) => Some(format!(
-                "/proc is mounted hidepid={setting}, which may leave out other users' processes"
-            )),
-            (Some(setting), unreadable, _) => Some(format!(
-                "/proc is mounted hidepid={setting} and {unreadable} processes in it could not be read"
-            )),
-            (None, unreadable, _) => Some(format!("{unreadable} processes in /proc could not be read")),
-        }
-    }
-}
-
 /// Everything seen of one pid, one [`Sample`] per sampling round.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ProcessRecord {

@@ -11,7 +11,7 @@ use crate::classify::graph::{Channel, Edge, EdgeKind};
 use crate::classify::progress::Progress;
 use crate::linux::signal::signal_names;
 use crate::linux::wait::{self, DiskWait, Timeout, Wait};
-use crate::snapshot::{PipeFill, Reason};
+use crate::snapshot::{PipeFill, Reason, Visibility};
 use crate::text::TargetString;
 
 /// What a verdict means, for `--help` and the README.
@@ -541,4 +541,22 @@ pub fn replay(file: &str, host: &crate::report::HostReport) -> String {
             .unwrap_or_else(|| "an unknown host".into()),
         host.arch,
     )
+}
+
+/// What a scan missed, in words; `None` when it saw everything.
+pub fn host_unseen(visibility: &Visibility) -> Option<String> {
+    let setting = visibility.hidepid.as_deref().filter(|&h| h != "off");
+    match (setting, visibility.unreadable_processes, visibility.hidden_threads) {
+        (_, 0, Some(0)) | (None | Some("noaccess"), 0, _) => None,
+        (Some(setting), 0, Some(threads)) => Some(format!(
+            "/proc is mounted hidepid={setting}, which left out processes with about {threads} threads"
+        )),
+        (Some(setting), 0, None) => Some(format!(
+            "/proc is mounted hidepid={setting}, which may leave out other users' processes"
+        )),
+        (Some(setting), unreadable, _) => Some(format!(
+            "/proc is mounted hidepid={setting} and {unreadable} processes in it could not be read"
+        )),
+        (None, unreadable, _) => Some(format!("{unreadable} processes in /proc could not be read")),
+    }
 }

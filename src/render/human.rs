@@ -36,7 +36,7 @@ pub fn render(report: &Report, style: Style, out: &mut dyn Write) -> io::Result<
         writeln!(out, "{}\n", describe::replay(file, &report.host))?;
     }
     // A scan that missed part of the host says so before anything else.
-    if let Some(note) = report.visibility.as_ref().and_then(|v| v.unseen()) {
+    if let Some(note) = report.visibility.as_ref().and_then(describe::host_unseen) {
         writeln!(
             out,
             "Not the whole host: {note}; run as their owner or with CAP_SYS_PTRACE to see them.\n"
