@@ -1,0 +1,79 @@
+//! Quantities and names with their units: bytes, durations, progress,
+//! processes and threads as sentences name them.
+
+use crate::classify::finding::{ProcessRef, ThreadRef};
+use crate::classify::progress::Progress;
+use crate::snapshot::{PipeFill, Reason};
+use crate::text::TargetString;
+
+/// One line: "12% CPU, 4.0 KiB I/O over 1s".
+pub fn progress(p: &Progress) -> String {
+    let cpu = p
+        .cpu_percent
+        .map_or("CPU unknown".to_string(), |p| format!("{p:.0}% CPU"));
+    let io = p.io_bytes.map(|b| format!(", {} I/O", bytes(b))).unwrap_or_default();
+    format!("{cpu}{io} over {}", duration_ms(p.interval_ms))
+}
+
+/// "65536/65536 bytes buffered"
+pub fn pipe_fill(fill: &PipeFill) -> String {
+    format!("{}/{} bytes buffered", fill.buffered_bytes, fill.capacity_bytes)
+}
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// "250ms", "1.0s", "12.5s".
+pub fn duration_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
+/// "pid 812 (sleep)", the comm escaped; "pid 812" when it is unknown.
+pub fn process(process: &ProcessRef) -> String {
+    process_name(process.pid, process.comm.as_ref())
+}
+
+pub(super) fn process_name(pid: i32, comm: Option<&TargetString>) -> String {
+    match comm {
+        Some(comm) => format!("pid {pid} ({})", comm.escaped()),
+        None => format!("pid {pid}"),
+    }
+}
+
+pub(super) fn thread_name(thread: ThreadRef) -> String {
+    match thread.main {
+        true => "main thread".to_string(),
+        false => format!("thread {}", thread.tid),
+    }
+}
+
+pub(super) fn comm_text(comm: Option<&TargetString>) -> String {
+    comm.map(TargetString::escaped).unwrap_or_default()
+}
+
+pub(super) fn state_text(state: Option<char>) -> String {
+    match state {
+        Some(s) => format!("state {s}"),
+        None => "state unknown".into(),
+    }
+}
+
+pub(super) fn reason_text(reason: &Option<Reason>) -> String {
+    reason.as_ref().map(|r| r.to_string()).unwrap_or_default()
+}
