@@ -104,7 +104,12 @@ pub(super) fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
                 evidence.extend(epoll.watched.iter().cloned().map(Evidence::Watching));
                 (Verdict::IdleInEpoll, WaitClaim::Epoll(epoll))
             }
-            Some(Wait::Poll) => (Verdict::IdleInEpoll, WaitClaim::Polling(call)),
+            Some(Wait::Poll) => {
+                // poll and select take their fds from the target's memory,
+                // which whystuck does not read: say so, never guess them.
+                evidence.push(Evidence::PollSetUnread);
+                (Verdict::IdleInEpoll, WaitClaim::Polling(call))
+            }
             Some(Wait::Futex) if thread.timed_futex() => (Verdict::Sleeping, WaitClaim::TimedFutex),
             Some(Wait::Futex) => {
                 let futex_waiters = view.threads.iter().filter(|t| t.wait == Some(Wait::Futex));

@@ -507,6 +507,8 @@ pub enum Evidence {
         interval_ms: u64,
     },
     Watching(FdFacts),
+    /// A poll or select set lives in the target's memory: not read.
+    PollSetUnread,
     /// What the thread was doing when sampled, though the process moved.
     Sampled(Box<Claim>),
     Child {

@@ -89,6 +89,9 @@ pub fn evidence(evidence: &Evidence) -> String {
             format!("{} CPU ticks in {}", ticks.unwrap_or(0), duration_ms(*interval_ms))
         }
         Evidence::Watching(f) => format!("watching {}", fd::long(f)),
+        Evidence::PollSetUnread => {
+            "which fds it polls is in its memory, which whystuck does not read: they are not known".into()
+        }
         Evidence::Sampled(claim) => format!("sampled: {}", summary(claim)),
         Evidence::Child {
             child,
