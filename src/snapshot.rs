@@ -73,6 +73,10 @@ pub struct Host {
     pub clock_ticks_per_second: u64,
     pub page_size: u64,
     pub captured_at_unix_ms: u64,
+    /// Milliseconds since boot at capture (`/proc/uptime`): with a start
+    /// time, a process's age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_ms: Option<u64>,
     /// The proc mount's `hidepid=` setting when it hid or refused other
     /// users' processes to the collecting run (`noaccess`, `invisible`,
     /// `ptraceable`): the other ends of its pipes may be among them.
@@ -180,6 +184,19 @@ pub struct Sample {
     pub parent: Option<Box<Relative>>,
     /// The tracer named by `TracerPid`, when there is one.
     pub tracer: Option<Box<Relative>>,
+    /// "Now" in the scheduler's clock of each CPU the sample's waiting
+    /// threads last ran on (see `collect::clock`), taken right after their
+    /// `last_ran_at_ms`, to tell how long ago each ran; `None` when they
+    /// were not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sched_now_ms: Option<Vec<CpuNow>>,
+}
+
+/// "Now" in one CPU's scheduler clock, in milliseconds.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct CpuNow {
+    pub cpu: u32,
+    pub now_ms: Fact<f64>,
 }
 
 /// A value, or why it could not be read.
@@ -273,6 +290,9 @@ pub struct Stat {
     /// Clock ticks after boot: with the pid, it names one process for good.
     pub starttime: Option<u64>,
     pub rss_pages: Option<i64>,
+    /// The CPU the task last ran on.
+    #[serde(default)]
+    pub processor: Option<u32>,
     /// The wait status a zombie exited with (since Linux 3.5).
     #[serde(default)]
     pub exit_code: Option<i32>,
@@ -334,6 +354,16 @@ pub struct Thread {
     /// The raw symbol from `wchan`; empty when the thread is not waiting.
     pub wchan: Fact<String>,
     pub syscall: Fact<Syscall>,
+    /// When the thread last ran (`se.exec_start` of `task/TID/sched`, in
+    /// the scheduler's clock, milliseconds): read in the last round for a
+    /// thread that is not running; `None` when not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ran_at_ms: Option<Fact<f64>>,
+    /// The kernel stack (`task/TID/stack`, root only), innermost frame
+    /// first: read in the last round for a thread whose wchan does not say
+    /// what it waits for; `None` when not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_stack: Option<Fact<Vec<String>>>,
 }
 
 /// A thread's context switches, from `/proc/PID/task/TID/status` (the

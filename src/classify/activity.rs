@@ -136,14 +136,10 @@ pub(super) fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
             Some(Wait::Signal) => (Verdict::Sleeping, WaitClaim::Signal(call)),
             Some(Wait::Connect) => (Verdict::Sleeping, WaitClaim::Connecting(fd)),
             Some(Wait::Other) => (Verdict::Sleeping, WaitClaim::ParkedIn(call)),
-            None => return Some(settle(view, moved, evidence, unnamed_wait(view, thread, who))),
+            None => return Some(settle(view, moved, evidence, unnamed_wait(view, thread, who)).of_thread(who.tid)),
         };
-    Some(settle(
-        view,
-        moved,
-        evidence,
-        (kind, Claim::Waiting { thread: who, wait }),
-    ))
+    let finding = settle(view, moved, evidence, (kind, Claim::Waiting { thread: who, wait }));
+    Some(finding.of_thread(who.tid))
 }
 
 /// The finding for a wait, unless the process moved over the interval:
@@ -288,7 +284,7 @@ fn waiting_on_child(judge: &mut Judge, view: &View, thread: &ThreadView, mut evi
         thread: thread.named(view.pid),
         wait,
     };
-    let mut finding = Finding::new(Verdict::WaitingOnChild, claim, evidence);
+    let mut finding = Finding::new(Verdict::WaitingOnChild, claim, evidence).of_thread(thread.tid());
     finding.severity = severity;
     finding
 }

@@ -41,7 +41,7 @@ pub(super) fn full_writes(world: &World, view: &View) -> Vec<Finding> {
                 fd: world.fd_facts(view, fd),
                 pending_in: None,
             };
-            Finding::new(Verdict::PipeFull, claim, evidence)
+            Finding::new(Verdict::PipeFull, claim, evidence).of_thread(threads[0].tid())
         })
         .collect();
     findings.extend(pending_writes(world, view));
@@ -49,21 +49,24 @@ pub(super) fn full_writes(world: &World, view: &View) -> Vec<Finding> {
     // socket write wchan still says the buffer is full.
     for thread in view.threads.iter().filter(blocked_writing).filter(|t| t.fd.is_none()) {
         let Some(wchan) = thread.wchan else { continue };
-        findings.push(Finding::new(
-            Verdict::PipeFull,
-            Claim::BlockedWritingUnknownFd {
-                tid: thread.tid(),
-                pipe: wchan.contains("pipe"),
-                wchan: wchan.to_string(),
-                why: thread.thread.syscall.reason().cloned(),
-            },
-            vec![Evidence::ThreadWchan {
-                tid: thread.tid(),
-                comm: thread.comm(),
-                state: 'S',
-                wchan: Some(wchan.to_string()),
-            }],
-        ));
+        findings.push(
+            Finding::new(
+                Verdict::PipeFull,
+                Claim::BlockedWritingUnknownFd {
+                    tid: thread.tid(),
+                    pipe: wchan.contains("pipe"),
+                    wchan: wchan.to_string(),
+                    why: thread.thread.syscall.reason().cloned(),
+                },
+                vec![Evidence::ThreadWchan {
+                    tid: thread.tid(),
+                    comm: thread.comm(),
+                    state: 'S',
+                    wchan: Some(wchan.to_string()),
+                }],
+            )
+            .of_thread(thread.tid()),
+        );
     }
     findings
 }
@@ -95,7 +98,7 @@ fn pending_writes(world: &World, view: &View) -> Vec<Finding> {
                 fd: world.fd_facts(view, pending.fd),
                 pending_in: Some(thread.syscall_name.unwrap_or("epoll_wait")),
             };
-            Some(Finding::new(Verdict::PipeFull, claim, evidence))
+            Some(Finding::new(Verdict::PipeFull, claim, evidence).of_thread(pending.tid))
         })
         .collect()
 }
@@ -203,7 +206,14 @@ pub(super) fn deadlock(world: &World, view: &View) -> Option<Finding> {
         cycle: world.cycle_edges(&cycle),
         on_it,
     };
+    let next = cycle.get(1).copied().unwrap_or(view.pid);
+    let tid = world
+        .edges(view.pid)
+        .iter()
+        .find(|e| e.to.contains(&next))
+        .map(|e| e.tid);
     let mut finding = Finding::new(Verdict::Deadlock, claim, evidence);
+    finding.tid = tid.or_else(|| world.edges(view.pid).first().map(|e| e.tid));
     finding.cycle = Some(cycle);
     Some(finding)
 }

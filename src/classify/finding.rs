@@ -118,6 +118,8 @@ pub struct Finding {
     pub evidence: Vec<Evidence>,
     /// For a deadlock: the processes of the cycle, in wait-for order.
     pub cycle: Option<Vec<i32>>,
+    /// The thread the finding is about (the one blocked, the one deciding).
+    pub tid: Option<i32>,
 }
 
 impl Finding {
@@ -128,7 +130,14 @@ impl Finding {
             claim,
             evidence,
             cycle: None,
+            tid: None,
         }
+    }
+
+    /// About thread `tid`.
+    pub(crate) fn of_thread(mut self, tid: i32) -> Finding {
+        self.tid = Some(tid);
+        self
     }
 }
 
@@ -138,6 +147,11 @@ pub struct Diagnosis {
     pub severity: Severity,
     /// The deciding finding first, then the rest by severity. Never empty.
     pub findings: Vec<Finding>,
+    /// For a wait: how long the thread that decided it has not run, in
+    /// milliseconds (a lower bound on how long the wait has lasted: any
+    /// wakeup resets it), or why that is unknown. `None` for a process that
+    /// is not waiting (running, busy, gone).
+    pub stuck_for_ms: Option<Result<u64, Reason>>,
 }
 
 impl Diagnosis {

@@ -473,7 +473,7 @@ pub fn related_pids(snapshot: &Snapshot) -> Vec<i32> {
             .ok()
             .into_iter()
             .flatten()
-            .any(|t| match ThreadView::new(t, &snapshot.host.arch).wait {
+            .any(|t| match ThreadView::new(t, &snapshot.host.arch, None).wait {
                 Some(Wait::Child | Wait::Read | Wait::Write) => true,
                 Some(Wait::Epoll) => waits_to_write(),
                 _ => false,

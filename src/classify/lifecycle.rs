@@ -97,7 +97,11 @@ pub(super) fn stopped(view: &View, stat: &Stat) -> Option<Finding> {
     evidence.push(Evidence::Resumes {
         by_tracer: tracer.is_some(),
     });
-    Some(Finding::new(Verdict::Stopped, Claim::Stopped(cause), evidence))
+    let finding = Finding::new(Verdict::Stopped, Claim::Stopped(cause), evidence);
+    Some(match view.main_thread() {
+        Some(main) => finding.of_thread(main.tid()),
+        None => finding,
+    })
 }
 
 /// Children stopped by job control that the process does not wait for (a
@@ -147,7 +151,7 @@ pub(super) fn disk_wait(view: &View) -> Option<Finding> {
             wchan: t.wchan.map(str::to_string),
         })
         .collect();
-    Some(Finding::new(Verdict::DiskWait, claim, evidence))
+    Some(Finding::new(Verdict::DiskWait, claim, evidence).of_thread(first.tid()))
 }
 
 pub(super) fn busy(view: &View) -> Option<Finding> {

@@ -91,7 +91,8 @@ impl Judge<'_, '_> {
             if !self.visiting.insert(pid) {
                 return None;
             }
-            let diagnosis = conclude(findings(self, view));
+            let mut diagnosis = conclude(findings(self, view));
+            diagnosis.stuck_for_ms = stuck_for(view, &diagnosis);
             self.visiting.remove(&pid);
             self.done.insert(pid, diagnosis);
         }
@@ -120,7 +121,22 @@ fn conclude(mut findings: Vec<Finding>) -> Diagnosis {
         verdict: findings[0].kind,
         severity: findings[0].severity,
         findings,
+        stuck_for_ms: None,
     }
+}
+
+/// How long the thread behind a wait verdict has not run (see
+/// [`Diagnosis::stuck_for_ms`]): the deciding finding's thread, or the first
+/// finding's that names one.
+fn stuck_for(view: &View, diagnosis: &Diagnosis) -> Option<Result<u64, crate::snapshot::Reason>> {
+    if matches!(
+        diagnosis.verdict,
+        Verdict::Running | Verdict::Busy | Verdict::Dead | Verdict::Unknown | Verdict::Stalled
+    ) {
+        return None;
+    }
+    let tid = diagnosis.findings.iter().find_map(|f| f.tid)?;
+    view.threads.iter().find(|t| t.tid() == tid)?.last_ran_ms.clone()
 }
 
 fn findings(judge: &mut Judge, view: &View) -> Vec<Finding> {

@@ -54,10 +54,14 @@ pub struct ThreadView<'a> {
     pub wchan: Option<&'a str>,
     /// A kernel thread: no user-space syscall to speak of.
     pub kernel_thread: bool,
+    /// How long ago it last ran, in milliseconds; why not, when it was read
+    /// and could not be. `None` when not read (a running thread).
+    pub last_ran_ms: Option<Result<u64, Reason>>,
 }
 
 impl<'a> ThreadView<'a> {
-    pub(crate) fn new(thread: &'a Thread, arch: &str) -> ThreadView<'a> {
+    /// `sched_now_ms`: "now" in each CPU's scheduler clock, from the sample.
+    pub(crate) fn new(thread: &'a Thread, arch: &str, sched_now_ms: Option<&[CpuNow]>) -> ThreadView<'a> {
         let state = thread.stat.ok().map(|s| s.state);
         // A kernel thread has no user-space syscall: its syscall file reads
         // zeros, which would look like read(0).
@@ -90,6 +94,19 @@ impl<'a> ThreadView<'a> {
             None => from_wchan,
         };
         let wait = wait.filter(|_| blocked);
+        let cpu = thread.stat.ok().and_then(|s| s.processor);
+        let now = sched_now_ms.and_then(|clocks| clocks.iter().find(|c| Some(c.cpu) == cpu));
+        let last_ran_ms = thread
+            .last_ran_at_ms
+            .as_ref()
+            .map(|at| match (at, now.map(|c| &c.now_ms)) {
+                (Fact::Ok(at), Some(Fact::Ok(now))) => Ok((now - at).max(0.0) as u64),
+                (Fact::Unavailable(reason), _) | (_, Some(Fact::Unavailable(reason))) => Err(reason.clone()),
+                (_, None) => Err(Reason::new(
+                    ReasonKind::NotSupported,
+                    "the scheduler's clock was not read",
+                )),
+            });
         ThreadView {
             thread,
             state,
@@ -99,6 +116,7 @@ impl<'a> ThreadView<'a> {
             timeout,
             wchan,
             kernel_thread,
+            last_ran_ms,
         }
     }
 
@@ -200,7 +218,11 @@ impl<'a> View<'a> {
         let threads: Vec<ThreadView> = last
             .threads
             .ok()
-            .map(|ts| ts.iter().map(|t| ThreadView::new(t, &host.arch)).collect())
+            .map(|ts| {
+                ts.iter()
+                    .map(|t| ThreadView::new(t, &host.arch, last.sched_now_ms.as_deref()))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut fds = fds;
         fds.sort_by_key(|f| f.fd.fd); // for View::fd's binary search

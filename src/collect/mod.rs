@@ -27,6 +27,7 @@
 //! classify's `ThreadView` fd).
 
 mod batch;
+mod clock;
 mod dir;
 mod ends;
 pub mod helper;

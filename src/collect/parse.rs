@@ -39,12 +39,48 @@ pub fn stat(buf: &[u8]) -> Result<Stat, String> {
         num_threads: field(&fields, 17),
         starttime: field(&fields, 19),
         rss_pages: field(&fields, 21),
+        processor: field(&fields, 36),
         exit_code: field(&fields, 49),
     })
 }
 
 fn field<T: std::str::FromStr>(fields: &[&str], i: usize) -> Option<T> {
     fields.get(i)?.parse().ok()
+}
+
+/// `/proc/uptime`: seconds since boot, as milliseconds.
+pub fn uptime_ms(buf: &[u8]) -> Option<u64> {
+    let seconds: f64 = std::str::from_utf8(buf).ok()?.split_whitespace().next()?.parse().ok()?;
+    Some((seconds * 1000.0) as u64)
+}
+
+/// `se.exec_start` of `/proc/PID/task/TID/sched`: when the task last ran,
+/// in milliseconds of the scheduler's clock.
+pub fn sched_exec_start(buf: &[u8]) -> Result<f64, String> {
+    let text = std::str::from_utf8(buf).map_err(|_| "not text")?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("se.exec_start"))
+        .ok_or("no se.exec_start line")?;
+    let value = line.split(':').nth(1).ok_or("no value after se.exec_start")?;
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("se.exec_start {:?} is not a number", value.trim()))
+}
+
+/// `/proc/PID/task/TID/stack`: one frame per line, `[<0>] pipe_read+0x2d1/0x3b0`
+/// (the address is zeroed for unprivileged readers); the frames without
+/// their `[<...>]` prefix.
+pub fn kernel_stack(buf: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(buf)
+        .lines()
+        .map(|l| match l.split_once("] ") {
+            Some((_, frame)) => frame.trim().to_string(),
+            None => l.trim().to_string(),
+        })
+        .filter(|f| !f.is_empty())
+        .collect()
 }
 
 /// `/proc/PID/status`: only the lines whystuck uses.
@@ -287,6 +323,20 @@ fn unix_line(line: &[u8]) -> Option<UnixSocket> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sched_and_stack_as_the_kernel_writes_them() {
+        let sched = b"cat (4242, #threads: 1)\n-------------------\nse.exec_start                                :       3478955.135520\nse.vruntime  :  1.0\n";
+        assert_eq!(sched_exec_start(sched), Ok(3_478_955.135_52));
+        assert!(sched_exec_start(b"se.vruntime : 1\n").is_err());
+        assert!(sched_exec_start(b"se.exec_start : x\n").is_err());
+        let stack = b"[<0>] pipe_read+0x2d1/0x3b0\n[<0>] vfs_read+0x2a5/0x2e0\n[<0>] ksys_read+0x5f/0xe0\n";
+        assert_eq!(
+            kernel_stack(stack),
+            ["pipe_read+0x2d1/0x3b0", "vfs_read+0x2a5/0x2e0", "ksys_read+0x5f/0xe0"]
+        );
+        assert!(kernel_stack(b"").is_empty());
+    }
 
     #[test]
     fn stat_with_hostile_comm() {

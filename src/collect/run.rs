@@ -8,6 +8,7 @@
 //! the interval after its first sample started.
 
 use super::batch::Batch;
+use super::clock::SchedClocks;
 use super::dir::ProcDir;
 use super::ends::EndIndex;
 use super::helper::CmdlineReader;
@@ -32,6 +33,8 @@ pub(super) struct Reader {
     pub net: NetCache,
     /// Who holds each pipe and socket fd seen, for finding the other ends.
     pub ends: EndIndex,
+    /// Each CPU's scheduler clock, for how long ago a thread last ran.
+    pub clocks: SchedClocks,
     pub buf: Vec<u8>,
 }
 
@@ -74,6 +77,11 @@ impl Reader {
             arch: std::env::consts::ARCH.to_string(),
             clock_ticks_per_second: sysconf(nix::unistd::SysconfVar::CLK_TCK).unwrap_or(100),
             page_size: sysconf(nix::unistd::SysconfVar::PAGE_SIZE).unwrap_or(4096),
+            uptime_ms: self
+                .root
+                .read("uptime", &mut self.buf)
+                .ok()
+                .and_then(|()| parse::uptime_ms(&self.buf)),
             captured_at_unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -113,6 +121,7 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
             budget,
             net: NetCache::new(live, options.helper.timeout, budget.deadline),
             ends: EndIndex::default(),
+            clocks: SchedClocks::default(),
             buf: Vec::with_capacity(4096),
         },
         sampler: Sampler {
@@ -120,6 +129,7 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
             thread_status: options.thread_status,
             many: options.many,
             page_size: 4096,
+            single_round: options.interval.is_zero(),
         },
         // The read helper starts now, when there is anything to read: its
         // start overlaps the first round's reads.
@@ -236,6 +246,7 @@ impl Collector {
         let first_round = start.elapsed();
         let interval = options.interval.min(options.timeout.saturating_sub(first_round));
         self.reader.net.start_round();
+        self.reader.clocks.start_round();
         self.batch.start_round();
         // Past the budget a process gets a skipped sample (and is judged by
         // its first), so its report says why it has no rates.

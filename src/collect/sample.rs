@@ -30,6 +30,8 @@ pub(super) struct Sampler {
     pub many: bool,
     /// The host's page size, for [`pipe_is_full`].
     pub page_size: u64,
+    /// The run takes one sample: its first round is its last.
+    pub single_round: bool,
 }
 
 /// What a sample leaves for its batch to finish (see [`super::batch`]).
@@ -79,7 +81,27 @@ impl Sampler {
             "read once, with the first sample",
         ));
         let io = read_fact(dir, &mut reader.buf, "io", &mut gone, |b| Ok(parse::io(b)));
-        let threads = self.threads(dir, &mut reader.buf, &mut gone);
+        // When each thread last ran, and its kernel stack, are read in the
+        // last round only (the diagnosis is of the last sample).
+        let last_round = !first || self.single_round;
+        let threads = self.threads(dir, &mut reader.buf, &mut gone, last_round);
+        // "Now" in the clock of each CPU those threads last ran on.
+        let cpus: BTreeSet<u32> = threads
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter(|t| t.last_ran_at_ms.is_some())
+            .filter_map(|t| t.stat.ok()?.processor)
+            .collect();
+        let sched_now_ms = (!cpus.is_empty()).then(|| {
+            let Reader { clocks, root, buf, .. } = reader;
+            cpus.into_iter()
+                .map(|cpu| CpuNow {
+                    cpu,
+                    now_ms: clocks.now_on(root, buf, cpu),
+                })
+                .collect()
+        });
         let links = fd_links(dir, &mut gone);
         let sockets = match &links {
             Fact::Ok(links) => tcp_sockets(reader, dir, pid, links, &mut left),
@@ -116,11 +138,12 @@ impl Sampler {
             children,
             parent,
             tracer,
+            sched_now_ms,
         };
         (sample, left)
     }
 
-    fn threads(&self, dir: &ProcDir, buf: &mut Vec<u8>, gone: &mut bool) -> Fact<Vec<Thread>> {
+    fn threads(&self, dir: &ProcDir, buf: &mut Vec<u8>, gone: &mut bool, last_round: bool) -> Fact<Vec<Thread>> {
         let tids = match dir.numeric_entries("task") {
             Ok(tids) => tids,
             Err(e) => {
@@ -129,6 +152,8 @@ impl Sampler {
             }
         };
         let mut threads = Vec::with_capacity(tids.len());
+        // Stacks are root's: once refused, not asked again for this process.
+        let mut stack_refused: Option<Reason> = None;
         for tid in tids {
             let mut thread_gone = false;
             let stat = read_fact(dir, buf, &format!("task/{tid}/stat"), &mut thread_gone, parse::stat);
@@ -160,12 +185,48 @@ impl Sampler {
             let wchan = read_fact(dir, buf, &format!("task/{tid}/wchan"), &mut thread_gone, |b| {
                 Ok(String::from_utf8_lossy(b).trim().to_string())
             });
+            let wchan = normalise_wchan(wchan, &syscall);
+            let (mut last_ran_at_ms, mut kernel_stack) = (None, None);
+            let waiting = stat
+                .ok()
+                .filter(|s| !s.is_kernel_thread() && s.state != 'R')
+                .map(|s| s.state);
+            if let (true, Some(state)) = (last_round, waiting) {
+                last_ran_at_ms = Some(read_fact(
+                    dir,
+                    buf,
+                    &format!("task/{tid}/sched"),
+                    &mut thread_gone,
+                    parse::sched_exec_start,
+                ));
+                // The stack tells apart waits that share a wchan (a tty and a
+                // TCP read both sleep in wait_woken), and what a D sleep is.
+                // One of a large selection: only where the wchan says nothing.
+                let said = wchan.ok().and_then(|w| crate::linux::wait::wchan_wait(w));
+                let unclear = state == 'D' || said.is_none();
+                if matches!(state, 'S' | 'D') && (unclear || !self.many) {
+                    kernel_stack = Some(match &stack_refused {
+                        Some(reason) => Fact::Unavailable(reason.clone()),
+                        None => {
+                            let stack = read_fact(dir, buf, &format!("task/{tid}/stack"), &mut thread_gone, |b| {
+                                Ok(parse::kernel_stack(b))
+                            });
+                            if let Fact::Unavailable(r) = &stack {
+                                stack_refused = (r.kind == ReasonKind::Permission).then(|| r.clone());
+                            }
+                            stack
+                        }
+                    });
+                }
+            }
             threads.push(Thread {
                 tid,
                 stat,
                 status,
-                wchan: normalise_wchan(wchan, &syscall),
+                wchan,
                 syscall,
+                last_ran_at_ms,
+                kernel_stack,
             });
         }
         Fact::Ok(threads)
@@ -324,6 +385,7 @@ impl Sample {
             children: Fact::Unavailable(reason),
             parent: None,
             tracer: None,
+            sched_now_ms: None,
         }
     }
 }

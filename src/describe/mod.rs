@@ -6,12 +6,14 @@
 
 mod evidence;
 pub mod fd;
+mod next;
 mod run;
 mod units;
 
 pub use evidence::{call, edge, evidence};
+pub use next::next_step;
 pub use run::{ended, host_unseen, replay, stalled};
-pub use units::{bytes, duration_ms, pipe_fill, process, progress};
+pub use units::{bytes, duration_ms, elapsed, pipe_fill, process, progress};
 
 use crate::classify::finding::*;
 use crate::linux::wait::DiskWait;

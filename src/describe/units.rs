@@ -77,3 +77,37 @@ pub(super) fn state_text(state: Option<char>) -> String {
 pub(super) fn reason_text(reason: &Option<Reason>) -> String {
     reason.as_ref().map(|r| r.to_string()).unwrap_or_default()
 }
+
+/// A span a person reads at a glance: "850ms", "4.2s", "4m12s", "2h03m",
+/// "3d04h".
+pub fn elapsed(ms: u64) -> String {
+    let s = ms / 1000;
+    match ms {
+        0..=999 => format!("{ms}ms"),
+        1_000..=9_999 => format!("{:.1}s", ms as f64 / 1000.0),
+        10_000..=59_999 => format!("{s}s"),
+        60_000..=3_599_999 => format!("{}m{:02}s", s / 60, s % 60),
+        3_600_000..=86_399_999 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_at_a_glance() {
+        let cases = [
+            (850, "850ms"),
+            (4_200, "4.2s"),
+            (12_000, "12s"),
+            (252_000, "4m12s"),
+            (7_380_000, "2h03m"),
+            (273_600_000, "3d04h"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(elapsed(ms), text);
+        }
+    }
+}

@@ -6,6 +6,7 @@
 
 use super::Style;
 use crate::describe::{self, bytes, duration_ms};
+use crate::linux::wait::wchan_wait;
 use crate::report::{ChildReport, FdsReport, PeerReport, ProcessDetail, ProcessReport, Report, ThreadReport};
 use crate::text::{command_line, TargetString};
 use comfy_table::{presets, Table};
@@ -207,8 +208,13 @@ fn render_links(report: &Report, style: Style, out: &mut dyn Write) -> io::Resul
 /// "1200 python3 pipe-full [critical]: blocked writing ..."
 fn headline(p: &ProcessReport, style: Style) -> String {
     let comm = p.comm.as_ref().map(TargetString::escaped).unwrap_or_else(|| "?".into());
+    // How long it has waited, when known: since its thread last ran.
+    let stuck_for = p
+        .stuck_for_seconds
+        .map(|s| format!(", for {}", describe::elapsed((s * 1000.0) as u64)))
+        .unwrap_or_default();
     format!(
-        "{} {} {} [{}]: {}",
+        "{} {} {} [{}]: {}{stuck_for}",
         style.heading(&p.pid.to_string()),
         comm,
         style.paint(p.verdict.name(), "1"),
@@ -219,6 +225,9 @@ fn headline(p: &ProcessReport, style: Style) -> String {
 
 fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}", headline(p, style))?;
+    if let Some(next) = p.findings.first().and_then(|f| f.next_step.as_deref()) {
+        writeln!(out, "  {} {next}", style.heading("next:"))?;
+    }
     if let Some(tid) = p.named_thread {
         writeln!(
             out,
@@ -238,7 +247,7 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
     }
     if !p.findings.is_empty() {
         writeln!(out, "{}", style.heading("findings"))?;
-        for finding in &p.findings {
+        for (i, finding) in p.findings.iter().enumerate() {
             writeln!(
                 out,
                 "  {} {}: {}",
@@ -248,6 +257,14 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
             )?;
             for evidence in &finding.evidence {
                 writeln!(out, "      - {evidence}")?;
+            }
+            // The deciding thread's kernel stack, where its wchan alone
+            // does not say what it waits for.
+            let thread = finding.thread.and_then(|tid| d.threads.iter().find(|t| t.tid == tid));
+            let unclear = thread
+                .is_some_and(|t| t.state.as_deref() == Some("D") || t.wchan.as_deref().and_then(wchan_wait).is_none());
+            if let (0, true, Some(stack)) = (i, unclear, thread.and_then(|t| t.kernel_stack.as_ref())) {
+                writeln!(out, "      - kernel stack: {}", kernel_stack(stack))?;
             }
         }
     }
@@ -299,6 +316,21 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
         }
     }
     Ok(())
+}
+
+/// "pipe_read <- vfs_read <- ksys_read": the innermost frames, without
+/// their offsets.
+fn kernel_stack(frames: &[String]) -> String {
+    const SHOWN: usize = 6;
+    let mut names: Vec<&str> = frames
+        .iter()
+        .take(SHOWN)
+        .map(|f| f.split('+').next().unwrap_or(f))
+        .collect();
+    if frames.len() > SHOWN {
+        names.push("...");
+    }
+    names.join(" <- ")
 }
 
 fn children_table(children: &[&ChildReport], style: Style) -> Table {

@@ -67,6 +67,13 @@ pub struct ThreadReport {
     pub syscall: Option<SyscallReport>,
     pub on_cpu: bool,
     pub ctxt_switches_delta: Option<u64>,
+    /// Seconds since the thread last ran (the scheduler's clock, to within
+    /// a tick); `null` for a running thread, or when unreadable (then
+    /// listed under `unavailable`).
+    pub last_ran_seconds_ago: Option<f64>,
+    /// The kernel stack, innermost frame first, for a waiting thread whose
+    /// wchan does not say what it waits for (root only; `null` otherwise).
+    pub kernel_stack: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Debug)]
@@ -256,6 +263,8 @@ fn threads(view: &View) -> Vec<ThreadReport> {
                 .progress
                 .as_ref()
                 .and_then(|_| Some(switches(t.thread)?.saturating_sub(*before.get(&t.tid())?))),
+            last_ran_seconds_ago: t.last_ran_ms.clone().and_then(Result::ok).map(seconds),
+            kernel_stack: t.thread.kernel_stack.as_ref().and_then(|s| s.ok().cloned()),
         })
         .collect()
 }
@@ -458,6 +467,11 @@ fn unavailable(record: &ProcessRecord) -> Vec<Unavailable> {
             ("thread syscall", thread.syscall.reason()),
             ("thread wchan", thread.wchan.reason()),
             ("thread status", thread.status.reason()),
+            ("thread last ran", thread.last_ran_at_ms.as_ref().and_then(Fact::reason)),
+            (
+                "thread kernel stack",
+                thread.kernel_stack.as_ref().and_then(Fact::reason),
+            ),
         ] {
             if let Some(reason) = reason {
                 push(what.to_string(), reason);
@@ -472,6 +486,11 @@ fn unavailable(record: &ProcessRecord) -> Vec<Unavailable> {
             push("pipe fill".to_string(), reason);
         }
     }
+    for clock in sample.sched_now_ms.iter().flatten() {
+        if let Some(reason) = clock.now_ms.reason() {
+            push("scheduler clock (how long threads have not run)".to_string(), reason);
+        }
+    }
     if let Some(reason) = sample.parent.as_ref().and_then(|p| p.stat.reason()) {
         push("parent stat".to_string(), reason);
     }
@@ -479,4 +498,9 @@ fn unavailable(record: &ProcessRecord) -> Vec<Unavailable> {
         push("second sample (cpu, i/o and switch rates)".to_string(), reason);
     }
     out
+}
+
+/// Milliseconds as seconds, to the millisecond.
+pub(super) fn seconds(ms: u64) -> f64 {
+    ms as f64 / 1000.0
 }

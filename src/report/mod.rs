@@ -117,6 +117,13 @@ pub struct ProcessReport {
     pub summary: String,
     pub findings: Vec<FindingReport>,
     pub rss_bytes: Option<u64>,
+    /// For a wait: how long the thread that decided the verdict has not
+    /// run, in seconds (a lower bound on the wait: a wakeup resets it);
+    /// `null` when the process is not waiting (running, busy, gone) or it
+    /// could not be read (then listed under `unavailable`).
+    pub stuck_for_seconds: Option<f64>,
+    /// How long ago the process started; `null` when unknown.
+    pub age_seconds: Option<f64>,
     /// Everything else, for a process reported in full: every process in
     /// JSON; in a human overview of many, those at warn or worse. Boxed so
     /// that a one-line row of a large overview stays small.
@@ -142,12 +149,21 @@ pub struct FindingReport {
     /// Who holds the other end of that fd, as found.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<PeerReport>,
+    /// The thread the finding is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread: Option<i32>,
+    /// One imperative line a person can act on; `null` when there is
+    /// nothing to do.
+    pub next_step: Option<String>,
 }
 
-impl From<Finding> for FindingReport {
-    fn from(finding: Finding) -> Self {
+impl FindingReport {
+    /// A finding of process `pid`, in words.
+    fn of(finding: Finding, pid: i32) -> Self {
         let about = subject_fd(&finding.claim);
         FindingReport {
+            next_step: describe::next_step(&finding, pid),
+            thread: finding.tid,
             kind: finding.kind,
             severity: finding.severity,
             summary: describe::summary(&finding.claim),
@@ -268,7 +284,7 @@ pub fn build_with_detail(snapshot: Snapshot, detail_from: Option<Severity>) -> R
         .into_iter()
         .filter(reported)
         .zip(details)
-        .map(|(record, detail)| row(&record, diagnoses.remove(record.pid), detail))
+        .map(|(record, detail)| row(&host, &record, diagnoses.remove(record.pid), detail))
         .collect();
     Report {
         schema_version: REPORT_SCHEMA_VERSION,
@@ -307,7 +323,18 @@ pub(super) fn identity(record: &ProcessRecord) -> (Option<&Stat>, Option<&Status
     (stat, last.and_then(|s| s.status.ok()))
 }
 
-fn row(record: &ProcessRecord, diagnosis: Option<Diagnosis>, detail: Option<Box<ProcessDetail>>) -> ProcessReport {
+/// How long ago a process started, from the host's uptime at capture.
+fn age_ms(host: &Host, stat: Option<&Stat>) -> Option<u64> {
+    let started_ms = stat?.starttime? * 1000 / host.clock_ticks_per_second.max(1);
+    host.uptime_ms?.checked_sub(started_ms)
+}
+
+fn row(
+    host: &Host,
+    record: &ProcessRecord,
+    diagnosis: Option<Diagnosis>,
+    detail: Option<Box<ProcessDetail>>,
+) -> ProcessReport {
     let diagnosis = diagnosis.unwrap_or_else(classify::no_sample);
     let (stat, status) = identity(record);
     ProcessReport {
@@ -322,7 +349,13 @@ fn row(record: &ProcessRecord, diagnosis: Option<Diagnosis>, detail: Option<Box<
         verdict: diagnosis.verdict,
         severity: diagnosis.severity,
         summary: describe::summary(&diagnosis.deciding().claim),
-        findings: diagnosis.findings.into_iter().map(FindingReport::from).collect(),
+        stuck_for_seconds: diagnosis.stuck_for_ms.clone().and_then(Result::ok).map(seconds),
+        age_seconds: age_ms(host, stat).map(seconds),
+        findings: diagnosis
+            .findings
+            .into_iter()
+            .map(|f| FindingReport::of(f, record.pid))
+            .collect(),
         rss_bytes: status.and_then(|s| s.vm_rss_kib).map(|k| k * 1024),
         detail,
     }

@@ -15,5 +15,6 @@ mod graph;
 mod proc_root;
 mod reliability;
 mod runtimes;
+mod timeline;
 mod verdicts;
 mod watch;

@@ -21,6 +21,7 @@ fn host(arch: &str) -> Host {
         clock_ticks_per_second: 100,
         page_size: 4096,
         captured_at_unix_ms: 0,
+        uptime_ms: None,
         hidepid: None,
         full_view: None,
     }
@@ -82,6 +83,8 @@ fn thread(spec: &T) -> Thread {
             .syscall
             .clone()
             .map_or(Fact::Unavailable(denied("syscall")), Fact::Ok),
+        last_ran_at_ms: None,
+        kernel_stack: None,
     }
 }
 
@@ -117,6 +120,7 @@ fn sample(elapsed_ms: u64, state: char, cpu_ticks: u64, threads: &[T], fds: &[Fd
         children: Fact::Ok(vec![]),
         parent: None,
         tracer: None,
+        sched_now_ms: None,
     }
 }
 

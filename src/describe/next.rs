@@ -1,0 +1,115 @@
+//! The next step: one imperative line a person on call can act on, built
+//! from a finding's facts. `None` when there is nothing to do (a healthy
+//! wait) or nothing sure to say.
+
+use super::fd;
+use super::units::{process, process_name};
+use crate::classify::finding::*;
+use crate::classify::graph::{Channel, Edge, EdgeKind};
+
+/// The next step for a finding of process `pid`.
+pub fn next_step(finding: &Finding, pid: i32) -> Option<String> {
+    Some(match &finding.claim {
+        Claim::Deadlock { own, cycle, .. } => return deadlock(&finding.evidence, own, cycle, pid),
+        Claim::BlockedWriting { fd: f, .. } => match f.peers.iter().find(|p| p.pid != pid) {
+            Some(reader) => format!(
+                "its reader {} does not read fd {}: see why (whystuck {}); to unstick now, make it read, or kill one of them",
+                process_name(reader.pid, reader.comm.as_ref()),
+                reader.fd,
+                reader.pid
+            ),
+            None => format!("nobody drains fd {}: find who should read it; to unstick now, kill {pid}", f.fd),
+        },
+        Claim::BlockedWritingUnknownFd { .. } => {
+            format!("run whystuck as its user (or as root) to see which fd and who reads it: whystuck {pid}")
+        }
+        Claim::WakeupFdFull { read_fd, .. } => format!(
+            "the event loop is blocked elsewhere and never drains its wakeup fd {read_fd}: signals are being lost; find where its main thread is stuck (its stack), then restart it"
+        ),
+        Claim::Stopped(StopCause::Signal) => format!("resume it with kill -CONT {pid} (if job control stopped it: fg in its shell)"),
+        Claim::Stopped(StopCause::Tracer(tracer)) => format!(
+            "its tracer {} holds it: continue or detach the debugger, or kill the tracer",
+            process(tracer)
+        ),
+        Claim::Stopped(StopCause::TracingStop) => "a debugger holds it stopped: continue or detach it".to_string(),
+        Claim::StoppedJob(child) => format!(
+            "bring {} to the foreground (fg) or give it a stdin; or kill it",
+            process(child)
+        ),
+        Claim::Zombie { parent: Some(parent) } => format!(
+            "its parent {} must reap it (waitpid); if the parent is stuck, see why (whystuck {})",
+            process(parent),
+            parent.pid
+        ),
+        Claim::DiskWait { on: Some(crate::linux::wait::DiskWait::Fuse), .. } => {
+            "the FUSE server is not answering: restart it, or abort the connection (umount -l, or echo 1 > /sys/fs/fuse/connections/N/abort)".to_string()
+        }
+        Claim::DiskWait { on: Some(crate::linux::wait::DiskWait::Nfs), .. } => {
+            "the NFS server is not answering: check the server and the network".to_string()
+        }
+        Claim::DiskWait { .. } => "it waits for the kernel (usually storage): check the device (dmesg, iostat)".to_string(),
+        Claim::Busy(_) => format!("see where it spends its time: perf top -p {pid}, or py-spy top --pid {pid}"),
+        Claim::Waiting { wait, .. } => return waiting(wait, pid),
+        _ => return None,
+    })
+}
+
+fn waiting(wait: &WaitClaim, pid: i32) -> Option<String> {
+    Some(match wait {
+        WaitClaim::Futex { .. } => format!(
+            "see which locks its threads wait for: py-spy dump --pid {pid} (Python), jstack {pid} (Java), or gdb -p {pid} -batch -ex 'thread apply all bt'"
+        ),
+        WaitClaim::Child(ChildWait {
+            outcome: ChildOutcome::Stuck(state),
+            ..
+        }) => format!("its child is stuck: see why (whystuck {})", state.child.pid),
+        WaitClaim::Accepting(_) => "it waits for a client to connect: nothing to do unless one should have".to_string(),
+        WaitClaim::Reading(Some(f)) => match f.peers.iter().find(|p| p.pid != pid) {
+            Some(writer) => format!(
+                "it waits for input from {}: see what that one is doing (whystuck {})",
+                process_name(writer.pid, writer.comm.as_ref()),
+                writer.pid
+            ),
+            None => format!(
+                "it waits for input on {}: check whatever should send it",
+                fd::brief(f)
+            ),
+        },
+        WaitClaim::Hidden { .. } => format!("run whystuck as its user, or as root: whystuck {pid}"),
+        _ => return None,
+    })
+}
+
+/// A deadlock broken where it can be: a parent waiting for a child whose
+/// output it never reads is the Popen deadlock, with its known fix.
+fn deadlock(evidence: &[Evidence], own: &[Edge], cycle: &[Edge], pid: i32) -> Option<String> {
+    let comm = |p: i32| {
+        evidence.iter().find_map(|e| match e {
+            Evidence::CycleMember { pid: m, comm, .. } if *m == p => comm.clone(),
+            _ => None,
+        })
+    };
+    let named = |p: i32| process_name(p, comm(p).as_ref());
+    let waits = cycle.iter().find(|e| e.kind == EdgeKind::Child);
+    let writes = cycle
+        .iter()
+        .find(|e| e.kind == EdgeKind::Write && e.channel == Some(Channel::Pipe));
+    match (waits, writes) {
+        (Some(wait), Some(write)) if wait.to.contains(&write.from) && write.to.contains(&wait.from) => Some(format!(
+            "{} waits for {} to exit but never reads its output ({}): read while waiting (communicate(), or drain the pipe in a thread); to unstick now, kill {}",
+            named(wait.from),
+            write.from,
+            write.fd.map(|fd| format!("fd {fd}")).unwrap_or_else(|| "a pipe".into()),
+            write.from
+        )),
+        _ => {
+            let behind = own.first().map(|e| e.from).filter(|&f| f == pid && !cycle.iter().any(|e| e.from == pid));
+            let members: Vec<String> = cycle.iter().map(|e| named(e.from)).collect();
+            let victim = cycle.first().map(|e| e.from)?;
+            Some(match behind {
+                Some(_) => format!("it waits behind a deadlock of {}: break that cycle (kill {victim})", members.join(", ")),
+                None => format!("nothing in the cycle of {} can move: kill one of them (kill {victim})", members.join(", ")),
+            })
+        }
+    }
+}
