@@ -205,6 +205,12 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
                 if process.verdict == Verdict::Dead {
                     continue; // it ended since its pulse was read: the next tick says how
                 }
+                // Parked long before watching began: the scheduler says since
+                // when (for a process alone; a family's members may work).
+                if let (None, [_], Some(stuck)) = (&t.shown, t.family.as_slice(), process.stuck_for_seconds) {
+                    let parked_at = Instant::now().checked_sub(Duration::from_secs_f64(stuck));
+                    t.last_moved = parked_at.map_or(t.last_moved, |at| at.min(t.last_moved));
+                }
                 let (verdict, severity) = stall::judge(
                     t.last_moved.elapsed(),
                     watch.stall_after,

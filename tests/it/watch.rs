@@ -149,3 +149,22 @@ fn watch_ends_when_everything_is_gone() {
         "{last}"
     );
 }
+
+/// A process parked since before watching began is stalled at once, its
+/// duration from the scheduler, not after another --stall-after of watching.
+#[test]
+fn a_process_parked_longer_than_stall_after_is_stalled_at_once() {
+    let s = Scenario::start("blocked-read-pipe");
+    std::thread::sleep(Duration::from_millis(2200));
+    let started = Instant::now();
+    let target = s.num("target").to_string();
+    let w = Watcher::start(&["--every", "200ms", "--stall-after", "2s", &target]);
+    let events = w.collect_until(Duration::from_secs(5), |_| true);
+    let first = events.first().unwrap_or_else(|| panic!("no event from watch"));
+    assert_eq!(first["verdict"], "stalled", "{first:#}");
+    assert!(first["still_for_seconds"].as_u64().unwrap() >= 2, "{first:#}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "at once, not after 2s of watching"
+    );
+}
