@@ -225,6 +225,11 @@ pub struct Sampling {
     /// (by default only the fds its threads wait on, its epoll sets and self-pipes)
     #[arg(long)]
     pub deep: bool,
+
+    /// Dump Python processes' stacks with py-spy (`py-spy dump --nonblocking`: reads the
+    /// target's memory read-only and never stops it; needs py-spy on PATH and ptrace access)
+    #[arg(long)]
+    pub stacks: bool,
 }
 
 impl Sampling {

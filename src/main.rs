@@ -217,6 +217,7 @@ fn collect_options(selection: &Selection, sampling: &Sampling, many: bool) -> co
         },
         thread_status: !sampling.interval.is_zero(),
         many,
+        stacks: sampling.stacks,
     }
 }
 

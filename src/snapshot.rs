@@ -190,6 +190,26 @@ pub struct Sample {
     /// were not read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sched_now_ms: Option<Vec<CpuNow>>,
+    /// A Python process's stacks (`--stacks`, by py-spy), with the last
+    /// sample; `None` when not asked for or not a Python process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python_stacks: Option<Fact<Vec<PyThread>>>,
+}
+
+/// One Python thread's stack, innermost frame first.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PyThread {
+    /// The os thread id, to join with the sample's threads.
+    pub tid: Option<i32>,
+    pub name: Option<String>,
+    pub frames: Vec<PyFrame>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PyFrame {
+    pub function: String,
+    pub file: String,
+    pub line: Option<i64>,
 }
 
 /// "Now" in one CPU's scheduler clock, in milliseconds.

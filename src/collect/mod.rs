@@ -35,6 +35,7 @@ mod holders;
 mod net;
 pub mod parse;
 pub mod pulse;
+mod pystacks;
 mod reason;
 mod run;
 mod sample;
@@ -64,6 +65,8 @@ pub struct Options {
     /// samples (see `batch::Parents`) instead of each thread's `children` file,
     /// and a process's self-pipes are probed only once.
     pub many: bool,
+    /// Dump Python processes' stacks with py-spy (`--stacks`).
+    pub stacks: bool,
 }
 
 /// A process with more fds than this has its fds read in depth (fdinfo,

@@ -14,7 +14,8 @@ use super::ends::EndIndex;
 use super::helper::CmdlineReader;
 use super::holders::HolderSearch;
 use super::net::NetCache;
-use super::reason::{absent_reason, Budget};
+use super::pystacks;
+use super::reason::{absent_reason, stuck_on_file_server, Budget};
 use super::sample::{read_explained, read_fact, thread_of, Left, Sampler};
 use super::visibility::{self, HidePid};
 use super::{parse, Options, Request, MAX_RELATED};
@@ -192,10 +193,33 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
     if !options.interval.is_zero() {
         collector.second_round(&mut snapshot, options);
     }
+    if options.stacks {
+        collector.python_stacks(&mut snapshot);
+    }
     Ok(snapshot)
 }
 
 impl Collector {
+    /// `--stacks`: every reported Python process's stacks, with its last
+    /// sample (never one stuck on a file server: its memory could hang).
+    fn python_stacks(&mut self, snapshot: &mut Snapshot) {
+        for record in snapshot.processes.iter_mut().filter(|r| r.role != Role::Related) {
+            let Some(Some(dir)) = self.dirs.get(&record.pid) else {
+                continue;
+            };
+            let Some(sample) = record.samples.last_mut().filter(|s| s.presence == Presence::Present) else {
+                continue;
+            };
+            if !pystacks::is_python(dir, sample) {
+                continue;
+            }
+            sample.python_stacks = Some(match stuck_on_file_server(sample) {
+                Some(reason) => Fact::Unavailable(reason),
+                None => pystacks::dump(record.pid, &self.reader.budget),
+            });
+        }
+    }
+
     /// Open `pid`'s directory and take its first sample, unless it is
     /// already in the snapshot. Whether it was added. A thread id is not
     /// added: its process is, named by that thread when it is a target.
@@ -350,6 +374,7 @@ mod tests {
             deep_fds: LAZY_FDS,
             thread_status: interval > Duration::ZERO,
             many: false,
+            stacks: false,
         }
     }
 

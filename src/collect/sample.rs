@@ -139,6 +139,7 @@ impl Sampler {
             parent,
             tracer,
             sched_now_ms,
+            python_stacks: None,
         };
         (sample, left)
     }
@@ -386,6 +387,7 @@ impl Sample {
             parent: None,
             tracer: None,
             sched_now_ms: None,
+            python_stacks: None,
         }
     }
 }

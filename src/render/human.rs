@@ -8,7 +8,7 @@ use super::Style;
 use crate::describe::{self, bytes, duration_ms};
 use crate::linux::wait::wchan_wait;
 use crate::report::{ChildReport, FdsReport, PeerReport, ProcessDetail, ProcessReport, Report, ThreadReport};
-use crate::text::{command_line, TargetString};
+use crate::text::{command_line, escape_bytes, TargetString};
 use comfy_table::{presets, Table};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -270,6 +270,29 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
     }
     if !d.threads.is_empty() {
         section(out, style, "threads", &threads_table(&d.threads))?;
+    }
+    let python: Vec<&ThreadReport> = d.threads.iter().filter(|t| t.python_stack.is_some()).collect();
+    if !python.is_empty() {
+        writeln!(out, "{}", style.heading("python stacks"))?;
+        for t in python {
+            let frames = t.python_stack.as_deref().unwrap_or_default();
+            let shown: Vec<String> = frames
+                .iter()
+                .take(4)
+                .map(|f| {
+                    let file = f.file.rsplit('/').next().unwrap_or(&f.file);
+                    let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
+                    format!(
+                        "{} ({}{line})",
+                        escape_bytes(f.function.as_bytes()),
+                        escape_bytes(file.as_bytes())
+                    )
+                })
+                .collect();
+            let more = if frames.len() > 4 { " <- ..." } else { "" };
+            let comm = t.comm.as_ref().map(TargetString::escaped).unwrap_or_default();
+            writeln!(out, "  thread {} ({comm}): {}{more}", t.tid, shown.join(" <- "))?;
+        }
     }
     if !d.fds.open.is_empty() {
         section(out, style, "fds", &fds_table(d))?;

@@ -74,6 +74,9 @@ pub struct ThreadReport {
     /// The kernel stack, innermost frame first, for a waiting thread whose
     /// wchan does not say what it waits for (root only; `null` otherwise).
     pub kernel_stack: Option<Vec<String>>,
+    /// With `--stacks`, a Python thread's frames, innermost first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python_stack: Option<Vec<PyFrame>>,
 }
 
 #[derive(Serialize, Debug)]
@@ -237,6 +240,7 @@ fn io(view: &View) -> Option<IoReport> {
 
 fn threads(view: &View) -> Vec<ThreadReport> {
     let switches = |t: &Thread| t.status.ok()?.total();
+    let python = view.last.python_stacks.as_ref().and_then(Fact::ok);
     let before: BTreeMap<i32, u64> = view
         .first
         .threads
@@ -265,6 +269,9 @@ fn threads(view: &View) -> Vec<ThreadReport> {
                 .and_then(|_| Some(switches(t.thread)?.saturating_sub(*before.get(&t.tid())?))),
             last_ran_seconds_ago: t.last_ran_ms.clone().and_then(Result::ok).map(seconds),
             kernel_stack: t.thread.kernel_stack.as_ref().and_then(|s| s.ok().cloned()),
+            python_stack: python
+                .and_then(|threads| threads.iter().find(|p| p.tid == Some(t.tid())))
+                .map(|p| p.frames.clone()),
         })
         .collect()
 }
@@ -485,6 +492,9 @@ fn unavailable(record: &ProcessRecord) -> Vec<Unavailable> {
         if let Some(reason) = fd.pipe.as_ref().and_then(|p| p.reason()) {
             push("pipe fill".to_string(), reason);
         }
+    }
+    if let Some(reason) = sample.python_stacks.as_ref().and_then(Fact::reason) {
+        push("python stacks".to_string(), reason);
     }
     for clock in sample.sched_now_ms.iter().flatten() {
         if let Some(reason) = clock.now_ms.reason() {

@@ -269,6 +269,7 @@ fn diagnose_now(watch: &Watch, pids: &[i32]) -> anyhow::Result<Snapshot> {
         deep_fds: collect::LAZY_FDS,
         thread_status: true,
         many: watch.selection.all,
+        stacks: false,
     };
     let mut snapshot = collect::collect(&request, &options)?;
     // Descendants are watched for their progress; only targets are reported.

@@ -80,3 +80,62 @@ fn a_popen_deadlock_says_what_to_do_next() {
         run.stdout
     );
 }
+
+/// `--stacks` on a Python ABBA deadlock names both threads' functions
+/// (py-spy reads the stacks without stopping the process); without py-spy
+/// the run still diagnoses, and says why there are no stacks.
+#[test]
+fn stacks_name_the_functions_of_a_python_deadlock() {
+    let Some(py_spy) = crate::support::tool("py-spy") else {
+        return;
+    };
+    let s = Scenario::start("abba");
+    let target = s.num("target").to_string();
+    let run = whystuck(&["--json", "--stacks", "--interval", "200ms", &target]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let p = run.json()["processes"][0].take();
+    assert_eq!(p["verdict"], "futex-blocked", "{p:#}");
+    let tids: Vec<i64> = s.info["tids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_i64().unwrap())
+        .collect();
+    for tid in &tids[1..] {
+        let thread = p["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tid"] == *tid)
+            .unwrap();
+        let stack = thread["python_stack"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{thread:#}"));
+        assert_eq!(stack[0]["function"], "take", "{stack:#?}");
+    }
+    let human = whystuck(&["--stacks", "--interval", "200ms", &target]).stdout;
+    assert!(
+        human.contains("python stacks\n") && human.matches(": take (").count() == 2,
+        "{human}"
+    );
+
+    // py-spy not on PATH: no stacks, the reason listed, the verdict the same.
+    let bin = std::path::Path::new(&py_spy).parent().unwrap();
+    let path: Vec<_> = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .filter(|d| d != bin)
+        .collect();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_whystuck"))
+        .args(["--json", "--stacks", "--interval", "200ms", &target])
+        .env("PATH", std::env::join_paths(path).unwrap())
+        .output()
+        .unwrap();
+    let p: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let p = &p["processes"][0];
+    assert_eq!(p["verdict"], "futex-blocked");
+    let why = p["unavailable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["what"] == "python stacks");
+    assert!(why.is_some_and(|u| u["kind"] == "not_supported"), "{p:#}");
+}
