@@ -484,6 +484,53 @@ pub struct TcpSocket {
     /// The inode of the other end, when it is on this host (same namespace).
     #[serde(default)]
     pub peer_inode: Option<u64>,
+    // What the connection last did, from its `tcp_info` (`ss -ti`), as of
+    // the round's dump. All `None` from /proc/net (source `proc_net`),
+    // which has none of it, and from a kernel whose `tcp_info` is too short
+    // to hold the field.
+    /// Milliseconds since data was last received (`lastrcv`), sent
+    /// (`lastsnd`), and an ACK last received (`lastack`). A connection that
+    /// never received data counts from when it was established. `None`
+    /// before it was (SYN_SENT, SYN_RECV, LISTEN, CLOSE), when they mean
+    /// nothing.
+    #[serde(default)]
+    pub last_recv_ms: Option<u32>,
+    #[serde(default)]
+    pub last_send_ms: Option<u32>,
+    #[serde(default)]
+    pub last_ack_ms: Option<u32>,
+    /// Retransmissions of the oldest unacknowledged segment, reset when it
+    /// is acknowledged (in SYN_SENT: of the SYN). `None` for a listener.
+    #[serde(default)]
+    pub retransmits: Option<u32>,
+    /// Segments retransmitted over the connection's life.
+    #[serde(default)]
+    pub total_retransmits: Option<u32>,
+    /// Segments sent and not yet acknowledged (packets; `tx_queue` has the
+    /// bytes). `None` for a listener.
+    #[serde(default)]
+    pub unacked: Option<u32>,
+    /// Smoothed round-trip time and the retransmission timeout, in
+    /// milliseconds (the kernel's microseconds / 1000). `None` for a listener.
+    #[serde(default)]
+    pub rtt_ms: Option<f64>,
+    #[serde(default)]
+    pub rto_ms: Option<f64>,
+    /// Send-buffer memory queued (sent or not) and its limit (`ss -tm` w
+    /// and tb): a write waits while `wmem_queued >= sndbuf`.
+    #[serde(default)]
+    pub wmem_queued: Option<u32>,
+    #[serde(default)]
+    pub sndbuf: Option<u32>,
+}
+
+impl TcpSocket {
+    /// Whether the send buffer is full: TCP lets a write proceed only while
+    /// the memory queued is below the limit. Unknown without the socket's
+    /// memory (sock_diag's, not /proc/net's).
+    pub fn send_buffer_full(&self) -> Option<bool> {
+        Some(self.wmem_queued? >= self.sndbuf?)
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

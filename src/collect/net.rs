@@ -200,7 +200,20 @@ fn read_text_tcp(dir: &ProcDir) -> Result<NetTables, Reason> {
     Ok(NetTables::new("proc_net", tcp))
 }
 
-fn tcp_socket(s: sockdiag::TcpDiag) -> TcpSocket {
+fn tcp_socket(s: sockdiag::InetDiag) -> TcpSocket {
+    let info = s.tcp_info.unwrap_or_default();
+    // What of tcp_info means something in this state: nothing for a
+    // listener (its `unacked` is its accept queue); the times and the RTT
+    // only once the connection has been established (ESTABLISHED,
+    // FIN_WAIT1/2, CLOSE_WAIT, LAST_ACK, CLOSING); a CLOSE socket is bound
+    // or torn down, never counted from a connection.
+    let (connection, established) = match s.state {
+        10 => (false, false),
+        1 | 4 | 5 | 8 | 9 | 11 => (true, true),
+        _ => (true, false),
+    };
+    let when = |v: Option<u32>| v.filter(|_| established);
+    let ms = |us: Option<u32>| us.map(|us| f64::from(us) / 1000.0);
     TcpSocket {
         inode: s.inode,
         local: s.local,
@@ -209,6 +222,16 @@ fn tcp_socket(s: sockdiag::TcpDiag) -> TcpSocket {
         tx_queue: s.tx_queue,
         rx_queue: s.rx_queue,
         peer_inode: None,
+        last_recv_ms: when(info.last_data_recv_ms),
+        last_send_ms: when(info.last_data_sent_ms),
+        last_ack_ms: when(info.last_ack_recv_ms),
+        retransmits: info.retransmits.map(u32::from).filter(|_| connection),
+        total_retransmits: info.total_retrans.filter(|_| connection),
+        unacked: info.unacked.filter(|_| connection),
+        rtt_ms: ms(when(info.rtt_us)),
+        rto_ms: ms(info.rto_us.filter(|_| connection)),
+        wmem_queued: s.meminfo.as_ref().and_then(|m| m.wmem_queued),
+        sndbuf: s.meminfo.as_ref().map(|m| m.sndbuf),
     }
 }
 

@@ -221,6 +221,17 @@ fn tcp_line(line: &str) -> Option<TcpSocket> {
         rx_queue: u32::from_str_radix(rx, 16).ok()?,
         inode: f.get(9)?.parse().ok()?,
         peer_inode: None,
+        // Not in the text: tcp_info and socket memory come from sock_diag.
+        last_recv_ms: None,
+        last_send_ms: None,
+        last_ack_ms: None,
+        retransmits: None,
+        total_retransmits: None,
+        unacked: None,
+        rtt_ms: None,
+        rto_ms: None,
+        wmem_queued: None,
+        sndbuf: None,
     })
 }
 

@@ -1,5 +1,6 @@
 //! sock_diag against the running kernel: real sockets, dumped and found.
 
+use super::wire::{IPPROTO_TCP, IPPROTO_UDP, TCP_EXTENSIONS};
 use super::*;
 use std::io::{ErrorKind, Write};
 use std::net::{TcpListener, TcpStream};
@@ -145,10 +146,10 @@ fn live_unix_multipart_dump() {
     }
 }
 
-fn find_tcp(all: &[TcpDiag], ino: u64) -> &TcpDiag {
+fn find_inet(all: &[InetDiag], ino: u64) -> &InetDiag {
     all.iter()
         .find(|d| d.inode == ino)
-        .unwrap_or_else(|| panic!("tcp inode {ino} not in dump"))
+        .unwrap_or_else(|| panic!("inet inode {ino} not in dump"))
 }
 
 fn check_tcp(bind: &str) {
@@ -171,15 +172,15 @@ fn check_tcp(bind: &str) {
     let mut tries = 0;
     loop {
         let all = dump_tcp(T).unwrap();
-        let ld = find_tcp(&all, li);
+        let ld = find_inet(&all, li);
         assert_eq!(ld.state, 10, "LISTEN");
         assert_eq!(ld.local, laddr);
         assert_eq!(ld.uid, uid);
-        let cd = find_tcp(&all, ci);
+        let cd = find_inet(&all, ci);
         assert_eq!(cd.state, 1, "ESTABLISHED");
         assert_eq!(cd.local, caddr);
         assert_eq!(cd.remote, laddr);
-        let sd = find_tcp(&all, si);
+        let sd = find_inet(&all, si);
         assert_eq!(sd.state, 1, "ESTABLISHED");
         assert_eq!(sd.local, laddr);
         assert_eq!(sd.remote, caddr);
@@ -219,4 +220,118 @@ fn recv_without_reply_times_out_within_budget() {
 fn zero_timeout_times_out() {
     assert_eq!(dump_all_unix(Duration::ZERO).unwrap_err().kind(), ErrorKind::TimedOut);
     assert_eq!(dump_tcp(Duration::ZERO).unwrap_err().kind(), ErrorKind::TimedOut);
+}
+
+/// The raw message the kernel sends for the socket `inode` in a dump of
+/// `protocol` over IPv4 (header included), as hex.
+fn raw_inet_message(protocol: u8, extensions: u8, inode: u64) -> String {
+    use super::wire::{inet_diag_request, read_u32, NLMSG_DONE, NLMSG_HDRLEN};
+    let mut conn = DiagSocket::open(T).unwrap();
+    conn.send(&inet_diag_request(AF_INET, protocol, extensions, 1)).unwrap();
+    loop {
+        let n = conn.recv().unwrap();
+        let datagram = &conn.buf[..n];
+        let mut off = 0;
+        while off + NLMSG_HDRLEN <= n {
+            let len = read_u32(datagram, off).unwrap() as usize;
+            let ty = u16::from_ne_bytes([datagram[off + 4], datagram[off + 5]]);
+            assert_ne!(ty, NLMSG_DONE, "inode {inode} not in the dump");
+            let msg = &datagram[off..off + len];
+            if u64::from(read_u32(msg, NLMSG_HDRLEN + 68).unwrap()) == inode {
+                return msg.iter().map(|b| format!("{b:02x}")).collect();
+            }
+            off += (len + 3) & !3;
+        }
+    }
+}
+
+/// Prints the messages the fixtures in `tests.rs` were made from:
+/// `cargo test --lib capture_real_replies -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints fixtures; run by hand"]
+fn capture_real_replies() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (mut s, _) = l.accept().unwrap();
+    c.write_all(b"hello").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(b"hi").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    println!("client {} -> {}", c.local_addr().unwrap(), c.peer_addr().unwrap());
+    println!("tcp {}", raw_inet_message(IPPROTO_TCP, TCP_EXTENSIONS, inode_of(&c)));
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.connect(dns.local_addr().unwrap()).unwrap();
+    u.send(b"query").unwrap();
+    println!("udp {} -> {}", u.local_addr().unwrap(), u.peer_addr().unwrap());
+    println!("udp {}", raw_inet_message(IPPROTO_UDP, 0, inode_of(&u)));
+    println!("udp server {}", raw_inet_message(IPPROTO_UDP, 0, inode_of(&dns)));
+}
+
+#[test]
+fn live_tcp_info_says_when_data_last_moved() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    let connected = Instant::now();
+    c.write_all(b"request").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let all = dump_tcp(T).unwrap();
+    let since = connected.elapsed().as_millis() as u32;
+    let client = find_inet(&all, inode_of(&c));
+    let info = client.tcp_info.clone().expect("tcp_info");
+    // Nothing ever received: counted from the connection, as `ss -ti`'s lastrcv.
+    let recv = info.last_data_recv_ms.unwrap();
+    assert!(
+        (250..=since + 50).contains(&recv),
+        "lastrcv {recv}, {since} ms since connect"
+    );
+    let sent = info.last_data_sent_ms.unwrap();
+    assert!(
+        (250..=since + 50).contains(&sent),
+        "lastsnd {sent}, {since} ms since connect"
+    );
+    assert_eq!(info.retransmits, Some(0));
+    assert_eq!(info.unacked, Some(0), "loopback acks at once");
+    assert!(info.rto_us.unwrap() >= 200_000, "{info:?}");
+    assert!(info.rtt_us.unwrap() > 0, "{info:?}");
+    let m = client.meminfo.clone().expect("skmeminfo");
+    assert!(m.sndbuf > 0 && m.wmem_queued.is_some(), "{m:?}");
+    // The server got the 7 bytes and has not read them.
+    let server = find_inet(&all, inode_of(&s));
+    assert_eq!(server.rx_queue, 7);
+    assert!(server.tcp_info.as_ref().unwrap().last_data_recv_ms.unwrap() >= 250);
+    // A listener has tcp_info too (its fields mean other things).
+    assert!(find_inet(&all, inode_of(&l)).tcp_info.is_some());
+}
+
+#[test]
+fn live_udp() {
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.connect(server.local_addr().unwrap()).unwrap();
+    client.send(b"query").unwrap();
+    let v6 = std::net::UdpSocket::bind("[::1]:0").ok();
+    let all = match dump_udp(T) {
+        Ok(all) => all,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            eprintln!("skipping: no udp_diag in this kernel: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let c = find_inet(&all, inode_of(&client));
+    assert_eq!(
+        (c.state, c.local, c.remote),
+        (1, client.local_addr().unwrap(), server.local_addr().unwrap())
+    );
+    let s = find_inet(&all, inode_of(&server));
+    assert_eq!((s.state, s.local), (7, server.local_addr().unwrap()));
+    assert!(s.remote.ip().is_unspecified() && s.remote.port() == 0);
+    assert!(s.rx_queue > 0, "the datagram waits: {s:?}");
+    assert!(c.tcp_info.is_none() && c.meminfo.is_none());
+    if let Some(v6) = v6 {
+        assert_eq!(find_inet(&all, inode_of(&v6)).local, v6.local_addr().unwrap());
+    }
+    assert_eq!(dump_udp(Duration::ZERO).unwrap_err().kind(), ErrorKind::TimedOut);
 }

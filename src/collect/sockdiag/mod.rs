@@ -7,8 +7,11 @@
 //! to the process at the other end), no queue lengths and no socket memory
 //! (`ss -xm`'s `skmem:(r..,rb..,t..,tb..)`), so "the send buffer is full
 //! because the peer stops reading" cannot be seen. For TCP, the same data as
-//! `ss -t` (state, addresses, Recv-Q/Send-Q, owner uid, inode) comes in
-//! binary, without parsing hex text, for both address families.
+//! `ss -tim` comes in binary, without parsing hex text, for both address
+//! families: state, addresses, Recv-Q/Send-Q, owner uid, inode, and what
+//! /proc/net/tcp lacks: `tcp_info` (when data was last sent and received,
+//! retransmissions, RTT) and socket memory (a full send buffer). UDP as
+//! `ss -ua`.
 //!
 //! Each public function opens one netlink socket, sends one dump request per
 //! address family, reads the multipart reply up to `NLMSG_DONE`, and closes
@@ -36,27 +39,67 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
-use wire::{inet_diag_request, invalid, parse_tcp_messages, parse_unix_messages, unix_diag_request, Progress};
-use wire::{AF_INET, AF_INET6};
+use wire::{inet_diag_request, invalid, parse_inet_messages, parse_unix_messages, unix_diag_request, Progress};
+use wire::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, TCP_EXTENSIONS};
 
-/// One TCP socket, as `inet_diag` reports it (`ss -tan`).
+/// One TCP or UDP socket, as `inet_diag` reports it (`ss -tan`, `ss -uan`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TcpDiag {
+pub struct InetDiag {
     /// Socket inode (matches `socket:[N]` under `/proc/<pid>/fd`); 0 for
     /// TIME_WAIT and SYN_RECV mini-sockets, which have no inode.
     pub inode: u64,
     pub local: SocketAddr,
+    /// The peer; the unspecified address and port 0 for a listener or an
+    /// unconnected UDP socket.
     pub remote: SocketAddr,
     /// Kernel `TCP_*` state: 1 ESTABLISHED, 2 SYN_SENT, 3 SYN_RECV,
     /// 4 FIN_WAIT1, 5 FIN_WAIT2, 6 TIME_WAIT, 7 CLOSE, 8 CLOSE_WAIT,
-    /// 9 LAST_ACK, 10 LISTEN, 11 CLOSING, 12 NEW_SYN_RECV.
+    /// 9 LAST_ACK, 10 LISTEN, 11 CLOSING, 12 NEW_SYN_RECV. UDP: 1 connected,
+    /// 7 not.
     pub state: u8,
-    /// Unread bytes (Recv-Q); for LISTEN the current accept backlog.
+    /// TCP: unread bytes (Recv-Q); for LISTEN the current accept backlog.
+    /// UDP: bytes of the datagrams queued for reading.
     pub rx_queue: u32,
-    /// Unacknowledged bytes (Send-Q); for LISTEN the maximum backlog.
+    /// TCP: unacknowledged bytes (Send-Q); for LISTEN the maximum backlog.
+    /// UDP: send-side memory in flight (`sk_wmem_alloc`).
     pub tx_queue: u32,
     /// Owner uid, in the caller's user namespace.
     pub uid: u32,
+    /// `INET_DIAG_INFO` (`struct tcp_info`, `ss -ti`): TCP full sockets
+    /// only (no TIME_WAIT or NEW_SYN_RECV mini-socket has one), never UDP.
+    pub tcp_info: Option<TcpInfo>,
+    /// `INET_DIAG_SKMEMINFO` (`ss -tm` `skmem:`): TCP full sockets only.
+    pub meminfo: Option<SkMeminfo>,
+}
+
+/// The fields of `struct tcp_info` (include/uapi/linux/tcp.h) whystuck
+/// uses, raw, as the kernel filled them in. The kernel only ever appends to
+/// the struct and sends its own size of it: each field is `None` when the
+/// struct sent is too short to hold it (an older kernel). What a field means
+/// depends on the state: before a connection is established the times are
+/// meaningless, and for a listener `unacked` is its accept queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// `tcpi_retransmits`: retransmissions (timeouts) of the oldest
+    /// unacknowledged segment, reset when it is acknowledged; SYN
+    /// retransmissions in SYN_SENT.
+    pub retransmits: Option<u8>,
+    /// `tcpi_rto`: the retransmission timeout, in microseconds.
+    pub rto_us: Option<u32>,
+    /// `tcpi_unacked`: segments sent and not yet acknowledged (packets, not
+    /// bytes: Send-Q has the bytes).
+    pub unacked: Option<u32>,
+    /// `tcpi_last_data_sent`: milliseconds since data was last sent.
+    pub last_data_sent_ms: Option<u32>,
+    /// `tcpi_last_data_recv`: milliseconds since data was last received
+    /// (since the connection was established, when none ever was).
+    pub last_data_recv_ms: Option<u32>,
+    /// `tcpi_last_ack_recv`: milliseconds since an ACK was last received.
+    pub last_ack_recv_ms: Option<u32>,
+    /// `tcpi_rtt`: smoothed round-trip time, in microseconds.
+    pub rtt_us: Option<u32>,
+    /// `tcpi_total_retrans`: segments retransmitted over the connection's life.
+    pub total_retrans: Option<u32>,
 }
 
 /// One unix socket, as `unix_diag` reports it (`ss -xm`).
@@ -89,19 +132,22 @@ pub struct UnixDiag {
 }
 
 /// `SK_MEMINFO_*` values (`ss -m` prints them as
-/// `skmem:(r,rb,t,tb,f,w,o,bl,d)`). Fields a (very old) kernel does not send
-/// are 0.
+/// `skmem:(r,rb,t,tb,f,w,o,bl,d)`), the same for unix and TCP sockets. The
+/// first four are always sent; a later one a kernel does not send is `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkMeminfo {
     pub rmem_alloc: u32,
     pub rcvbuf: u32,
+    /// Send-side memory in flight (skb truesize).
     pub wmem_alloc: u32,
     pub sndbuf: u32,
-    pub fwd_alloc: u32,
-    pub wmem_queued: u32,
-    pub optmem: u32,
-    pub backlog: u32,
-    pub drops: u32,
+    pub fwd_alloc: Option<u32>,
+    /// Send-side memory queued, sent or not (TCP: a send waits while it is
+    /// at or above `sndbuf`).
+    pub wmem_queued: Option<u32>,
+    pub optmem: Option<u32>,
+    pub backlog: Option<u32>,
+    pub drops: Option<u32>,
 }
 
 const NETLINK_SOCK_DIAG: libc::c_int = 4;
@@ -115,17 +161,30 @@ const RECV_BUF_LEN: usize = 32 * 1024;
 // Public entry points.
 
 /// Dump all TCP sockets (AF_INET and AF_INET6, every state) of the caller's
-/// network namespace.
+/// network namespace, each with its `tcp_info` and socket memory.
 ///
 /// Never blocks longer than `timeout` in total; on expiry returns
 /// [`io::ErrorKind::TimedOut`]. A kernel without IPv6 support yields only the
 /// IPv4 sockets.
-pub fn dump_tcp(timeout: Duration) -> io::Result<Vec<TcpDiag>> {
+pub fn dump_tcp(timeout: Duration) -> io::Result<Vec<InetDiag>> {
+    dump_inet(timeout, IPPROTO_TCP, TCP_EXTENSIONS)
+}
+
+/// Dump all UDP sockets (AF_INET and AF_INET6) of the caller's network
+/// namespace. As [`dump_tcp`]; a kernel without UDP diag support (the
+/// `udp_diag` module) fails with `ENOENT`.
+pub fn dump_udp(timeout: Duration) -> io::Result<Vec<InetDiag>> {
+    dump_inet(timeout, IPPROTO_UDP, 0)
+}
+
+/// One request per address family on one socket.
+fn dump_inet(timeout: Duration, protocol: u8, extensions: u8) -> io::Result<Vec<InetDiag>> {
     let mut conn = DiagSocket::open(timeout)?;
     let mut out = Vec::new();
     let mut push = |s| out.push(s);
-    conn.dump(&inet_diag_request(AF_INET, 1), parse_tcp_messages, &mut push)?;
-    match conn.dump(&inet_diag_request(AF_INET6, 2), parse_tcp_messages, &mut push) {
+    let request = |family, seq| inet_diag_request(family, protocol, extensions, seq);
+    conn.dump(&request(AF_INET, 1), parse_inet_messages, &mut push)?;
+    match conn.dump(&request(AF_INET6, 2), parse_inet_messages, &mut push) {
         Ok(()) => {}
         // No inet6 diag handler (IPv6 compiled out / module not loadable).
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EAFNOSUPPORT)) => {}

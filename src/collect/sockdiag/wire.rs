@@ -3,7 +3,7 @@
 //! slices: every read is bounds-checked, so a short or malformed reply is an
 //! [`io::ErrorKind::InvalidData`] error, never a panic.
 
-use super::{SkMeminfo, TcpDiag, UnixDiag};
+use super::{InetDiag, SkMeminfo, TcpInfo, UnixDiag};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
@@ -29,6 +29,7 @@ pub(super) const AF_UNIX: u8 = libc::AF_UNIX as u8;
 pub(super) const AF_INET: u8 = libc::AF_INET as u8;
 pub(super) const AF_INET6: u8 = libc::AF_INET6 as u8;
 pub(super) const IPPROTO_TCP: u8 = libc::IPPROTO_TCP as u8;
+pub(super) const IPPROTO_UDP: u8 = libc::IPPROTO_UDP as u8;
 
 /// `sizeof(struct inet_diag_req_v2)`.
 pub(super) const INET_DIAG_REQ_V2_LEN: usize = 56;
@@ -51,6 +52,22 @@ pub(super) const UNIX_DIAG_PEER: u16 = 2;
 pub(super) const UNIX_DIAG_RQLEN: u16 = 4;
 pub(super) const UNIX_DIAG_MEMINFO: u16 = 5;
 
+pub(super) const INET_DIAG_INFO: u16 = 2;
+pub(super) const INET_DIAG_SKMEMINFO: u16 = 7;
+/// `idiag_ext` for a TCP dump: extension N is asked for by bit N - 1.
+pub(super) const TCP_EXTENSIONS: u8 = 1 << (INET_DIAG_INFO - 1) | 1 << (INET_DIAG_SKMEMINFO - 1);
+
+/// Offsets in `struct tcp_info` (include/uapi/linux/tcp.h; the kernel only
+/// ever appends to it). All of these are in the 104 bytes of Linux 2.6.x.
+pub(super) const TCPI_RETRANSMITS: usize = 2; // __u8
+pub(super) const TCPI_RTO: usize = 8;
+pub(super) const TCPI_UNACKED: usize = 24;
+pub(super) const TCPI_LAST_DATA_SENT: usize = 44;
+pub(super) const TCPI_LAST_DATA_RECV: usize = 52;
+pub(super) const TCPI_LAST_ACK_RECV: usize = 56;
+pub(super) const TCPI_RTT: usize = 68;
+pub(super) const TCPI_TOTAL_RETRANS: usize = 100;
+
 /// Every state bit: includes TIME_WAIT and NEW_SYN_RECV mini-sockets.
 pub(super) const ALL_STATES: u32 = u32::MAX;
 
@@ -67,8 +84,9 @@ pub(super) fn push_nlmsghdr(b: &mut Vec<u8>, payload_len: usize, ty: u16, flags:
     b.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_pid: kernel fills in
 }
 
-/// `nlmsghdr` + `struct inet_diag_req_v2` for a full TCP dump of `family`.
-pub(super) fn inet_diag_request(family: u8, seq: u32) -> Vec<u8> {
+/// `nlmsghdr` + `struct inet_diag_req_v2` for a full dump of `protocol`'s
+/// sockets of `family`, with the `extensions` (`idiag_ext` bits) asked for.
+pub(super) fn inet_diag_request(family: u8, protocol: u8, extensions: u8, seq: u32) -> Vec<u8> {
     let mut b = Vec::with_capacity(NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN);
     push_nlmsghdr(
         &mut b,
@@ -78,8 +96,8 @@ pub(super) fn inet_diag_request(family: u8, seq: u32) -> Vec<u8> {
         seq,
     );
     b.push(family); // sdiag_family
-    b.push(IPPROTO_TCP); // sdiag_protocol
-    b.push(0); // idiag_ext: no extensions
+    b.push(protocol); // sdiag_protocol
+    b.push(extensions); // idiag_ext
     b.push(0); // pad
     b.extend_from_slice(&ALL_STATES.to_ne_bytes()); // idiag_states
     b.extend_from_slice(&[0u8; INET_DIAG_SOCKID_LEN]); // id: unused by dumps
@@ -239,8 +257,8 @@ pub(super) fn walk_attrs(buf: &[u8], mut on_attr: impl FnMut(u16, &[u8]) -> io::
     Ok(())
 }
 
-/// Parse one datagram of an inet_diag (TCP) dump, appending to `out`.
-pub(super) fn parse_tcp_messages(buf: &[u8], out: &mut Vec<TcpDiag>) -> io::Result<Progress> {
+/// Parse one datagram of an inet_diag (TCP or UDP) dump, appending to `out`.
+pub(super) fn parse_inet_messages(buf: &[u8], out: &mut Vec<InetDiag>) -> io::Result<Progress> {
     walk_messages(buf, |payload| {
         out.push(parse_inet_diag_msg(payload)?);
         Ok(())
@@ -255,8 +273,9 @@ pub(super) fn parse_unix_messages(buf: &[u8], out: &mut Vec<UnixDiag>) -> io::Re
     })
 }
 
-/// `struct inet_diag_msg` (+ attributes, validated but unused).
-pub(super) fn parse_inet_diag_msg(p: &[u8]) -> io::Result<TcpDiag> {
+/// `struct inet_diag_msg` + `INET_DIAG_*` attributes (all validated; those
+/// not used skipped).
+pub(super) fn parse_inet_diag_msg(p: &[u8]) -> io::Result<InetDiag> {
     if p.len() < INET_DIAG_MSG_LEN {
         return Err(invalid("sock_diag: truncated inet_diag_msg"));
     }
@@ -273,14 +292,22 @@ pub(super) fn parse_inet_diag_msg(p: &[u8]) -> io::Result<TcpDiag> {
     let tx_queue = read_u32(p, 60)?;
     let uid = read_u32(p, 64)?;
     let inode = read_u32(p, 68)?;
-    walk_attrs(p.get(INET_DIAG_MSG_LEN..).unwrap_or_default(), |_, _| Ok(()))?;
+    let (mut tcp_info, mut meminfo) = (None, None);
+    walk_attrs(p.get(INET_DIAG_MSG_LEN..).unwrap_or_default(), |ty, data| {
+        match ty {
+            INET_DIAG_INFO => tcp_info = Some(parse_tcp_info(data)),
+            INET_DIAG_SKMEMINFO => meminfo = Some(parse_meminfo(data)?),
+            _ => {}
+        }
+        Ok(())
+    })?;
 
     let (local, remote) = match family {
         AF_INET => (v4_addr(src, sport), v4_addr(dst, dport)),
         AF_INET6 => (v6_addr(src, sport, ifindex), v6_addr(dst, dport, ifindex)),
         _ => return Err(invalid("sock_diag: unexpected address family in inet_diag_msg")),
     };
-    Ok(TcpDiag {
+    Ok(InetDiag {
         inode: u64::from(inode),
         local,
         remote,
@@ -288,7 +315,26 @@ pub(super) fn parse_inet_diag_msg(p: &[u8]) -> io::Result<TcpDiag> {
         rx_queue,
         tx_queue,
         uid,
+        tcp_info,
+        meminfo,
     })
+}
+
+/// `INET_DIAG_INFO` of a TCP socket: `struct tcp_info`, as long as the
+/// running kernel's. A field past the end of a shorter one (an older
+/// kernel's) is `None`; a longer one's extra fields are ignored.
+pub(super) fn parse_tcp_info(data: &[u8]) -> TcpInfo {
+    let u32_at = |off| read_u32(data, off).ok();
+    TcpInfo {
+        retransmits: data.get(TCPI_RETRANSMITS).copied(),
+        rto_us: u32_at(TCPI_RTO),
+        unacked: u32_at(TCPI_UNACKED),
+        last_data_sent_ms: u32_at(TCPI_LAST_DATA_SENT),
+        last_data_recv_ms: u32_at(TCPI_LAST_DATA_RECV),
+        last_ack_recv_ms: u32_at(TCPI_LAST_ACK_RECV),
+        rtt_us: u32_at(TCPI_RTT),
+        total_retrans: u32_at(TCPI_TOTAL_RETRANS),
+    }
 }
 
 pub(super) fn v4_addr(raw: [u8; 16], port: u16) -> SocketAddr {
@@ -351,20 +397,21 @@ pub(super) fn unix_name(data: &[u8]) -> Vec<u8> {
     }
 }
 
-/// `UNIX_DIAG_MEMINFO`: `u32[SK_MEMINFO_VARS]`. At least the first four
-/// (rmem_alloc, rcvbuf, wmem_alloc, sndbuf) are required; later ones default
-/// to 0 if an old kernel sends fewer; extra ones from newer kernels are
-/// ignored.
+/// `UNIX_DIAG_MEMINFO` or `INET_DIAG_SKMEMINFO`: `u32[SK_MEMINFO_VARS]`.
+/// At least the first four (rmem_alloc, rcvbuf, wmem_alloc, sndbuf) are
+/// required; a later one an old kernel does not send is `None`; extra ones
+/// from newer kernels are ignored.
 pub(super) fn parse_meminfo(data: &[u8]) -> io::Result<SkMeminfo> {
     if data.len() < 16 {
-        return Err(invalid("sock_diag: truncated UNIX_DIAG_MEMINFO"));
+        return Err(invalid("sock_diag: truncated socket meminfo"));
     }
-    let get = |i: usize| read_u32(data, i * 4).unwrap_or(0);
+    let get = |i: usize| read_u32(data, i * 4).ok();
+    let first = |i: usize| get(i).unwrap_or_default(); // checked above
     Ok(SkMeminfo {
-        rmem_alloc: get(0),
-        rcvbuf: get(1),
-        wmem_alloc: get(2),
-        sndbuf: get(3),
+        rmem_alloc: first(0),
+        rcvbuf: first(1),
+        wmem_alloc: first(2),
+        sndbuf: first(3),
         fwd_alloc: get(4),
         wmem_queued: get(5),
         optmem: get(6),
