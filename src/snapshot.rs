@@ -468,9 +468,23 @@ pub struct PipeFill {
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 pub struct Sockets {
     /// Where the facts came from: `sock_diag` (netlink) or `proc_net` (text).
+    /// From `proc_net`, TCP sockets have no `tcp_info` or memory (those
+    /// fields are `None`) and unix sockets no peer, queues or memory.
     pub source: Cow<'static, str>,
     pub tcp: Vec<TcpSocket>,
     pub unix: Vec<UnixSocket>,
+    /// The UDP sockets among the fds whystuck kept (all of them, unless the
+    /// process was read lazily), as for unix sockets. Read only when one of
+    /// those fds is a socket neither TCP nor unix. The same facts whether
+    /// from sock_diag or from /proc/net/udp (in another network namespace,
+    /// and on a kernel without `udp_diag`, whatever `source` says). Empty
+    /// in snapshots taken before whystuck read UDP.
+    #[serde(default)]
+    pub udp: Vec<UdpSocket>,
+    /// Why the UDP sockets could not be read, when they could not: `udp`
+    /// is then empty for want of facts, not of sockets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp_unavailable: Option<Reason>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -530,6 +544,28 @@ impl TcpSocket {
     /// memory (sock_diag's, not /proc/net's).
     pub fn send_buffer_full(&self) -> Option<bool> {
         Some(self.wmem_queued? >= self.sndbuf?)
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct UdpSocket {
+    pub inode: u64,
+    pub local: SocketAddr,
+    /// The address it is connected to (a resolver's `127.0.0.53:53`); the
+    /// unspecified address and port 0 when it is not connected.
+    pub remote: SocketAddr,
+    /// `ESTABLISHED` when connected, else `UNCONNECTED`.
+    pub state: Cow<'static, str>,
+    /// Memory of the datagrams waiting to be read (skb truesize, not
+    /// payload: `ss -u`'s Recv-Q), and of those sent and not yet freed.
+    pub rx_queue: u32,
+    pub tx_queue: u32,
+}
+
+impl UdpSocket {
+    /// Whether it is connected to a peer.
+    pub fn connected(&self) -> bool {
+        !self.remote.ip().is_unspecified() || self.remote.port() != 0
     }
 }
 
