@@ -14,5 +14,6 @@ mod golden;
 mod graph;
 mod proc_root;
 mod reliability;
+mod sockets;
 mod verdicts;
 mod watch;
