@@ -335,3 +335,60 @@ fn live_udp() {
     }
     assert_eq!(dump_udp(Duration::ZERO).unwrap_err().kind(), ErrorKind::TimedOut);
 }
+
+/// What asking for tcp_info and socket memory costs a TCP dump, on whatever
+/// connections the host has (open ~1,000 on loopback first):
+/// `cargo test --release --lib measure_tcp_dump -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement; run by hand"]
+fn measure_tcp_dump() {
+    use super::wire::{parse_inet_messages, Progress};
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    for (name, ext) in [("plain", 0), ("tcp_info+skmem", TCP_EXTENSIONS)] {
+        let (mut recv_times, mut parse_times) = (Vec::new(), Vec::new());
+        let (mut bytes, mut datagrams, mut sockets) = (0, 0, 0);
+        for _ in 0..101 {
+            let start = Instant::now();
+            let mut conn = DiagSocket::open(T).unwrap();
+            let mut got: Vec<Vec<u8>> = Vec::new();
+            for (family, seq) in [(AF_INET, 1), (AF_INET6, 2)] {
+                conn.send(&super::wire::inet_diag_request(family, IPPROTO_TCP, ext, seq)).unwrap();
+                loop {
+                    let n = conn.recv().unwrap();
+                    got.push(conn.buf[..n].to_vec());
+                    let done = parse_inet_messages(&conn.buf[..n], &mut Vec::new()).unwrap() == Progress::Done;
+                    if done {
+                        break;
+                    }
+                }
+            }
+            recv_times.push(start.elapsed());
+            let start = Instant::now();
+            let mut out = Vec::new();
+            for d in &got {
+                parse_inet_messages(d, &mut out).unwrap();
+            }
+            parse_times.push(start.elapsed());
+            bytes = got.iter().map(Vec::len).sum::<usize>();
+            datagrams = got.len();
+            sockets = out.len();
+        }
+        let whole: Vec<Duration> = (0..101)
+            .map(|_| {
+                let start = Instant::now();
+                dump_inet(T, IPPROTO_TCP, ext).unwrap();
+                start.elapsed()
+            })
+            .collect();
+        println!(
+            "{name}: {sockets} sockets, {bytes} bytes in {datagrams} datagrams; \
+             median recv {:?} (parsing as read), parse alone {:?}, dump_inet {:?}",
+            median(recv_times),
+            median(parse_times),
+            median(whole)
+        );
+    }
+}
