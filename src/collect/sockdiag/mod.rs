@@ -40,13 +40,14 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 use wire::{inet_diag_request, invalid, parse_inet_messages, parse_unix_messages, unix_diag_request, Progress};
-use wire::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, TCP_EXTENSIONS};
+use wire::{AF_INET, AF_INET6, ALL_STATES, IPPROTO_TCP, IPPROTO_UDP, TCP_EXTENSIONS, TCP_STATES_WITH_INODES};
 
 /// One TCP or UDP socket, as `inet_diag` reports it (`ss -tan`, `ss -uan`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InetDiag {
     /// Socket inode (matches `socket:[N]` under `/proc/<pid>/fd`); 0 for
-    /// TIME_WAIT and SYN_RECV mini-sockets, which have no inode.
+    /// TIME_WAIT and SYN_RECV mini-sockets, which have no inode (and which
+    /// [`dump_tcp`] does not ask for).
     pub inode: u64,
     pub local: SocketAddr,
     /// The peer; the unspecified address and port 0 for a listener or an
@@ -160,29 +161,30 @@ const RECV_BUF_LEN: usize = 32 * 1024;
 // ---------------------------------------------------------------------------
 // Public entry points.
 
-/// Dump all TCP sockets (AF_INET and AF_INET6, every state) of the caller's
-/// network namespace, each with its `tcp_info` and socket memory.
+/// Dump the TCP sockets (AF_INET and AF_INET6) of the caller's network
+/// namespace that an fd can hold (every state but the TIME_WAIT and
+/// NEW_SYN_RECV mini-sockets), each with its `tcp_info` and socket memory.
 ///
 /// Never blocks longer than `timeout` in total; on expiry returns
 /// [`io::ErrorKind::TimedOut`]. A kernel without IPv6 support yields only the
 /// IPv4 sockets.
 pub fn dump_tcp(timeout: Duration) -> io::Result<Vec<InetDiag>> {
-    dump_inet(timeout, IPPROTO_TCP, TCP_EXTENSIONS)
+    dump_inet(timeout, IPPROTO_TCP, TCP_EXTENSIONS, TCP_STATES_WITH_INODES)
 }
 
 /// Dump all UDP sockets (AF_INET and AF_INET6) of the caller's network
 /// namespace. As [`dump_tcp`]; a kernel without UDP diag support (the
 /// `udp_diag` module) fails with `ENOENT`.
 pub fn dump_udp(timeout: Duration) -> io::Result<Vec<InetDiag>> {
-    dump_inet(timeout, IPPROTO_UDP, 0)
+    dump_inet(timeout, IPPROTO_UDP, 0, ALL_STATES)
 }
 
 /// One request per address family on one socket.
-fn dump_inet(timeout: Duration, protocol: u8, extensions: u8) -> io::Result<Vec<InetDiag>> {
+fn dump_inet(timeout: Duration, protocol: u8, extensions: u8, states: u32) -> io::Result<Vec<InetDiag>> {
     let mut conn = DiagSocket::open(timeout)?;
     let mut out = Vec::new();
     let mut push = |s| out.push(s);
-    let request = |family, seq| inet_diag_request(family, protocol, extensions, seq);
+    let request = |family, seq| inet_diag_request(family, protocol, extensions, states, seq);
     conn.dump(&request(AF_INET, 1), parse_inet_messages, &mut push)?;
     match conn.dump(&request(AF_INET6, 2), parse_inet_messages, &mut push) {
         Ok(()) => {}

@@ -70,6 +70,10 @@ pub(super) const TCPI_TOTAL_RETRANS: usize = 100;
 
 /// Every state bit: includes TIME_WAIT and NEW_SYN_RECV mini-sockets.
 pub(super) const ALL_STATES: u32 = u32::MAX;
+/// Every TCP state but TIME_WAIT (6) and NEW_SYN_RECV (12): those are
+/// mini-sockets without an inode, which no fd holds, and a busy server has
+/// them by the tens of thousands.
+pub(super) const TCP_STATES_WITH_INODES: u32 = ALL_STATES & !(1 << 6) & !(1 << 12);
 
 // ---------------------------------------------------------------------------
 // Request building.
@@ -84,9 +88,10 @@ pub(super) fn push_nlmsghdr(b: &mut Vec<u8>, payload_len: usize, ty: u16, flags:
     b.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_pid: kernel fills in
 }
 
-/// `nlmsghdr` + `struct inet_diag_req_v2` for a full dump of `protocol`'s
-/// sockets of `family`, with the `extensions` (`idiag_ext` bits) asked for.
-pub(super) fn inet_diag_request(family: u8, protocol: u8, extensions: u8, seq: u32) -> Vec<u8> {
+/// `nlmsghdr` + `struct inet_diag_req_v2` for a dump of `protocol`'s
+/// sockets of `family` in `states` (bit N: state N), with the `extensions`
+/// (`idiag_ext` bits) asked for.
+pub(super) fn inet_diag_request(family: u8, protocol: u8, extensions: u8, states: u32, seq: u32) -> Vec<u8> {
     let mut b = Vec::with_capacity(NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN);
     push_nlmsghdr(
         &mut b,
@@ -99,7 +104,7 @@ pub(super) fn inet_diag_request(family: u8, protocol: u8, extensions: u8, seq: u
     b.push(protocol); // sdiag_protocol
     b.push(extensions); // idiag_ext
     b.push(0); // pad
-    b.extend_from_slice(&ALL_STATES.to_ne_bytes()); // idiag_states
+    b.extend_from_slice(&states.to_ne_bytes()); // idiag_states
     b.extend_from_slice(&[0u8; INET_DIAG_SOCKID_LEN]); // id: unused by dumps
     b
 }
