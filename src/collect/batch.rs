@@ -1,6 +1,7 @@
 //! What a batch of samples still lacks when it ends, filled in for all of
 //! them at once: command lines (first samples only, through the read
-//! helper), unix sockets (one filtered dump per network namespace), the
+//! helper), unix sockets (one filtered dump per network namespace) and UDP
+//! ones (when a socket is neither TCP nor unix), the
 //! full socketpairs of lazily read processes, and children's stats.
 //!
 //! Samples leave their work by pid ([`Batch::leave`]); when the batch ends,
@@ -141,7 +142,8 @@ impl Batch {
     /// Give the samples taken since the last join their unix sockets: one
     /// read per network namespace, keeping only the sockets of the fds those
     /// samples kept, and full ones (see [`super::net::NetCache::unix_sockets`]),
-    /// so a host's whole table is never held.
+    /// so a host's whole table is never held. Then their UDP sockets, when
+    /// one of those fds is a socket neither TCP nor unix.
     fn join_sockets(&mut self, reader: &mut Reader, dirs: &Dirs, records: &Records, snapshot: &mut Snapshot) {
         // The pending samples' (pid, record), by namespace, in the order sampled.
         let mut namespaces: Vec<(Rc<NetTables>, Vec<Member>)> = Vec::new();
@@ -175,6 +177,13 @@ impl Batch {
                 }
             };
             read_full_socketpairs(reader, dirs, &unix, &members, snapshot);
+            // UDP only when a kept socket could be one: neither TCP nor unix.
+            let maybe_udp = |inode: u64| !tables.is_tcp(inode) && unix.get(inode).is_none();
+            let udp = members
+                .iter()
+                .filter_map(|&(_, at)| snapshot.processes[at].samples.last())
+                .any(|sample| kept_socket_inodes(sample).any(maybe_udp))
+                .then(|| reader.net.udp_sockets(&tables, dir));
             for &(_, at) in &members {
                 let Some(sample) = last_sample(snapshot, at) else {
                     continue;
@@ -182,8 +191,20 @@ impl Batch {
                 let joined: Vec<UnixSocket> = kept_socket_inodes(sample)
                     .filter_map(|inode| unix.get(inode).cloned())
                     .collect();
+                let (udp, udp_unavailable) = match &udp {
+                    Some(Ok(udp)) => (
+                        kept_socket_inodes(sample)
+                            .filter_map(|inode| udp.get(inode).cloned())
+                            .collect(),
+                        None,
+                    ),
+                    Some(Err(reason)) => (Vec::new(), Some(reason.clone())),
+                    None => (Vec::new(), None),
+                };
                 if let Fact::Ok(sockets) = &mut sample.sockets {
                     sockets.unix = joined;
+                    sockets.udp = udp;
+                    sockets.udp_unavailable = udp_unavailable;
                 }
             }
         }

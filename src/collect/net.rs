@@ -7,12 +7,15 @@
 //! shared by every process in that namespace. Unix sockets, which a host can
 //! have by the tens of thousands, are read once per batch of samples and
 //! filtered as they are read: only the ones the batch kept fds for, and full
-//! ones, are held.
+//! ones, are held. The UDP table is read at most once per round, when a
+//! batch kept a socket fd that is neither TCP nor unix (from `net/udp` and
+//! `net/udp6` when sock_diag is not the source, or has no UDP).
 
 use super::dir::ProcDir;
 use super::{parse, sockdiag};
-use crate::snapshot::{Reason, ReasonKind, TcpSocket, UnixSocket};
+use crate::snapshot::{Reason, ReasonKind, TcpSocket, UdpSocket, UnixSocket};
 use crate::text::TargetString;
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -26,6 +29,8 @@ use std::time::{Duration, Instant};
 pub struct NetTables {
     pub source: &'static str,
     tcp: Vec<TcpSocket>,
+    /// Sorted by inode; read when first needed ([`NetCache::udp_sockets`]).
+    udp: OnceCell<Result<Vec<UdpSocket>, Reason>>,
 }
 
 impl NetTables {
@@ -39,7 +44,11 @@ impl NetTables {
             socket.peer_inode = by_ends.get(&(socket.remote, socket.local)).copied();
         }
         tcp.sort_unstable_by_key(|s| s.inode);
-        NetTables { source, tcp }
+        NetTables {
+            source,
+            tcp,
+            udp: OnceCell::new(),
+        }
     }
 
     /// The TCP sockets among these inodes.
@@ -48,6 +57,19 @@ impl NetTables {
             .iter()
             .filter_map(|&i| find(&self.tcp, i, |s| s.inode).cloned())
             .collect()
+    }
+
+    pub fn is_tcp(&self, inode: u64) -> bool {
+        find(&self.tcp, inode, |s| s.inode).is_some()
+    }
+}
+
+/// One namespace's UDP sockets, sorted by inode.
+pub struct UdpSockets<'a>(&'a [UdpSocket]);
+
+impl UdpSockets<'_> {
+    pub fn get(&self, inode: u64) -> Option<&UdpSocket> {
+        find(self.0, inode, |s| s.inode)
     }
 }
 
@@ -141,6 +163,29 @@ impl NetCache {
         Ok(UnixSockets::new(all))
     }
 
+    /// The UDP sockets of the namespace `tables` were read for (`dir` is a
+    /// process in it), read the first time a round asks: from sock_diag
+    /// when that is the tables' source and the kernel can dump UDP (the
+    /// `udp_diag` module), else from the text files.
+    pub fn udp_sockets<'a>(&self, tables: &'a NetTables, dir: &ProcDir) -> Result<UdpSockets<'a>, Reason> {
+        let read = || {
+            let mut udp = match tables.source == SOCK_DIAG {
+                true => match sockdiag::dump_udp(self.dump_timeout()?) {
+                    Ok(udp) => udp.into_iter().map(udp_socket).collect(),
+                    Err(_) => read_text_udp(dir)?,
+                },
+                false => read_text_udp(dir)?,
+            };
+            udp.retain(|s| s.inode != 0);
+            udp.sort_unstable_by_key(|s| s.inode);
+            Ok(udp)
+        };
+        match tables.udp.get_or_init(read) {
+            Ok(udp) => Ok(UdpSockets(udp)),
+            Err(reason) => Err(reason.clone()),
+        }
+    }
+
     fn cached(
         &mut self,
         key: Vec<u8>,
@@ -186,10 +231,18 @@ fn read_text(dir: &ProcDir, rel: &str) -> Result<Vec<u8>, Reason> {
     let mut buf = Vec::new();
     match dir.read(rel, &mut buf) {
         Ok(()) => Ok(buf),
-        // A kernel without IPv6 has no tcp6.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && rel == "net/tcp6" => Ok(Vec::new()),
+        // A kernel without IPv6 has no tcp6 or udp6.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && rel.ends_with('6') => Ok(Vec::new()),
         Err(e) => Err(super::reason::reason_for(&e)),
     }
+}
+
+fn read_text_udp(dir: &ProcDir) -> Result<Vec<UdpSocket>, Reason> {
+    let mut udp = Vec::new();
+    for rel in ["net/udp", "net/udp6"] {
+        udp.extend(parse::proc_net_udp(&read_text(dir, rel)?));
+    }
+    Ok(udp)
 }
 
 fn read_text_tcp(dir: &ProcDir) -> Result<NetTables, Reason> {
@@ -200,7 +253,20 @@ fn read_text_tcp(dir: &ProcDir) -> Result<NetTables, Reason> {
     Ok(NetTables::new("proc_net", tcp))
 }
 
-fn tcp_socket(s: sockdiag::TcpDiag) -> TcpSocket {
+fn tcp_socket(s: sockdiag::InetDiag) -> TcpSocket {
+    let info = s.tcp_info.unwrap_or_default();
+    // What of tcp_info means something in this state: nothing for a
+    // listener (its `unacked` is its accept queue); the times and the RTT
+    // only once the connection has been established (ESTABLISHED,
+    // FIN_WAIT1/2, CLOSE_WAIT, LAST_ACK, CLOSING); a CLOSE socket is bound
+    // or torn down, never counted from a connection.
+    let (connection, established) = match s.state {
+        10 => (false, false),
+        1 | 4 | 5 | 8 | 9 | 11 => (true, true),
+        _ => (true, false),
+    };
+    let when = |v: Option<u32>| v.filter(|_| established);
+    let ms = |us: Option<u32>| us.map(|us| f64::from(us) / 1000.0);
     TcpSocket {
         inode: s.inode,
         local: s.local,
@@ -209,6 +275,27 @@ fn tcp_socket(s: sockdiag::TcpDiag) -> TcpSocket {
         tx_queue: s.tx_queue,
         rx_queue: s.rx_queue,
         peer_inode: None,
+        last_recv_ms: when(info.last_data_recv_ms),
+        last_send_ms: when(info.last_data_sent_ms),
+        last_ack_ms: when(info.last_ack_recv_ms),
+        retransmits: info.retransmits.map(u32::from).filter(|_| connection),
+        total_retransmits: info.total_retrans.filter(|_| connection),
+        unacked: info.unacked.filter(|_| connection),
+        rtt_ms: ms(when(info.rtt_us)),
+        rto_ms: ms(info.rto_us.filter(|_| connection)),
+        wmem_queued: s.meminfo.as_ref().and_then(|m| m.wmem_queued),
+        sndbuf: s.meminfo.as_ref().map(|m| m.sndbuf),
+    }
+}
+
+fn udp_socket(s: sockdiag::InetDiag) -> UdpSocket {
+    UdpSocket {
+        inode: s.inode,
+        local: s.local,
+        remote: s.remote,
+        state: crate::linux::net::udp_state_name(s.state).into(),
+        rx_queue: s.rx_queue,
+        tx_queue: s.tx_queue,
     }
 }
 

@@ -6,7 +6,7 @@
 //! skipped, missing fields become `None`, and only a file that cannot mean
 //! anything is an error.
 
-use crate::snapshot::{EpollTarget, FdInfo, Io, Stat, Status, Syscall, TcpSocket, UnixSocket};
+use crate::snapshot::{EpollTarget, FdInfo, Io, Stat, Status, Syscall, TcpSocket, UdpSocket, UnixSocket};
 use crate::text::TargetString;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -246,17 +246,69 @@ pub fn proc_net_tcp(buf: &[u8]) -> Vec<TcpSocket> {
     text.lines().skip(1).filter_map(tcp_line).collect()
 }
 
-fn tcp_line(line: &str) -> Option<TcpSocket> {
+/// `/proc/PID/net/udp` or `udp6`, the same way.
+pub fn proc_net_udp(buf: &[u8]) -> Vec<UdpSocket> {
+    let text = String::from_utf8_lossy(buf);
+    text.lines().skip(1).filter_map(udp_line).collect()
+}
+
+/// The fields the TCP and UDP tables share:
+/// `sl local_address rem_address st tx_queue:rx_queue tr tm->when retrnsmt uid timeout inode ...`.
+struct InetLine {
+    local: SocketAddr,
+    remote: SocketAddr,
+    state: u8,
+    tx_queue: u32,
+    rx_queue: u32,
+    inode: u64,
+}
+
+fn inet_line(line: &str) -> Option<InetLine> {
     let f: Vec<&str> = line.split_ascii_whitespace().collect();
     let (tx, rx) = f.get(4)?.split_once(':')?;
-    Some(TcpSocket {
+    Some(InetLine {
         local: hex_socket_addr(f.get(1)?)?,
         remote: hex_socket_addr(f.get(2)?)?,
-        state: crate::linux::net::tcp_state_name(u8::from_str_radix(f.get(3)?, 16).ok()?).into(),
+        state: u8::from_str_radix(f.get(3)?, 16).ok()?,
         tx_queue: u32::from_str_radix(tx, 16).ok()?,
         rx_queue: u32::from_str_radix(rx, 16).ok()?,
         inode: f.get(9)?.parse().ok()?,
+    })
+}
+
+fn tcp_line(line: &str) -> Option<TcpSocket> {
+    let l = inet_line(line)?;
+    Some(TcpSocket {
+        local: l.local,
+        remote: l.remote,
+        state: crate::linux::net::tcp_state_name(l.state).into(),
+        tx_queue: l.tx_queue,
+        rx_queue: l.rx_queue,
+        inode: l.inode,
         peer_inode: None,
+        // Not in the text: tcp_info and socket memory come from sock_diag.
+        last_recv_ms: None,
+        last_send_ms: None,
+        last_ack_ms: None,
+        retransmits: None,
+        total_retransmits: None,
+        unacked: None,
+        rtt_ms: None,
+        rto_ms: None,
+        wmem_queued: None,
+        sndbuf: None,
+    })
+}
+
+fn udp_line(line: &str) -> Option<UdpSocket> {
+    let l = inet_line(line)?;
+    Some(UdpSocket {
+        local: l.local,
+        remote: l.remote,
+        state: crate::linux::net::udp_state_name(l.state).into(),
+        tx_queue: l.tx_queue,
+        rx_queue: l.rx_queue,
+        inode: l.inode,
     })
 }
 
@@ -469,6 +521,52 @@ nonvoluntary_ctxt_switches:\t3\n";
         assert_eq!(
             (s.local.to_string(), s.remote.to_string(), &*s.state, s.tx_queue),
             ("[::1]:80".to_string(), "[::1]:41394".to_string(), "ESTABLISHED", 16)
+        );
+    }
+
+    #[test]
+    fn proc_net_udp_connected_and_not() {
+        // From /proc/net/udp and udp6 on Linux 6.18: a socket connected to a
+        // resolver, a server with 832 bytes of datagrams queued, and a v6 one.
+        let v4 = b"   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n 2037: 0100007F:CFCD 3500007F:0035 01 00000000:00000000 00:00000000 00000000     0        0 4241490 2 0000000000000000 0\n 2038: 0100007F:AE61 00000000:0000 07 00000000:00000340 00:00000000 00000000     0        0 4241491 2 0000000000000000 0\n";
+        let socks = proc_net_udp(v4);
+        let got: Vec<_> = socks
+            .iter()
+            .map(|s| {
+                (
+                    s.local.to_string(),
+                    s.remote.to_string(),
+                    &*s.state,
+                    s.rx_queue,
+                    s.inode,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "127.0.0.1:53197".into(),
+                    "127.0.0.53:53".into(),
+                    "ESTABLISHED",
+                    0,
+                    4_241_490
+                ),
+                (
+                    "127.0.0.1:44641".into(),
+                    "0.0.0.0:0".into(),
+                    "UNCONNECTED",
+                    832,
+                    4_241_491
+                ),
+            ]
+        );
+        assert!(socks[0].connected() && !socks[1].connected());
+        let v6 = b"header\n 1: 00000000000000000000000001000000:0035 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 777 2 0000000000000000 0\n";
+        let s = &proc_net_udp(v6)[0];
+        assert_eq!(
+            (s.local.to_string(), s.remote.to_string(), s.connected()),
+            ("[::1]:53".into(), "[::]:0".into(), false)
         );
     }
 

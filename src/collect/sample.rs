@@ -458,8 +458,8 @@ fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Vec<(i32, Vec<u8>)>> {
 }
 
 /// The process's TCP sockets (all of them: connections are counted); its
-/// unix sockets are joined with the rest of its batch, for the fds it kept,
-/// from the tables left in `left`.
+/// unix and UDP sockets are joined with the rest of its batch, for the fds
+/// it kept, from the tables left in `left`.
 fn tcp_sockets(
     reader: &mut Reader,
     dir: &ProcDir,
@@ -479,7 +479,10 @@ fn tcp_sockets(
             let sockets = Sockets {
                 source: tables.source.into(),
                 tcp: tables.tcp(&inodes),
+                // Joined with the rest of the batch.
                 unix: Vec::new(),
+                udp: Vec::new(),
+                udp_unavailable: None,
             };
             left.sockets = Some(tables);
             Fact::Ok(sockets)

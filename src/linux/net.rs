@@ -18,3 +18,13 @@ pub fn tcp_state_name(state: u8) -> &'static str {
         _ => "UNKNOWN",
     }
 }
+
+/// The name of a UDP socket's state: the kernel keeps TCP's numbers,
+/// ESTABLISHED for a connected socket and CLOSE for any other.
+pub fn udp_state_name(state: u8) -> &'static str {
+    match state {
+        1 => "ESTABLISHED",
+        7 => "UNCONNECTED",
+        other => tcp_state_name(other),
+    }
+}

@@ -297,7 +297,7 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
     if !d.fds.open.is_empty() {
         section(out, style, "fds", &fds_table(d))?;
     }
-    if !d.tcp.is_empty() || !d.unix.is_empty() {
+    if !d.tcp.is_empty() || !d.unix.is_empty() || !d.udp.is_empty() {
         section(out, style, "sockets", &sockets_table(d))?;
     }
     // Kernel threads (kthreadd's children) are counted, not listed, unless
@@ -523,6 +523,8 @@ fn fds_table(d: &ProcessDetail) -> Table {
             )
         } else if let Some(u) = d.unix.iter().find(|x| x.fd == fd.fd) {
             format!("unix {} {}{}", u.kind, u.state, peers_text(&u.peers, "peer"))
+        } else if let Some(u) = d.udp.iter().find(|x| x.fd == fd.fd) {
+            format!("udp {} -> {} {}", u.local, u.remote, u.state)
         } else {
             String::new()
         };
@@ -608,6 +610,18 @@ fn sockets_table(d: &ProcessDetail) -> Table {
         ];
         let quiet = u.full != Some(true) && u.rqueue.unwrap_or(0) == 0;
         rows.push((quiet, u.fd, cells));
+    }
+    for u in &d.udp {
+        let cells = vec![
+            u.fd.to_string(),
+            "udp".into(),
+            u.local.clone(),
+            u.remote.clone(),
+            u.state.clone(),
+            u.rx_queue.to_string(),
+            u.tx_queue.to_string(),
+        ];
+        rows.push((u.rx_queue == 0 && u.tx_queue == 0, u.fd, cells));
     }
     rows.sort_by_key(|(quiet, fd, _)| (*quiet, *fd));
     let hidden = rows.len().saturating_sub(MAX_FD_ROWS);

@@ -25,6 +25,9 @@ pub struct ProcessDetail {
     pub pipes: Vec<PipeReport>,
     pub tcp: Vec<TcpReport>,
     pub unix: Vec<UnixReport>,
+    /// Left out when empty (as in snapshots taken before UDP was read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub udp: Vec<UdpReport>,
     pub children: Vec<ChildReport>,
     pub signals: Option<SignalsReport>,
     pub unavailable: Vec<Unavailable>,
@@ -137,6 +140,51 @@ pub struct TcpReport {
     pub rx_queue: u32,
     /// The process holding the other end, for a connection on this host.
     pub peers: Vec<PeerReport>,
+    // From tcp_info and the socket's memory (sock_diag only; each left out
+    // when unknown or meaningless in the state, see `TcpSocket`).
+    /// Milliseconds since data was last received, sent, and an ACK
+    /// received (`ss -ti` lastrcv, lastsnd, lastack).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_recv_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_send_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_ack_ms: Option<u32>,
+    /// Retransmissions of the oldest unacknowledged segment (in SYN_SENT,
+    /// of the SYN), and over the connection's life.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retransmits: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_retransmits: Option<u32>,
+    /// Segments not yet acknowledged (`tx_queue` has the bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unacked: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rto_ms: Option<f64>,
+    /// Send-buffer memory queued and its limit (`ss -tm` w and tb): a write
+    /// waits while the one reaches the other.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_buffer_bytes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_buffer_limit: Option<u32>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct UdpReport {
+    pub fd: i32,
+    pub inode: u64,
+    pub local: String,
+    /// What it is connected to; the unspecified address and port 0
+    /// (`0.0.0.0:0`, `[::]:0`) when it is not, as for a TCP listener.
+    pub remote: String,
+    /// `ESTABLISHED` (connected) or `UNCONNECTED`.
+    pub state: String,
+    /// Memory of the datagrams waiting to be read, and of those sent and
+    /// not yet freed (`ss -u` Recv-Q and Send-Q).
+    pub rx_queue: u32,
+    pub tx_queue: u32,
 }
 
 #[derive(Serialize, Debug)]
@@ -200,6 +248,7 @@ pub(super) fn detail(world: &World, diagnoses: &Diagnoses, record: &ProcessRecor
         pipes: view.map(|v| pipes(world, v)).unwrap_or_default(),
         tcp: view.map(|v| tcp(world, v)).unwrap_or_default(),
         unix: view.map(|v| unix(world, v)).unwrap_or_default(),
+        udp: view.map(udp).unwrap_or_default(),
         children: view.map(|v| children(v, diagnoses)).unwrap_or_default(),
         // A kernel thread ignores every signal: nothing to say.
         signals: status
@@ -359,6 +408,38 @@ fn tcp(world: &World, view: &View) -> Vec<TcpReport> {
                     .into_iter()
                     .map(PeerReport::from)
                     .collect(),
+                last_recv_ms: t.last_recv_ms,
+                last_send_ms: t.last_send_ms,
+                last_ack_ms: t.last_ack_ms,
+                retransmits: t.retransmits,
+                total_retransmits: t.total_retransmits,
+                unacked: t.unacked,
+                rtt_ms: t.rtt_ms,
+                rto_ms: t.rto_ms,
+                send_buffer_bytes: t.wmem_queued,
+                send_buffer_limit: t.sndbuf,
+            })
+        })
+        .collect()
+}
+
+fn udp(view: &View) -> Vec<UdpReport> {
+    let Some(sockets) = view.last.sockets.ok().filter(|s| !s.udp.is_empty()) else {
+        return Vec::new();
+    };
+    view.fds
+        .iter()
+        .filter_map(|f| {
+            let inode = f.inode?;
+            let u = sockets.udp.iter().find(|u| u.inode == inode)?;
+            Some(UdpReport {
+                fd: f.fd.fd,
+                inode,
+                local: u.local.to_string(),
+                remote: u.remote.to_string(),
+                state: u.state.to_string(),
+                rx_queue: u.rx_queue,
+                tx_queue: u.tx_queue,
             })
         })
         .collect()
@@ -484,6 +565,9 @@ fn unavailable(record: &ProcessRecord) -> Vec<Unavailable> {
                 push(what.to_string(), reason);
             }
         }
+    }
+    if let Some(reason) = sample.sockets.ok().and_then(|s| s.udp_unavailable.as_ref()) {
+        push("udp sockets".to_string(), reason);
     }
     for fd in sample.fds.ok().into_iter().flatten() {
         if let Some(reason) = fd.info.reason() {

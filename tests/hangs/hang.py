@@ -485,6 +485,27 @@ def blocked_read_tcp():
             "remote_port": port, "server": ME}
 
 
+def udp_no_answer():
+    """A client waiting for the answer to a UDP query (as a resolver waits
+    on port 53) from a local server that never answers."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    HELD.append(server)  # bound, never reads or answers
+    port = server.getsockname()[1]
+    T = Py("""
+        import socket, sys
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.connect(("127.0.0.1", int(sys.argv[1])))
+        s.send(b"query")
+        report(fd=s.fileno(), local_port=s.getsockname()[1])
+        s.recv(512)
+    """, str(port), report=True)
+    info = T.report()
+    wait_for(blocked_in(T.pid, RECV, fd=info["fd"]))
+    return {"target": T.pid, "fd": info["fd"], "local_port": info["local_port"],
+            "server_port": port, "server": ME, "server_fd": server.fileno()}
+
+
 def tcp_listen():
     T = Py("""
         import socket
@@ -1215,6 +1236,7 @@ SCENARIOS = {
     "blocked-read-pipe": blocked_read_pipe,
     "blocked-read-tcp": blocked_read_tcp,
     "tcp-listen": tcp_listen,
+    "udp-no-answer": udp_no_answer,
     "unix-full": unix_full,
     "wait-child-busy": lambda: wait_child(BUSY, lambda c: cpu_at_least(c, 10)),
     "wait-child-sleeping": lambda: wait_child("import time\ntime.sleep(10000)\n",

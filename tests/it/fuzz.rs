@@ -177,6 +177,8 @@ fn fdinfo_parser() {
 fn net_table_parsers() {
     fuzz("net_tcp", 5, |input| {
         assert!(parse::proc_net_tcp(input).len() <= input.len());
+        // net/udp has the same columns.
+        assert!(parse::proc_net_udp(input).len() <= input.len());
     });
     fuzz("net_unix", 6, |input| {
         assert!(parse::proc_net_unix(input).len() <= input.len());
@@ -282,6 +284,7 @@ fn the_binary_on_mutated_proc_trees() {
             ("fdinfo", "42/fdinfo/3"),
             ("net_tcp", "42/net/tcp"),
             ("net_tcp", "42/net/tcp6"),
+            ("net_tcp", "42/net/udp"),
             ("net_unix", "42/net/unix"),
         ] {
             file(kind, rel);

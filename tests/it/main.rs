@@ -15,6 +15,7 @@ mod graph;
 mod proc_root;
 mod reliability;
 mod runtimes;
+mod sockets;
 mod timeline;
 mod verdicts;
 mod watch;
