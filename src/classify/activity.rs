@@ -134,7 +134,28 @@ pub(super) fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
             Some(Wait::Child) => return Some(waiting_on_child(judge, view, thread, evidence)),
             Some(Wait::Sleep) => (Verdict::Sleeping, WaitClaim::Sleeping(call)),
             Some(Wait::Signal) => (Verdict::Sleeping, WaitClaim::Signal(call)),
-            Some(Wait::Connect) => (Verdict::Sleeping, WaitClaim::Connecting(fd)),
+            // Waiting on the network (a SYN unanswered), not sleeping; on
+            // this host, on the listener's owner, whose state is evidence.
+            Some(Wait::Connect) => {
+                let owner = fd
+                    .as_ref()
+                    .and_then(|f| f.peers.iter().find(|p| p.pid != view.pid))
+                    .cloned();
+                if let Some(owner) = owner {
+                    if let Some(d) = judge.diagnose(owner.pid).cloned() {
+                        evidence.push(Evidence::Listener {
+                            owner: ProcessRef {
+                                pid: owner.pid,
+                                comm: owner.comm,
+                            },
+                            verdict: d.verdict,
+                            claim: Box::new(d.deciding().claim.clone()),
+                            stuck_for_ms: d.stuck_for_ms.and_then(Result::ok),
+                        });
+                    }
+                }
+                (Verdict::BlockedOnRead, WaitClaim::Connecting(fd))
+            }
             Some(Wait::Other) => (Verdict::Sleeping, WaitClaim::ParkedIn(call)),
             None => return Some(settle(view, moved, evidence, unnamed_wait(view, thread, who)).of_thread(who.tid)),
         };

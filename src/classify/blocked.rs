@@ -103,6 +103,24 @@ fn pending_writes(world: &World, view: &View) -> Vec<Finding> {
         .collect()
 }
 
+/// Listening sockets whose accept queue is full (more waiting than the
+/// backlog): the kernel drops new connections until the process accepts.
+pub(super) fn full_accept_queues(world: &World, view: &View) -> Vec<Finding> {
+    view.fds
+        .iter()
+        .filter_map(|f| {
+            let t = view.tcp(f.inode?)?;
+            (t.state == "LISTEN" && t.rx_queue > t.tx_queue).then(|| {
+                Finding::new(
+                    Verdict::AcceptQueueFull,
+                    Claim::AcceptQueueFull(world.fd_facts(view, f.fd.fd)),
+                    vec![],
+                )
+            })
+        })
+        .collect()
+}
+
 /// The fill of `fd` at the first sample.
 fn first_fill(view: &View, fd: i32) -> Option<u64> {
     let fds = view.first.fds.ok()?;

@@ -45,6 +45,7 @@ pub enum Verdict {
     PipeFull,
     WakeupFdEagain,
     FutexBlocked,
+    AcceptQueueFull,
     Unknown,
     Busy,
     IdleInEpoll,
@@ -55,7 +56,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 15] = [
+    pub const ALL: [Verdict; 16] = [
         Verdict::Dead,
         Verdict::Deadlock,
         Verdict::Stalled,
@@ -64,6 +65,7 @@ impl Verdict {
         Verdict::PipeFull,
         Verdict::WakeupFdEagain,
         Verdict::FutexBlocked,
+        Verdict::AcceptQueueFull,
         Verdict::Unknown,
         Verdict::Busy,
         Verdict::IdleInEpoll,
@@ -83,6 +85,7 @@ impl Verdict {
             Verdict::PipeFull => "pipe-full",
             Verdict::WakeupFdEagain => "wakeup-fd-eagain",
             Verdict::FutexBlocked => "futex-blocked",
+            Verdict::AcceptQueueFull => "accept-queue-full",
             Verdict::Unknown => "unknown",
             Verdict::Busy => "busy",
             Verdict::IdleInEpoll => "idle-in-epoll",
@@ -98,7 +101,11 @@ impl Verdict {
             Verdict::Dead | Verdict::Deadlock | Verdict::Stalled | Verdict::PipeFull | Verdict::WakeupFdEagain => {
                 Severity::Critical
             }
-            Verdict::Stopped | Verdict::DiskWait | Verdict::FutexBlocked | Verdict::Unknown => Severity::Warn,
+            Verdict::Stopped
+            | Verdict::DiskWait
+            | Verdict::FutexBlocked
+            | Verdict::AcceptQueueFull
+            | Verdict::Unknown => Severity::Warn,
             Verdict::Busy
             | Verdict::IdleInEpoll
             | Verdict::BlockedOnRead
@@ -279,6 +286,12 @@ pub struct TcpFacts {
     pub state: String,
     pub rx_queue: u32,
     pub tx_queue: u32,
+    /// Milliseconds since data was last received and sent, when known.
+    pub last_recv_ms: Option<u32>,
+    pub last_send_ms: Option<u32>,
+    /// Retransmissions of the oldest unacknowledged segment (of the SYN
+    /// while connecting).
+    pub retransmits: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -333,6 +346,8 @@ pub enum Claim {
         write_fd: i32,
         read_fd: i32,
     },
+    /// A listening socket whose accept queue is full: connections dropped.
+    AcceptQueueFull(FdFacts),
     Busy(Progress),
     /// Making progress; `None`: on a CPU, with one sample.
     Running(Option<Progress>),
@@ -539,6 +554,14 @@ pub enum Evidence {
     },
     /// No progress over the interval; `None`: one sample.
     NoProgressOver(Option<u64>),
+    /// The process owning the listener a client waits to connect to, and
+    /// how its own diagnosis came out.
+    Listener {
+        owner: ProcessRef,
+        verdict: Verdict,
+        claim: Box<Claim>,
+        stuck_for_ms: Option<u64>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -30,6 +30,9 @@ pub enum EdgeKind {
     Write,
     /// Blocked reading an empty pipe or socket: waits on its writers.
     Read,
+    /// Connecting to a listener of this host whose accept queue is full:
+    /// waits on the process owning it to accept.
+    Connect,
 }
 
 /// A blocked thread and the processes any one of which could unblock it.
@@ -242,6 +245,11 @@ impl<'a> World<'a> {
                 Some(Wait::Read) => {
                     edges.extend(thread.fd.and_then(|fd| self.fd_edge(view, thread, fd, EdgeKind::Read)))
                 }
+                Some(Wait::Connect) => edges.extend(
+                    thread
+                        .fd
+                        .and_then(|fd| self.fd_edge(view, thread, fd, EdgeKind::Connect)),
+                ),
                 Some(Wait::Epoll) => {
                     if let Some(found) = self.epoll_edges(view, thread) {
                         edges.extend(found);
@@ -474,7 +482,7 @@ pub fn related_pids(snapshot: &Snapshot) -> Vec<i32> {
             .into_iter()
             .flatten()
             .any(|t| match ThreadView::new(t, &snapshot.host.arch, None).wait {
-                Some(Wait::Child | Wait::Read | Wait::Write) => true,
+                Some(Wait::Child | Wait::Read | Wait::Write | Wait::Connect) => true,
                 Some(Wait::Epoll) => waits_to_write(),
                 _ => false,
             })

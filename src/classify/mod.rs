@@ -154,6 +154,7 @@ fn findings(judge: &mut Judge, view: &View) -> Vec<Finding> {
     findings.extend(blocked::deadlock(world, view));
     findings.extend(blocked::full_writes(world, view));
     findings.extend(blocked::full_wakeup_fds(view));
+    findings.extend(blocked::full_accept_queues(world, view));
     findings.extend(lifecycle::busy(view));
     findings.extend(lifecycle::stopped_jobs(world, view));
     findings.extend(activity::activity(judge, view));

@@ -6,6 +6,7 @@
 use super::finding::{Call, FdWhat, ProcessRef, TcpFacts, ThreadRef, UnixFacts};
 use super::progress::Progress;
 use crate::linux::fd::{link_inode, pipe_is_full, Access, EPOLLOUT, O_NONBLOCK};
+use crate::linux::net::{tcp_poll_writable, unix_poll_writable};
 use crate::linux::syscall::syscall_name;
 use crate::linux::wait::{self, Timeout, Wait};
 use crate::snapshot::*;
@@ -331,8 +332,8 @@ impl<'a> View<'a> {
     }
 
     /// Writes pending in an event loop (see [`PendingWrite`]). A pipe must
-    /// be full at both samples (nobody drained it in between); a unix
-    /// socket's send buffer full at the last.
+    /// be full at both samples (nobody drained it in between); a unix or
+    /// TCP socket not writable, as poll judges it, at the last.
     fn find_pending_writes(&self) -> Vec<PendingWrite> {
         let mut pending = Vec::new();
         for thread in self.threads.iter().filter(|t| t.wait == Some(Wait::Epoll)) {
@@ -341,7 +342,12 @@ impl<'a> View<'a> {
                 let Some(f) = self.fd(target.fd) else { continue };
                 let full = match (f.kind, f.inode) {
                     (FdKind::Pipe, _) if f.access() == Some(Access::Write) => self.pipe_stays_full(f),
-                    (FdKind::Socket, Some(inode)) => self.unix(inode).and_then(UnixSocket::send_buffer_full),
+                    // Registered for EPOLLOUT: waiting until poll says writable.
+                    (FdKind::Socket, Some(inode)) => match (self.unix(inode), self.tcp(inode)) {
+                        (Some(u), _) => u.wmem_alloc.zip(u.sndbuf).map(|(w, b)| !unix_poll_writable(w, b)),
+                        (None, Some(t)) => t.wmem_queued.zip(t.sndbuf).map(|(w, b)| !tcp_poll_writable(w, b)),
+                        (None, None) => None,
+                    },
                     _ => None,
                 };
                 if full == Some(true) {
@@ -390,6 +396,15 @@ impl<'a> View<'a> {
         sock.send_buffer_full()
     }
 
+    /// A TCP socket is full likewise: its send buffer (queued bytes) has
+    /// reached its limit, or a thread is blocked sending on it.
+    pub fn tcp_full(&self, sock: &TcpSocket) -> Option<bool> {
+        if self.blocked_writing(sock.inode) {
+            return Some(true);
+        }
+        sock.send_buffer_full()
+    }
+
     /// What an fd is, from this process's facts alone.
     pub fn fd_what(&self, fd: i32) -> FdWhat {
         let Some(view) = self.fd(fd) else {
@@ -422,6 +437,9 @@ impl<'a> View<'a> {
                 state: t.state.to_string(),
                 rx_queue: t.rx_queue,
                 tx_queue: t.tx_queue,
+                last_recv_ms: t.last_recv_ms,
+                last_send_ms: t.last_send_ms,
+                retransmits: t.retransmits,
             });
         }
         if let Some(u) = self.unix(inode) {

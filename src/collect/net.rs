@@ -40,8 +40,29 @@ impl NetTables {
         // with local and remote swapped: that names the other end.
         let by_ends: HashMap<(SocketAddr, SocketAddr), u64> =
             tcp.iter().map(|s| ((s.local, s.remote), s.inode)).collect();
+        // A client still connecting (SYN_SENT) to a listener of this host:
+        // its other end is the listening socket, bound to the address or to
+        // every address of the family, on the port.
+        let listeners: HashMap<SocketAddr, u64> = tcp
+            .iter()
+            .filter(|s| s.state == "LISTEN")
+            .map(|s| (s.local, s.inode))
+            .collect();
+        let listener_of = |remote: SocketAddr| {
+            let any = SocketAddr::new(
+                match remote {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+                },
+                remote.port(),
+            );
+            listeners.get(&remote).or_else(|| listeners.get(&any)).copied()
+        };
         for socket in &mut tcp {
-            socket.peer_inode = by_ends.get(&(socket.remote, socket.local)).copied();
+            socket.peer_inode = match socket.state.as_ref() {
+                "SYN_SENT" => listener_of(socket.remote),
+                _ => by_ends.get(&(socket.remote, socket.local)).copied(),
+            };
         }
         tcp.sort_unstable_by_key(|s| s.inode);
         NetTables {

@@ -111,6 +111,20 @@ pub fn evidence(evidence: &Evidence) -> String {
         }
         Evidence::NoProgressOver(Some(ms)) => format!("no progress over {}", duration_ms(*ms)),
         Evidence::NoProgressOver(None) => "one sample: progress not measured".into(),
+        Evidence::Listener {
+            owner,
+            verdict,
+            claim,
+            stuck_for_ms,
+        } => format!(
+            "the listener belongs to {}, which is {}: {}{}",
+            process(owner),
+            verdict.name(),
+            summary(claim),
+            stuck_for_ms
+                .map(|ms| format!(", for {}", super::elapsed(ms)))
+                .unwrap_or_default()
+        ),
     }
 }
 
@@ -120,6 +134,14 @@ pub fn edge(edge: &Edge) -> String {
     let fd = edge.fd.map(|fd| format!("fd {fd}")).unwrap_or_else(|| "an fd".into());
     let (verb, fill, role) = match edge.kind {
         EdgeKind::Child => return format!("{} waits in {} for {}", edge.from, edge.call, to.join(" or ")),
+        EdgeKind::Connect => {
+            return format!(
+                "{} waits in {} on {fd} for {} to accept",
+                edge.from,
+                edge.call,
+                to.join(" or ")
+            )
+        }
         EdgeKind::Write => ("writing", "full", ("reader", "readers")),
         EdgeKind::Read => ("reading", "empty", ("writer", "writers")),
     };

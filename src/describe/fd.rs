@@ -3,7 +3,7 @@
 //! the brief one an epoll summary lists ("pipe from pid 1200 (python3),
 //! empty").
 
-use super::{pipe_fill, process_name};
+use super::{bytes, elapsed, pipe_fill, process_name};
 use crate::classify::finding::{FdFacts, FdWhat, Peer, TcpFacts, Unseen};
 use crate::linux::fd::Access;
 
@@ -27,8 +27,13 @@ pub fn long(f: &FdFacts) -> String {
             t.local, t.rx_queue, t.tx_queue
         ),
         FdWhat::Tcp(t) => format!(
-            "TCP {} -> {} {} (recv-q {}, send-q {})",
-            t.local, t.remote, t.state, t.rx_queue, t.tx_queue
+            "TCP {} -> {} {} (recv-q {}, send-q {}){}",
+            t.local,
+            t.remote,
+            t.state,
+            t.rx_queue,
+            t.tx_queue,
+            tcp_timeline(t)
         ),
         FdWhat::Unix(u) => {
             let path = u.path.as_ref().map(|p| format!(" {}", p.escaped())).unwrap_or_default();
@@ -107,13 +112,37 @@ pub fn brief(f: &FdFacts) -> String {
             }
         }
         FdWhat::Tcp(TcpFacts { local, state, .. }) if state == "LISTEN" => format!("TCP {local} LISTEN"),
-        FdWhat::Tcp(t) => format!("TCP {} -> {} {}", t.local, t.remote, t.state),
+        FdWhat::Tcp(t) => format!("TCP {} -> {} {}{}", t.local, t.remote, t.state, tcp_timeline(t)),
         FdWhat::Unix(u) if whom.is_empty() => format!("unix {} socket", u.kind),
         FdWhat::Unix(u) => format!("unix {} socket to{whom}", u.kind),
         FdWhat::OtherSocket { .. } => "socket".into(),
         FdWhat::Fifo { .. } => "fifo".into(),
         FdWhat::Other { kind, .. } => kind.name().to_string(),
     }
+}
+
+/// What a TCP connection last did: ", nothing received for 10m12s",
+/// ", 5 SYN retransmits", ", 12.0 KiB unacknowledged, 6 retransmits: the
+/// peer or the path is not answering".
+fn tcp_timeline(t: &TcpFacts) -> String {
+    let mut said = String::new();
+    if t.state == "SYN_SENT" {
+        if let Some(n) = t.retransmits.filter(|&n| n > 0) {
+            said.push_str(&format!(", {n} SYN retransmit{}", if n == 1 { "" } else { "s" }));
+        }
+        return said;
+    }
+    if let Some(ms) = t.last_recv_ms.filter(|&ms| ms >= 1000) {
+        said.push_str(&format!(", nothing received for {}", elapsed(u64::from(ms))));
+    }
+    if let (Some(n), true) = (t.retransmits.filter(|&n| n > 0), t.tx_queue > 0) {
+        said.push_str(&format!(
+            ", {} unacknowledged, {n} retransmit{}: the peer or the path is not answering",
+            bytes(u64::from(t.tx_queue)),
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    said
 }
 
 /// Why the holders found of a pipe or socket may not be all of them.

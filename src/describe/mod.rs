@@ -35,10 +35,11 @@ pub fn meaning(verdict: Verdict) -> &'static str {
             "its own non-blocking self-pipe or socketpair (a signal wakeup fd) is full: signals are lost"
         }
         Verdict::FutexBlocked => "parked in a futex wait with no CPU progress",
+        Verdict::AcceptQueueFull => "a listening socket's accept queue is full: new connections are dropped",
         Verdict::Unknown => "nothing about the process could be read",
         Verdict::Busy => "burning CPU over the interval",
         Verdict::IdleInEpoll => "an event loop parked in epoll_wait, poll or select, no progress",
-        Verdict::BlockedOnRead => "parked in read, recv or accept with nothing to read",
+        Verdict::BlockedOnRead => "parked in read, recv, accept or connect: waiting for the other end or the network",
         Verdict::WaitingOnChild => "parked in wait4 or waitid",
         Verdict::Sleeping => "a timed sleep, or parked in another syscall",
         Verdict::Running => "none of the above and making progress",
@@ -92,6 +93,13 @@ pub fn summary(claim: &Claim) -> String {
             "its wakeup {} fd {write_fd} -> fd {read_fd} is full: every signal handler write gets EAGAIN and signals are lost",
             wakeup_kind(*socketpair)
         ),
+        Claim::AcceptQueueFull(f) => match &f.what {
+            FdWhat::Tcp(t) => format!(
+                "its listener {} (fd {}) has a full accept queue: {}/{} waiting to be accepted; new connections are dropped",
+                t.local, f.fd, t.rx_queue, t.tx_queue
+            ),
+            _ => format!("its listener on fd {} has a full accept queue", f.fd),
+        },
         Claim::Busy(p) => format!("burning CPU: {}", progress(p)),
         Claim::Running(Some(p)) => format!("making progress: {}", progress(p)),
         Claim::Running(None) => "on a CPU (one sample: progress not measured)".into(),
@@ -146,10 +154,8 @@ fn waiting(who: &str, wait: &WaitClaim) -> String {
         WaitClaim::Child(child) => child_wait(who, child),
         WaitClaim::Sleeping(call) => format!("{who} sleeping in {}", call.unwrap_or("nanosleep")),
         WaitClaim::Signal(call) => format!("{who} waiting for a signal in {}", call.unwrap_or("pause")),
-        WaitClaim::Connecting(f) => format!(
-            "{who} parked in connect on {}",
-            f.as_ref().map(fd::long).unwrap_or_default()
-        ),
+        WaitClaim::Connecting(Some(f)) => format!("{who} waiting to connect: {}", fd::long(f)),
+        WaitClaim::Connecting(None) => format!("{who} waiting to connect"),
         WaitClaim::ParkedIn(call) => format!("{who} parked in {}", call.unwrap_or("a syscall")),
         WaitClaim::Asleep { state, wchan: Some(w) } => format!("{who} asleep ({}) in {w}", state_text(*state)),
         WaitClaim::Asleep { state, wchan: None } => format!("{who} asleep ({})", state_text(*state)),

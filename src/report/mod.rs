@@ -377,7 +377,7 @@ fn links(world: &World, reported: &[i32]) -> Vec<Link> {
                 FdKind::Pipe if f.access() == Some(Access::Write) => ("pipe", view.pipe_full(f), f.pipe_fill()),
                 FdKind::Socket => match (view.unix(inode), view.tcp(inode)) {
                     (Some(u), _) => ("unix", view.unix_full(u), None),
-                    (None, Some(_)) => ("tcp", None, None),
+                    (None, Some(t)) => ("tcp", view.tcp_full(t), None),
                     (None, None) => continue,
                 },
                 _ => continue,

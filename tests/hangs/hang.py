@@ -45,7 +45,7 @@ SYSCALLS = {
         recvmsg=47, wait4=61, rt_sigsuspend=130, futex=202,
         restart_syscall=219, clock_nanosleep=230, epoll_wait=232,
         waitid=247, pselect6=270, ppoll=271, epoll_pwait=281, accept4=288,
-        epoll_pwait2=441, futex_waitv=449,
+        epoll_pwait2=441, futex_waitv=449, connect=42,
         stat=4, lstat=6, newfstatat=262, statx=332,
     ),
     "aarch64": dict(
@@ -53,7 +53,7 @@ SYSCALLS = {
         ppoll=73, waitid=95, futex=98, nanosleep=101, clock_nanosleep=115,
         restart_syscall=128, rt_sigsuspend=133, accept=202, sendto=206,
         recvfrom=207, sendmsg=211, recvmsg=212, accept4=242, wait4=260,
-        epoll_pwait2=441, futex_waitv=449,
+        epoll_pwait2=441, futex_waitv=449, connect=203,
         newfstatat=79, statx=291,
     ),
 }
@@ -483,6 +483,72 @@ def blocked_read_tcp():
     wait_for(blocked_in(T.pid, RECV, fd=info["fd"]))
     return {"target": T.pid, "fd": info["fd"], "local_port": info["local_port"],
             "remote_port": port, "server": ME}
+
+
+def connect_to_full_listener():
+    """A listener that never accepts, its accept queue full; a client whose
+    SYN is dropped waits in connect (SYN_SENT, retransmitting)."""
+    L = Py("""
+        import socket, time
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(0)
+        report(port=ls.getsockname()[1])
+        time.sleep(100000)   # never accepts
+    """, report=True)
+    port = L.report()["port"]
+    # Fill the accept queue (a backlog of 0 takes one; a second may wait in
+    # SYN_RECV): these connects complete, and are never accepted.
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        HELD.append(c)
+    time.sleep(0.2)
+    T = Py("""
+        import socket, sys
+        s = socket.socket()
+        report(fd=s.fileno())
+        s.connect(("127.0.0.1", int(sys.argv[1])))   # the SYN is dropped: waits
+    """, str(port), report=True)
+    fd = T.report()["fd"]
+    wait_for(blocked_in(T.pid, ("connect",), fd=fd), blocked_in(L.pid, SLEEP))
+    return {"target": T.pid, "fd": fd, "listener": L.pid, "port": port}
+
+
+def tcp_pending_write():
+    """A non-blocking writer (as an event loop is) whose TCP peer never
+    reads: its send buffer is full and it waits in epoll for EPOLLOUT."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    HELD.append(ls)
+    port = ls.getsockname()[1]
+    T = Py("""
+        import select, socket, sys
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        s.setblocking(False)
+        report(fd=s.fileno())
+        chunk = b"x" * 65536
+        while True:
+            try:
+                s.send(chunk)
+            except BlockingIOError:
+                break
+        ep = select.epoll()
+        ep.register(s.fileno(), select.EPOLLOUT)
+        while True:
+            ep.poll()
+    """, str(port), report=True)
+    fd = T.report()["fd"]
+    ls.settimeout(remaining())
+    conn, _ = ls.accept()
+    HELD.append(conn)  # accepted, never read
+    wait_for(blocked_in(T.pid, EPOLL))
+    return {"target": T.pid, "fd": fd, "port": port, "reader": ME}
 
 
 def udp_no_answer():
@@ -1257,6 +1323,8 @@ SCENARIOS = {
     "jvm-idle": jvm_idle,
     "interactive-shell-stopped-job": interactive_shell_stopped_job,
     "pipeline": pipeline,
+    "connect-to-full-listener": connect_to_full_listener,
+    "tcp-pending-write": tcp_pending_write,
 }
 
 
