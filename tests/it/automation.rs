@@ -85,7 +85,8 @@ fn a_selection_that_matches_nothing_has_its_own_exit_code() {
     let run = whystuck(&["--pidfile", bad.to_str().unwrap()]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("bad.pid: line 1: not a pid: \"not-a-pid\""),
+        run.stderr
+            .contains("bad.pid: line 1: not a pid (9 bytes): \"not-a-pid\""),
         "{}",
         run.stderr
     );
