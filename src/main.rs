@@ -48,6 +48,9 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<ExitCode, Error> {
+    // Before anything else, --help included: a set-uid whystuck would read
+    // files for whoever runs it.
+    privilege::refuse_set_id()?;
     raise_fd_limit();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -32,7 +32,12 @@
 //! included: holding its directory is not enough, since every read under it
 //! follows paths the caller laid out. Reading one gives the capabilities up
 //! for the rest of the process ([`give_up`]).
+//!
+//! Set-uid and set-gid installs are refused ([`refuse_set_id`]): the ids
+//! then differ for every access, not only for /proc, and lowering
+//! capabilities would not undo a changed uid.
 
+use anyhow::bail;
 use std::io;
 
 /// `_LINUX_CAPABILITY_VERSION_3`: 64 capability bits, in two 32-bit words.
@@ -145,6 +150,31 @@ pub fn give_up() -> io::Result<()> {
     Ok(())
 }
 
+/// Refuse a set-uid or set-gid run: the real and effective ids differ.
+///
+/// Not AT_SECURE: the kernel sets it for an exec that gains file
+/// capabilities too, which is the install the README recommends.
+pub fn refuse_set_id() -> anyhow::Result<()> {
+    let (uid, gid) = (nix::unistd::getresuid()?, nix::unistd::getresgid()?);
+    let advice =
+        "install it with file capabilities instead (setcap cap_sys_ptrace,cap_dac_read_search+ep, see the README)";
+    if uid.real != uid.effective {
+        bail!(
+            "refusing to run set-uid (real uid {}, effective uid {}): {advice}",
+            uid.real,
+            uid.effective
+        );
+    }
+    if gid.real != gid.effective {
+        bail!(
+            "refusing to run set-gid (real gid {}, effective gid {}): {advice}",
+            gid.real,
+            gid.effective
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +227,10 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn a_plain_run_is_not_set_id() {
+        refuse_set_id().unwrap();
     }
 }
