@@ -12,6 +12,7 @@ pub mod collect;
 pub mod describe;
 pub mod error;
 pub mod linux;
+pub mod privilege;
 pub mod redact;
 pub mod render;
 pub mod report;

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use whystuck::cli::{Capture, Cli, Command, Sampling, Selection, EXIT_FAILING, EXIT_NOTHING_SELECTED, EXIT_USAGE};
 use whystuck::collect::helper::HelperConfig;
 use whystuck::error::Error;
+use whystuck::privilege;
 use whystuck::render::{self, Style};
 use whystuck::selection::NothingSelected;
 use whystuck::snapshot::{Snapshot, MAX_SNAPSHOT_BYTES};
@@ -47,6 +48,9 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<ExitCode, Error> {
+    // Before anything else, --help included: a set-uid whystuck would read
+    // files for whoever runs it.
+    privilege::refuse_set_id()?;
     raise_fd_limit();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -157,19 +161,22 @@ fn nothing_selected(cli: &Cli, format: render::Format, nothing: NothingSelected)
 }
 
 /// Take `--lock FILE` (an exclusive flock, held until exit), writing our pid
-/// into it; refuse at once if another run holds it.
+/// into it; refuse at once if another run holds it. Opened with the
+/// caller's own rights, as every file the caller names.
 fn take_lock(path: &Path) -> Result<File, Error> {
     use std::os::unix::fs::OpenOptionsExt;
     let name = path.display();
-    let mut file = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .with_context(|| format!("--lock {name}: cannot open"))?;
+    let mut file = privilege::open_as_caller(|| {
+        File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+    })
+    .with_context(|| format!("--lock {name}: cannot open"))?;
     if !file
         .metadata()
         .with_context(|| format!("--lock {name}: cannot stat"))?
@@ -263,16 +270,17 @@ fn run_capture(capture: &Capture) -> Result<ExitCode, Error> {
         return Ok(ExitCode::SUCCESS);
     }
     // Write beside the target, then rename: a reader never sees half a file.
+    // Both with the caller's own rights.
     let path = &capture.output;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut temp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}: cannot write here", path.display()))?;
+    let mut temp = privilege::open_as_caller(|| tempfile::NamedTempFile::new_in(dir))
+        .with_context(|| format!("{}: cannot write here", path.display()))?;
     temp.write_all(&json)
         .with_context(|| format!("{}: writing", path.display()))?;
-    temp.persist(path)
+    privilege::open_as_caller(|| temp.persist(path).map_err(|e| e.error))
         .with_context(|| format!("{}: cannot create", path.display()))?;
     if let Some(counts) = written {
         eprintln!("whystuck: wrote {}: {counts}", path.display());
@@ -281,7 +289,8 @@ fn run_capture(capture: &Capture) -> Result<ExitCode, Error> {
 }
 
 /// Read a snapshot file (or stdin for `-`): a regular file only, so a FIFO
-/// planted at the path cannot hang the run.
+/// planted at the path cannot hang the run; opened with the caller's own
+/// rights.
 fn load(path: &Path) -> anyhow::Result<Snapshot> {
     let mut bytes = Vec::new();
     if path == Path::new("-") {
@@ -292,10 +301,7 @@ fn load(path: &Path) -> anyhow::Result<Snapshot> {
             .context("reading the snapshot from stdin")?;
     } else {
         use std::os::unix::fs::OpenOptionsExt;
-        let file = File::options()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
+        let file = privilege::open_as_caller(|| File::options().read(true).custom_flags(libc::O_NONBLOCK).open(path))
             .with_context(|| format!("{}: cannot open", path.display()))?;
         let metadata = file
             .metadata()

@@ -102,10 +102,13 @@ fn resolve_user(user: &str) -> anyhow::Result<u32> {
     }
 }
 
-/// The pid in a pidfile: the first line, a positive integer. Opened
-/// non-blocking and only if it is a regular file, so a FIFO cannot hang us.
-/// A missing or empty pidfile (a daemon that is not running) chooses no
-/// process; one that cannot be read or holds no pid is an error.
+/// The pid in a pidfile: the first line, a positive integer. Opened with the
+/// caller's own rights (a whystuck holding capabilities reads no file for
+/// its caller), non-blocking and only if it is a regular file, so a FIFO
+/// cannot hang us. A missing or empty pidfile (a daemon that is not
+/// running) chooses no process; one that cannot be read or holds no pid is
+/// an error, which quotes the start of the line, escaped: the caller could
+/// read it.
 fn read_pidfile(path: &Path) -> anyhow::Result<i32> {
     use std::os::unix::fs::OpenOptionsExt;
     let name = path.display();
@@ -113,30 +116,86 @@ fn read_pidfile(path: &Path) -> anyhow::Result<i32> {
         message: format!("--pidfile {name}: {why}: no process to look at"),
         visibility: None,
     };
-    let file = match std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-    {
+    let opened = crate::privilege::open_as_caller(|| {
+        std::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+    });
+    let file = match opened {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(nothing("no such file").into()),
         opened => opened.with_context(|| format!("--pidfile {name}: cannot open"))?,
     };
-    if !file.metadata()?.is_file() {
+    if !file
+        .metadata()
+        .with_context(|| format!("--pidfile {name}: cannot stat"))?
+        .is_file()
+    {
         bail!("--pidfile {name}: not a regular file");
     }
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     file.take(4096)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .with_context(|| format!("--pidfile {name}: cannot read"))?;
-    let first = text.lines().next().map(str::trim).unwrap_or("");
+    let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default().trim_ascii();
     if first.is_empty() {
         return Err(nothing("empty").into());
     }
-    match first.parse::<i32>() {
-        Ok(pid) if pid > 0 => Ok(pid),
+    match std::str::from_utf8(first).ok().and_then(|s| s.parse::<i32>().ok()) {
+        Some(pid) if pid > 0 => Ok(pid),
         _ => Err(anyhow!(
-            "--pidfile {name}: line 1: not a pid: {:?}",
-            first.chars().take(40).collect::<String>()
+            "--pidfile {name}: line 1: not a pid ({} bytes): {}",
+            first.len(),
+            quote_start(first)
         )),
+    }
+}
+
+/// The first bytes of a line, escaped for a terminal and quoted, `...` when
+/// cut short.
+fn quote_start(line: &[u8]) -> String {
+    const SHOWN: usize = 24;
+    let more = if line.len() > SHOWN { "..." } else { "" };
+    format!(
+        "\"{}\"{more}",
+        crate::text::escape_bytes(&line[..line.len().min(SHOWN)])
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_that_is_not_a_pid_is_quoted_short_and_escaped() {
+        assert_eq!(quote_start(b"12ab"), "\"12ab\"");
+        assert_eq!(
+            quote_start(b"root:*:20228:0:99999:7:::"),
+            "\"root:*:20228:0:99999:7::\"..."
+        );
+        assert_eq!(quote_start(b"\x1b]0;x\x07"), "\"\\x1b]0;x\\x07\"");
+    }
+
+    #[test]
+    fn a_pidfile_is_read_to_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pid");
+        let read = |contents: &[u8]| {
+            std::fs::write(&file, contents).unwrap();
+            read_pidfile(&file).map_err(|e| format!("{e:#}"))
+        };
+        assert_eq!(read(b" 42 \nignored\n"), Ok(42));
+        let name = file.display();
+        assert_eq!(
+            read(b"secret\xff\n42\n"),
+            Err(format!(
+                "--pidfile {name}: line 1: not a pid (7 bytes): \"secret\\xff\""
+            ))
+        );
+        assert_eq!(
+            read(b"-3\n"),
+            Err(format!("--pidfile {name}: line 1: not a pid (2 bytes): \"-3\""))
+        );
+        assert!(read(b"\n42\n").unwrap_err().contains("empty: no process to look at"));
     }
 }

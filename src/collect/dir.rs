@@ -23,9 +23,34 @@ pub struct ProcDir {
 }
 
 impl ProcDir {
-    pub fn open(path: &Path) -> io::Result<ProcDir> {
+    fn open(path: &Path) -> io::Result<ProcDir> {
         let fd = nix::fcntl::open(path, dir_flags(), Mode::empty())?;
         Ok(ProcDir { fd })
+    }
+
+    /// The proc root the caller named (`--proc-root`, `/proc` by default),
+    /// opened with the caller's own rights (see [`crate::privilege`]).
+    /// Reads under the root of a proc file system then use whystuck's
+    /// capabilities: the kernel lays that tree out. Any other directory (a
+    /// fake tree) is the caller's own files, symbolic links included, and
+    /// is read with the caller's rights throughout: the capabilities are
+    /// given up.
+    pub fn open_root(path: &Path) -> io::Result<ProcDir> {
+        let root = crate::privilege::open_as_caller(|| ProcDir::open(path))?;
+        if !root.is_proc_mount_root() {
+            crate::privilege::give_up()?;
+        }
+        Ok(root)
+    }
+
+    /// Whether this is the root directory of a proc mount (inode 1 of a
+    /// proc file system), not a directory within one (`/proc/PID/fd`, whose
+    /// entries lead anywhere) or elsewhere.
+    fn is_proc_mount_root(&self) -> bool {
+        const PROC_ROOT_INO: u64 = 1;
+        let proc = nix::sys::statfs::fstatfs(self.fd.as_fd())
+            .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+        proc && nix::sys::stat::fstat(self.fd.as_fd()).is_ok_and(|st| st.st_ino == PROC_ROOT_INO)
     }
 
     /// A subdirectory (`1234`, `task/1235`), relative to this one.
@@ -142,6 +167,19 @@ mod tests {
         std::fs::write(dir.path().join("not-a-number"), b"").unwrap();
         let listed = ProcDir::open(dir.path()).unwrap().numeric_entries(".").unwrap();
         assert_eq!(listed, (0..3000).collect::<Vec<i32>>());
+    }
+
+    #[test]
+    fn only_the_root_of_a_proc_mount_is_one() {
+        assert!(ProcDir::open(Path::new("/proc")).unwrap().is_proc_mount_root());
+        for not_root in ["/proc/self", "/proc/self/fd", "/proc/sys"] {
+            assert!(
+                !ProcDir::open(Path::new(not_root)).unwrap().is_proc_mount_root(),
+                "{not_root}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!ProcDir::open(dir.path()).unwrap().is_proc_mount_root());
     }
 
     #[test]

@@ -283,7 +283,7 @@ pub fn serve(proc_root: &Path) -> io::Result<()> {
     let name = std::ffi::CString::new(HELPER_COMM).map_err(io::Error::other)?;
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
-    let root = ProcDir::open(proc_root)?;
+    let root = ProcDir::open_root(proc_root)?;
     let stdin = io::stdin();
     let mut out = io::stdout().lock();
     let mut buf = Vec::new();

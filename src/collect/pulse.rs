@@ -18,7 +18,8 @@ pub struct PulseReader {
 
 impl PulseReader {
     pub fn new(proc_root: &Path) -> anyhow::Result<PulseReader> {
-        let root = ProcDir::open(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
+        let root =
+            ProcDir::open_root(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
         Ok(PulseReader {
             root,
             dirs: HashMap::new(),

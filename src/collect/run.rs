@@ -111,7 +111,8 @@ struct Collector {
 
 pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapshot> {
     let proc_root = &options.helper.proc_root;
-    let root = ProcDir::open(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
+    let root =
+        ProcDir::open_root(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
     let live = proc_root == std::path::Path::new("/proc");
     let start = Instant::now();
     let budget = Budget::new(start, options.timeout);

@@ -54,7 +54,8 @@ fn own_ancestors(root: &ProcDir, own: i32) -> std::collections::HashSet<i32> {
 /// itself, and how much of the host the scan could see.
 pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow::Result<(Vec<i32>, Visibility)> {
     let proc_root = &helper.proc_root;
-    let root = ProcDir::open(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
+    let root =
+        ProcDir::open_root(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
     let own = std::process::id() as i32;
     let mut buf = Vec::new();
     let mut chosen = Vec::new();

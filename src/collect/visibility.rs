@@ -57,7 +57,8 @@ impl HidePid {
 pub fn restriction(root: &ProcDir, proc_root: &Path) -> Option<HidePid> {
     let mut buf = Vec::new();
     root.read("self/mountinfo", &mut buf).ok()?;
-    let mount_point = std::fs::canonicalize(proc_root).ok()?;
+    // A path the caller named: resolved with the caller's rights.
+    let mount_point = crate::privilege::open_as_caller(|| std::fs::canonicalize(proc_root)).ok()?;
     let setting = hidepid_of(&String::from_utf8_lossy(&buf), &mount_point.to_string_lossy())?;
     if setting == HidePid::Off {
         return Some(setting);

@@ -85,7 +85,8 @@ fn a_selection_that_matches_nothing_has_its_own_exit_code() {
     let run = whystuck(&["--pidfile", bad.to_str().unwrap()]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("bad.pid: line 1: not a pid: \"not-a-pid\""),
+        run.stderr
+            .contains("bad.pid: line 1: not a pid (9 bytes): \"not-a-pid\""),
         "{}",
         run.stderr
     );
@@ -263,6 +264,13 @@ fn node_exporter_scrapes_the_textfile() {
 
 #[test]
 fn secrets_are_redacted_except_for_a_person_at_a_terminal() {
+    // Token shapes made up here, so that none sits in the source as a
+    // literal (secret scanners would flag it).
+    let body = |n: usize| -> String { "Q7xk2LmR9vTb4NcWp3Hs8YdJ".chars().cycle().take(n).collect() };
+    let anthropic = body(90);
+    let github = body(36);
+    let aws = body(16).to_ascii_uppercase();
+    let jwt = format!("eyJ{}.eyJ{}.{}", body(20), body(40), body(43));
     let mut secretive = Command::new("python3")
         .args([
             "-c",
@@ -272,12 +280,27 @@ fn secrets_are_redacted_except_for_a_person_at_a_terminal() {
             "xyz789",
             "DB_PASSWORD=hunter2",
             "Authorization: Bearer q1w2",
+            &format!("sk-ant-api03-{anthropic}"),
+            &format!("https://x-access:ghp_{github}@github.com/o/r.git"),
+            &format!("--aws=AKIA{aws}"),
+            &format!("--jwt={jwt}"),
+            "SIGNING_KEY=zq5vk0",
         ])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let pid = secretive.id().to_string();
-    let secrets = ["abc123", "xyz789", "hunter2", "q1w2"];
+    let secrets = [
+        "abc123",
+        "xyz789",
+        "hunter2",
+        "q1w2",
+        &anthropic[..],
+        &github[..],
+        &aws[..],
+        &jwt[..],
+        "zq5vk0",
+    ];
     let json = whystuck(&["--json", "-i", "0", &pid]).stdout;
     let ndjson = whystuck(&["--format", "ndjson", "-i", "0", &pid]).stdout;
     let human_to_a_file = whystuck(&["-i", "0", &pid]).stdout;
@@ -302,6 +325,10 @@ fn secrets_are_redacted_except_for_a_person_at_a_terminal() {
         }
         assert!(
             text.contains("--token=<redacted>") && text.contains("Authorization: <redacted>"),
+            "{name}: {text}"
+        );
+        assert!(
+            text.contains("sk-ant-api03-<redacted>") && text.contains("--aws=AKIA<redacted>"),
             "{name}: {text}"
         );
     }
