@@ -14,6 +14,8 @@ root=$PWD
 python=${PYTHON:-python3}
 work=$root/target/python
 
+# Nothing from a development setup (README) may point the tests elsewhere.
+unset WHYSTUCK_BIN PYTHONPATH
 rm -rf "$work/wheels" "$work/venv"
 mkdir -p "$work"
 
@@ -39,7 +41,7 @@ print(f"testing {whystuck.__file__} and {binary}")
 EOF
 
 status=0
-(cd "$root/tests/python" && env -u WHYSTUCK_BIN -u PYTHONPATH "$venv/pytest" -p no:cacheprovider "$@") || status=$?
+(cd "$root/tests/python" && "$venv/pytest" -p no:cacheprovider "$@") || status=$?
 if [ "$status" = 5 ]; then
     echo "tests/python/run.sh: pytest collected no tests" >&2
     exit 1

@@ -53,9 +53,12 @@ def check_popen_deadlock(report: whystuck.Report, parent: int, child: int, child
     assert link.buffered_bytes is not None and link.capacity_bytes is not None
     assert link.capacity_bytes - link.buffered_bytes < 4096
 
-    # Fields still to come in the JSON read as None; raw is the JSON itself.
-    assert all(f.next_step is None or isinstance(f.next_step, str) for f in p.findings)
-    assert p.stuck_for_seconds is None or p.stuck_for_seconds >= 0
+    # How long, and what to do: a deadlock names the process to kill.
+    assert p.findings[0].next_step is not None and f"kill {child}" in p.findings[0].next_step
+    for q in (p, c):
+        assert q.stuck_for_seconds is not None and q.stuck_for_seconds >= 0, q.raw.get("unavailable")
+        assert q.threads[0].kernel_stack is None or all(isinstance(f, str) for f in q.threads[0].kernel_stack)
+    # raw is the JSON itself.
     assert p.raw["pid"] == parent and p.raw["verdict"] == "deadlock"
     assert report.raw["processes"][0] is p.raw or report.raw["processes"][1] is p.raw
     assert p.threads[0].syscall == "wait4" or p.threads[0].syscall == "waitid"
