@@ -226,16 +226,16 @@ def supervise(command: List[str], silence: float, stall_after: float, interval: 
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group: a kill reaches its descendants
     )
-    assert child.stdout is not None and child.stderr is not None
-    output = Output()
-    drains = [
-        Drain(child.stdout, sys.stdout.buffer, output, "drain-stdout"),
-        Drain(child.stderr, sys.stderr.buffer, output, "drain-stderr"),
-    ]
-    for drain in drains:
-        drain.start()
-    log(f"started child {child.pid}: {shlex.join(command)}")
     try:
+        assert child.stdout is not None and child.stderr is not None
+        output = Output()
+        drains = [
+            Drain(child.stdout, sys.stdout.buffer, output, "drain-stdout"),
+            Drain(child.stderr, sys.stderr.buffer, output, "drain-stderr"),
+        ]
+        for drain in drains:
+            drain.start()
+        log(f"started child {child.pid}: {shlex.join(command)}")
         killed = watch_silence(child, output, silence, stall_after, interval, grace)
     finally:
         # Interrupted (Ctrl-C, SIGTERM) or failed: the child, in a session of

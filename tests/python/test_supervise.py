@@ -173,6 +173,7 @@ def test_stopping_the_supervisor_stops_the_child() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    child = None
     try:
         assert supervisor.stderr is not None
         first = supervisor.stderr.readline().decode()
@@ -180,9 +181,11 @@ def test_stopping_the_supervisor_stops_the_child() -> None:
         assert alive(child)
         supervisor.send_signal(signal.SIGTERM)
         log = first + supervisor.communicate(timeout=20)[1].decode()
+        assert supervisor.returncode == 128 + signal.SIGTERM, log
+        assert f"supervisor stopping: killing child {child}" in log
+        assert not alive(child)
     finally:
         supervisor.kill()
         supervisor.wait()
-    assert supervisor.returncode == 128 + signal.SIGTERM, log
-    assert f"supervisor stopping: killing child {child}" in log
-    assert not alive(child)
+        if child is not None and alive(child):
+            os.killpg(child, signal.SIGKILL)
