@@ -132,6 +132,7 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
             many: options.many,
             page_size: 4096,
             single_round: options.interval.is_zero(),
+            kernel_stacks: visibility::reads_kernel_stacks(),
         },
         // The read helper starts now, when there is anything to read: its
         // start overlaps the first round's reads.

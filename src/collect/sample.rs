@@ -32,6 +32,8 @@ pub(super) struct Sampler {
     pub page_size: u64,
     /// The run takes one sample: its first round is its last.
     pub single_round: bool,
+    /// It may read kernel stacks (root's CAP_SYS_ADMIN).
+    pub kernel_stacks: bool,
 }
 
 /// What a sample leaves for its batch to finish (see [`super::batch`]).
@@ -205,7 +207,7 @@ impl Sampler {
                 // One of a large selection: only where the wchan says nothing.
                 let said = wchan.ok().and_then(|w| crate::linux::wait::wchan_wait(w));
                 let unclear = state == 'D' || said.is_none();
-                if matches!(state, 'S' | 'D') && (unclear || !self.many) {
+                if self.kernel_stacks && matches!(state, 'S' | 'D') && (unclear || !self.many) {
                     kernel_stack = Some(match &stack_refused {
                         Some(reason) => Fact::Unavailable(reason.clone()),
                         None => {

@@ -69,6 +69,15 @@ pub fn restriction(root: &ProcDir, proc_root: &Path) -> Option<HidePid> {
 
 const CAP_DAC_READ_SEARCH: u64 = 1 << 2;
 const CAP_SYS_PTRACE: u64 = 1 << 19;
+const CAP_SYS_ADMIN: u64 = 1 << 21;
+
+/// Whether this run may read kernel stacks (`/proc/PID/task/TID/stack`
+/// wants CAP_SYS_ADMIN: root's, beyond the two capabilities of the full
+/// view). Without it they are not asked for: not a fact refused, a fact
+/// this run does not collect.
+pub fn reads_kernel_stacks() -> bool {
+    own_capabilities().is_some_and(|caps| caps & CAP_SYS_ADMIN != 0)
+}
 
 /// This process's effective capabilities.
 fn own_capabilities() -> Option<u64> {

@@ -349,7 +349,14 @@ fn row(
         verdict: diagnosis.verdict,
         severity: diagnosis.severity,
         summary: describe::summary(&diagnosis.deciding().claim),
-        stuck_for_seconds: diagnosis.stuck_for_ms.clone().and_then(Result::ok).map(seconds),
+        // Never longer than the process has existed (the two clocks differ
+        // by the scheduler's error).
+        stuck_for_seconds: diagnosis
+            .stuck_for_ms
+            .clone()
+            .and_then(Result::ok)
+            .map(|ms| age_ms(host, stat).map_or(ms, |age| ms.min(age)))
+            .map(seconds),
         age_seconds: age_ms(host, stat).map(seconds),
         findings: diagnosis
             .findings
