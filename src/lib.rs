@@ -16,6 +16,7 @@ pub mod privilege;
 pub mod redact;
 pub mod render;
 pub mod report;
+pub mod schema;
 pub mod selection;
 pub mod snapshot;
 pub mod text;

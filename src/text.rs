@@ -114,6 +114,32 @@ impl Serialize for TargetString {
     }
 }
 
+/// A string the target controls: text, or, when its bytes are not UTF-8,
+/// `{"text": <lossy>, "hex": <exact bytes>}`.
+impl schemars::JsonSchema for TargetString {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TargetString".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A string the target controls: text, or {text, hex} when its bytes are not UTF-8",
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string", "description": "lossy text"},
+                        "hex": {"type": "string", "pattern": "^([0-9a-f]{2})*$", "description": "the exact bytes"}
+                    },
+                    "required": ["text", "hex"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for TargetString {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]

@@ -156,7 +156,8 @@ pub(super) fn disk_wait(view: &View) -> Option<Finding> {
 
 pub(super) fn busy(view: &View) -> Option<Finding> {
     let progress = view.progress.as_deref()?;
-    if progress.cpu_percent? < BUSY_PERCENT {
+    // What it wanted, not only what it got: CPUs may be contended.
+    if progress.wanted_cpu_percent()? < BUSY_PERCENT {
         return None;
     }
     let mut evidence = vec![Evidence::CpuTicks {

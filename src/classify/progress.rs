@@ -15,6 +15,9 @@ pub struct Progress {
     pub io_bytes: Option<u64>,
     /// syscr + syscw.
     pub io_syscalls: Option<u64>,
+    /// The share of the interval the main thread waited for a CPU on a run
+    /// queue (100 = all of it): CPU time it wanted and did not get.
+    pub wait_percent: Option<f64>,
     /// Times scheduled: voluntary + involuntary context switches over the
     /// threads present in both samples (or, between pulses, the main
     /// thread's timeslices).
@@ -50,10 +53,15 @@ impl Progress {
             .iter()
             .filter_map(|(tid, a)| Some((*before.get(tid)?, *a)))
             .collect();
+        let wait_ns = |s: &Sample| Some(s.schedstat.as_ref()?.ok()?.wait_ns);
+        let wait_percent = delta(wait_ns(first), wait_ns(last))
+            .filter(|_| interval_ms > 0)
+            .map(|ns| ns as f64 / 10_000.0 / interval_ms as f64);
         Progress {
             interval_ms,
             cpu_ticks,
             cpu_percent: cpu_percent(host, cpu_ticks, interval_ms),
+            wait_percent,
             io_bytes: delta(io_sum(first, bytes), io_sum(last, bytes)),
             io_syscalls: delta(io_sum(first, calls), io_sum(last, calls)),
             ctxt_switches: (!common.is_empty()).then(|| common.iter().map(|(b, a)| a.saturating_sub(*b)).sum()),
@@ -67,10 +75,18 @@ impl Progress {
             interval_ms,
             cpu_ticks: delta(before.cpu_ticks, after.cpu_ticks),
             cpu_percent: None,
+            wait_percent: None,
             io_bytes: delta(before.io_bytes, after.io_bytes),
             io_syscalls: delta(before.io_syscalls, after.io_syscalls),
             ctxt_switches: delta(before.timeslices, after.timeslices),
         }
+    }
+
+    /// The CPU it wanted: what it got, and what it waited for on a run
+    /// queue (on a machine where CPUs are contended, a busy loop gets less
+    /// than it wants).
+    pub fn wanted_cpu_percent(&self) -> Option<f64> {
+        Some(self.cpu_percent? + self.wait_percent.unwrap_or(0.0))
     }
 
     /// Whether the process did work: CPU time or I/O advanced. `None` when

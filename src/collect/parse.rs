@@ -6,7 +6,7 @@
 //! skipped, missing fields become `None`, and only a file that cannot mean
 //! anything is an error.
 
-use crate::snapshot::{EpollTarget, FdInfo, Io, Stat, Status, Syscall, TcpSocket, UdpSocket, UnixSocket};
+use crate::snapshot::{EpollTarget, FdInfo, Io, SchedStat, Stat, Status, Syscall, TcpSocket, UdpSocket, UnixSocket};
 use crate::text::TargetString;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -46,6 +46,20 @@ pub fn stat(buf: &[u8]) -> Result<Stat, String> {
 
 fn field<T: std::str::FromStr>(fields: &[&str], i: usize) -> Option<T> {
     fields.get(i)?.parse().ok()
+}
+
+/// `/proc/PID/schedstat`: "run_ns wait_ns timeslices".
+pub fn schedstat(buf: &[u8]) -> Result<SchedStat, String> {
+    let text = std::str::from_utf8(buf).map_err(|_| "not text")?;
+    let mut fields = text.split_ascii_whitespace().map(str::parse::<u64>);
+    match (fields.next(), fields.next(), fields.next()) {
+        (Some(Ok(run_ns)), Some(Ok(wait_ns)), Some(Ok(timeslices))) => Ok(SchedStat {
+            run_ns,
+            wait_ns,
+            timeslices,
+        }),
+        _ => Err(format!("not three numbers: {:?}", text.trim())),
+    }
 }
 
 /// `/proc/uptime`: seconds since boot, as milliseconds.

@@ -83,6 +83,10 @@ impl Sampler {
             "read once, with the first sample",
         ));
         let io = read_fact(dir, &mut reader.buf, "io", &mut gone, |b| Ok(parse::io(b)));
+        // With two samples: how long it waited for a CPU in between.
+        let schedstat = self
+            .thread_status
+            .then(|| read_fact(dir, &mut reader.buf, "schedstat", &mut gone, parse::schedstat));
         // When each thread last ran, and its kernel stack, are read in the
         // last round only (the diagnosis is of the last sample).
         let last_round = !first || self.single_round;
@@ -141,6 +145,7 @@ impl Sampler {
             parent,
             tracer,
             sched_now_ms,
+            schedstat,
             python_stacks: None,
         };
         (sample, left)
@@ -389,6 +394,7 @@ impl Sample {
             parent: None,
             tracer: None,
             sched_now_ms: None,
+            schedstat: None,
             python_stacks: None,
         }
     }

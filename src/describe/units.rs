@@ -12,7 +12,13 @@ pub fn progress(p: &Progress) -> String {
         .cpu_percent
         .map_or("CPU unknown".to_string(), |p| format!("{p:.0}% CPU"));
     let io = p.io_bytes.map(|b| format!(", {} I/O", bytes(b))).unwrap_or_default();
-    format!("{cpu}{io} over {}", duration_ms(p.interval_ms))
+    // Starved: say how much longer it waited for a CPU.
+    let waited = p
+        .wait_percent
+        .filter(|&w| w >= 10.0)
+        .map(|w| format!(", {w:.0}% waiting for a CPU"))
+        .unwrap_or_default();
+    format!("{cpu}{waited}{io} over {}", duration_ms(p.interval_ms))
 }
 
 /// "65536/65536 bytes buffered"

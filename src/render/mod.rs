@@ -8,6 +8,8 @@ mod prometheus;
 mod style;
 pub mod watch;
 
+/// One NDJSON line, for its schema.
+pub type NdjsonLine = ndjson::Line<'static>;
 pub use style::Style;
 
 use crate::report::Report;

@@ -7,8 +7,8 @@ use serde::Serialize;
 use std::io::{self, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
-#[derive(Serialize)]
-struct Line<'a> {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Line<'a> {
     timestamp: String,
     host: Option<&'a str>,
     schema_version: u32,

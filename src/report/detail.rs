@@ -15,7 +15,7 @@ use crate::text::TargetString;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Serialize, Debug, Default)]
+#[derive(Serialize, Debug, Default, schemars::JsonSchema)]
 pub struct ProcessDetail {
     pub cmdline: Option<Vec<TargetString>>,
     pub cpu: CpuReport,
@@ -33,7 +33,7 @@ pub struct ProcessDetail {
     pub unavailable: Vec<Unavailable>,
 }
 
-#[derive(Serialize, Debug, Default)]
+#[derive(Serialize, Debug, Default, schemars::JsonSchema)]
 pub struct CpuReport {
     /// At the last sample.
     pub utime_ticks: Option<u64>,
@@ -43,11 +43,15 @@ pub struct CpuReport {
     pub first_stime_ticks: Option<u64>,
     /// Over the interval, 100 = one core; `null` with a single sample.
     pub percent: Option<f64>,
+    /// The share of the interval its main thread waited for a CPU on a run
+    /// queue (100 = all of it); `null` with a single sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_percent: Option<f64>,
     pub interval_ms: Option<u64>,
     pub clock_ticks_per_second: u64,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct IoReport {
     pub rchar: Option<u64>,
     pub wchar: Option<u64>,
@@ -59,7 +63,7 @@ pub struct IoReport {
     pub syscalls_delta: Option<u64>,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct ThreadReport {
     pub tid: i32,
     pub comm: Option<TargetString>,
@@ -82,7 +86,7 @@ pub struct ThreadReport {
     pub python_stack: Option<Vec<PyFrame>>,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct SyscallReport {
     /// -1 when blocked outside a syscall.
     pub nr: i64,
@@ -90,7 +94,7 @@ pub struct SyscallReport {
     pub args: Vec<u64>,
 }
 
-#[derive(Serialize, Debug, Default)]
+#[derive(Serialize, Debug, Default, schemars::JsonSchema)]
 pub struct FdsReport {
     /// These three are `null` when the fd table could not be read.
     pub count: Option<usize>,
@@ -102,7 +106,7 @@ pub struct FdsReport {
     pub open: Vec<FdReport>,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct FdReport {
     pub fd: i32,
     #[serde(rename = "type")]
@@ -113,7 +117,7 @@ pub struct FdReport {
     pub nonblocking: Option<bool>,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct PipeReport {
     pub fd: i32,
     pub inode: u64,
@@ -129,7 +133,7 @@ pub struct PipeReport {
     pub peers: Vec<PeerReport>,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct TcpReport {
     pub fd: i32,
     pub inode: u64,
@@ -171,7 +175,7 @@ pub struct TcpReport {
     pub send_buffer_limit: Option<u32>,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct UdpReport {
     pub fd: i32,
     pub inode: u64,
@@ -187,7 +191,7 @@ pub struct UdpReport {
     pub tx_queue: u32,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct UnixReport {
     pub fd: i32,
     pub inode: u64,
@@ -206,7 +210,7 @@ pub struct UnixReport {
     pub peers: Vec<PeerReport>,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct ChildReport {
     pub pid: i32,
     pub comm: Option<TargetString>,
@@ -219,7 +223,7 @@ pub struct ChildReport {
     pub kernel_thread: bool,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct SignalsReport {
     pub pending: Vec<String>,
     pub blocked: Vec<String>,
@@ -227,7 +231,7 @@ pub struct SignalsReport {
     pub caught: Vec<String>,
 }
 
-#[derive(Serialize, Debug, PartialEq)]
+#[derive(Serialize, Debug, PartialEq, schemars::JsonSchema)]
 pub struct Unavailable {
     pub what: String,
     pub kind: ReasonKind,
@@ -269,6 +273,11 @@ fn cpu(host: &Host, view: &View) -> CpuReport {
             .progress
             .as_ref()
             .and_then(|p| p.cpu_percent)
+            .map(|p| (p * 10.0).round() / 10.0),
+        wait_percent: view
+            .progress
+            .as_ref()
+            .and_then(|p| p.wait_percent)
             .map(|p| (p * 10.0).round() / 10.0),
         interval_ms: view.progress.as_ref().map(|p| p.interval_ms),
         clock_ticks_per_second: host.clock_ticks_per_second,

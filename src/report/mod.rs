@@ -25,7 +25,7 @@ pub use detail::*;
 /// breaking change.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct Report {
     pub schema_version: u32,
     pub host: HostReport,
@@ -46,7 +46,7 @@ pub struct Report {
     pub replayed_from: Option<String>,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct Link {
     /// `pipe`, `unix` or `tcp`.
     pub kind: &'static str,
@@ -59,20 +59,20 @@ pub struct Link {
     pub full: Option<bool>,
 }
 
-#[derive(Serialize, Debug, PartialEq)]
+#[derive(Serialize, Debug, PartialEq, schemars::JsonSchema)]
 pub struct LinkEnd {
     pub pid: i32,
     pub fd: i32,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct UnsearchableReport {
     pub pid: i32,
     pub comm: Option<TargetString>,
     pub reason: String,
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct PeerReport {
     pub pid: i32,
     pub fd: i32,
@@ -89,7 +89,7 @@ impl From<Peer> for PeerReport {
     }
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct HostReport {
     pub hostname: Option<String>,
     pub kernel_release: Option<String>,
@@ -97,7 +97,7 @@ pub struct HostReport {
     pub captured_at_unix_ms: u64,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct ProcessReport {
     pub pid: i32,
     /// `target` (named by the user) or `descendant` (under `--tree`).
@@ -134,7 +134,7 @@ pub struct ProcessReport {
 /// A finding as the user reads it: the claim and its evidence in words,
 /// and, where the finding waits on an fd, that fd and who holds its other
 /// end (for alerting and supervisors to act on without parsing prose).
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct FindingReport {
     pub kind: Verdict,
     pub severity: Severity,

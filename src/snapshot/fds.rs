@@ -5,7 +5,7 @@ use super::Fact;
 use crate::text::TargetString;
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct Fd {
     pub fd: i32,
     /// The link text (`pipe:[123]`, `socket:[456]`, `/dev/null`...). Never
@@ -21,10 +21,11 @@ pub use crate::linux::fd::FdKind;
 
 /// How many fds a lazily read process has, by type: a fixed array, so a
 /// host of thousands of processes pays 52 bytes each for it.
-#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, schemars::JsonSchema)]
 pub struct FdTotals {
     pub count: usize,
     #[serde(with = "by_type")]
+    #[schemars(with = "std::collections::BTreeMap<FdKind, u32>")]
     pub by_type: [u32; FdKind::ALL.len()],
 }
 
@@ -62,7 +63,7 @@ mod by_type {
 }
 
 /// `/proc/PID/fdinfo/N`.
-#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, schemars::JsonSchema)]
 pub struct FdInfo {
     /// Open flags (octal in the file): access mode, O_NONBLOCK...
     pub flags: Option<u32>,
@@ -75,14 +76,14 @@ pub struct FdInfo {
     pub eventfd_count: Option<u64>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct EpollTarget {
     pub fd: i32,
     pub events: u32,
     pub inode: Option<u64>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, schemars::JsonSchema)]
 pub struct PipeFill {
     pub buffered_bytes: u64,
     pub capacity_bytes: u64,

@@ -27,7 +27,7 @@ pub const SNAPSHOT_FORMAT: &str = "whystuck-snapshot";
 /// Snapshot files larger than this are refused rather than read.
 pub const MAX_SNAPSHOT_BYTES: usize = 256 << 20;
 
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, schemars::JsonSchema)]
 pub struct Snapshot {
     pub format: String,
     pub schema_version: u32,
@@ -51,7 +51,7 @@ pub struct Snapshot {
 
 /// What a scan of /proc could not see, so a partial view is never taken
 /// for the whole host.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
 pub struct Visibility {
     /// The proc mount's `hidepid=` setting as it applies to this run
     /// (`off`, `noaccess`, `invisible`, `ptraceable`; `off` when the run
@@ -69,7 +69,7 @@ pub struct Visibility {
     pub vanished: u64,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, schemars::JsonSchema)]
 pub struct Host {
     /// The collecting host's name (`/proc/sys/kernel/hostname`).
     #[serde(default)]
@@ -97,7 +97,7 @@ pub struct Host {
 }
 
 /// Everything seen of one pid, one [`Sample`] per sampling round.
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, schemars::JsonSchema)]
 pub struct ProcessRecord {
     pub pid: i32,
     #[serde(default)]
@@ -126,7 +126,7 @@ impl ProcessRecord {
 }
 
 /// Why a process was sampled.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Named by the user.
@@ -140,7 +140,7 @@ pub enum Role {
 }
 
 /// One process holding one end of a pipe or socket.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct Holder {
     pub inode: u64,
     pub pid: i32,
@@ -150,14 +150,14 @@ pub struct Holder {
     pub comm: Option<TargetString>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct Unsearchable {
     pub pid: i32,
     pub comm: Option<TargetString>,
     pub reason: Reason,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {
     /// The process was there for the whole sample.
@@ -170,7 +170,7 @@ pub enum Presence {
     Skipped,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, schemars::JsonSchema)]
 pub struct Sample {
     /// Milliseconds since the run's first sample.
     pub elapsed_ms: u64,
@@ -197,6 +197,10 @@ pub struct Sample {
     /// were not read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sched_now_ms: Option<Vec<CpuNow>>,
+    /// The main thread's scheduler statistics, read when two samples are
+    /// taken (how long it waited for a CPU between them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedstat: Option<Fact<SchedStat>>,
     /// A Python process's stacks (`--stacks`, by py-spy), with the last
     /// sample; `None` when not asked for or not a Python process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -204,7 +208,7 @@ pub struct Sample {
 }
 
 /// One Python thread's stack, innermost frame first.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct PyThread {
     /// The os thread id, to join with the sample's threads.
     pub tid: Option<i32>,
@@ -212,7 +216,7 @@ pub struct PyThread {
     pub frames: Vec<PyFrame>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct PyFrame {
     pub function: String,
     pub file: String,
@@ -220,14 +224,14 @@ pub struct PyFrame {
 }
 
 /// "Now" in one CPU's scheduler clock, in milliseconds.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct CpuNow {
     pub cpu: u32,
     pub now_ms: Fact<f64>,
 }
 
 /// A value, or why it could not be read.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Fact<T> {
     Ok(T),
@@ -250,7 +254,7 @@ impl<T> Fact<T> {
     }
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonKind {
     /// The kernel refused the read (another user's process, no ptrace access).
@@ -273,7 +277,7 @@ pub enum ReasonKind {
     Error,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct Reason {
     pub kind: ReasonKind,
     /// Most reasons are fixed text, shared rather than allocated: a scan
@@ -298,7 +302,7 @@ impl std::fmt::Display for Reason {
 
 /// Another process named in a report (child, parent, tracer), with just
 /// enough to say what it is doing.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct Relative {
     pub pid: i32,
     pub stat: Fact<Stat>,

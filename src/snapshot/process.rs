@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// `/proc/PID/stat` (or `task/TID/stat`). Fields after `state` are optional
 /// because older kernels and fake trees write fewer of them.
-#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, schemars::JsonSchema)]
 pub struct Stat {
     pub comm: TargetString,
     pub state: char,
@@ -52,7 +52,7 @@ impl Stat {
 }
 
 /// The lines of `/proc/PID/status` whystuck uses.
-#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, schemars::JsonSchema)]
 pub struct Status {
     /// The thread group (process) id: differs from the pid for a thread.
     #[serde(default)]
@@ -70,8 +70,17 @@ pub struct Status {
     pub nonvoluntary_ctxt_switches: Option<u64>,
 }
 
+/// `/proc/PID/schedstat`: the main thread's time on a CPU, time waiting
+/// for one on a run queue, and times scheduled.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, schemars::JsonSchema)]
+pub struct SchedStat {
+    pub run_ns: u64,
+    pub wait_ns: u64,
+    pub timeslices: u64,
+}
+
 /// `/proc/PID/io`.
-#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, schemars::JsonSchema)]
 pub struct Io {
     pub rchar: Option<u64>,
     pub wchar: Option<u64>,
@@ -81,7 +90,7 @@ pub struct Io {
     pub write_bytes: Option<u64>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct Thread {
     pub tid: i32,
     pub stat: Fact<Stat>,
@@ -104,7 +113,7 @@ pub struct Thread {
 
 /// A thread's context switches, from `/proc/PID/task/TID/status` (the
 /// field names are those of [`Status`], so a thread's status reads as one).
-#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, schemars::JsonSchema)]
 pub struct ContextSwitches {
     pub voluntary_ctxt_switches: Option<u64>,
     pub nonvoluntary_ctxt_switches: Option<u64>,
@@ -117,7 +126,7 @@ impl ContextSwitches {
 }
 
 /// `/proc/PID/task/TID/syscall`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Syscall {
     /// The thread is on a CPU: no syscall to report.

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 /// The sockets among this process's fds, matched by inode against its network
 /// namespace's tables.
-#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, schemars::JsonSchema)]
 pub struct Sockets {
     /// Where the facts came from: `sock_diag` (netlink) or `proc_net` (text).
     /// From `proc_net`, TCP sockets have no `tcp_info` or memory (those
@@ -31,7 +31,7 @@ pub struct Sockets {
     pub udp_unavailable: Option<Reason>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct TcpSocket {
     pub inode: u64,
     pub local: SocketAddr,
@@ -91,7 +91,7 @@ impl TcpSocket {
     }
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct UdpSocket {
     pub inode: u64,
     pub local: SocketAddr,
@@ -113,7 +113,7 @@ impl UdpSocket {
     }
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct UnixSocket {
     pub inode: u64,
     /// `stream`, `dgram` or `seqpacket`.

@@ -8,7 +8,7 @@ use crate::text::TargetString;
 use serde::Serialize;
 use std::time::{Duration, SystemTime};
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct Event {
     pub timestamp: String,
     pub host: Option<String>,

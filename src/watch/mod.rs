@@ -60,6 +60,10 @@ struct Tracked {
     last_moved: Instant,
     last_state: char,
     moving: bool,
+    /// It started or stopped moving at the last tick: the diagnosis then
+    /// measured a window that straddled the change, so the next tick
+    /// diagnoses again over a window of one kind.
+    settling: bool,
     shown: Option<Shown>,
     ticks_since_full: u32,
     /// When it was first seen a zombie, and its wait status then.
@@ -100,6 +104,7 @@ impl Tracked {
             last_moved: now,
             last_state: '?',
             moving: false,
+            settling: false,
             shown: None,
             ticks_since_full: 0,
             zombie: None,
@@ -173,15 +178,18 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
                 .as_ref()
                 .and_then(|s| s.next_repeat)
                 .is_some_and(|at| tick >= at);
+            let changed = moved != t.moving;
             if t.shown.is_none()
                 || own.state != t.last_state
-                || moved != t.moving
+                || changed
+                || t.settling
                 || stalled_now != was_stalled
                 || repeat_due
                 || t.ticks_since_full >= REFRESH_TICKS
             {
                 due.push(pid);
             }
+            t.settling = changed;
             t.last_state = own.state;
             t.moving = moved;
         }

@@ -16,6 +16,7 @@ mod privilege;
 mod proc_root;
 mod reliability;
 mod runtimes;
+mod schema;
 mod sockets;
 mod timeline;
 mod verdicts;

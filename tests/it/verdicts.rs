@@ -215,7 +215,12 @@ fn parent_of_a_busy_child_is_waiting_on_child_and_shows_the_child_working() {
     assert_eq!(p["verdict"], "waiting-on-child", "{p:#}");
     let child = &p["children"][0];
     assert_eq!(child["pid"], s.num("child"));
-    assert!(child["cpu_percent"].as_f64().unwrap() > 50.0, "{child}");
+    // Working, whatever share of the CPUs it got on a loaded machine.
+    assert!(child["cpu_percent"].as_f64().unwrap() > 10.0, "{child}");
+    assert_eq!(
+        p["severity"], "ok",
+        "a parent waiting on a working child is fine: {p:#}"
+    );
     assert!(p["summary"]
         .as_str()
         .unwrap()
@@ -272,7 +277,9 @@ fn busy_loop_is_busy() {
     let s = Scenario::start("busy");
     let p = diagnose(s.num("target"), "500ms");
     assert_eq!(p["verdict"], "busy", "{p:#}");
-    assert!(p["cpu"]["percent"].as_f64().unwrap() >= 50.0);
+    // What it got and what it waited for: on contended CPUs, it wanted more.
+    let wanted = p["cpu"]["percent"].as_f64().unwrap() + p["cpu"]["wait_percent"].as_f64().unwrap();
+    assert!(wanted >= 50.0, "{p:#}");
     assert!(p["cpu"]["utime_ticks"].as_u64() > p["cpu"]["first_utime_ticks"].as_u64());
 }
 

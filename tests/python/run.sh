@@ -28,7 +28,7 @@ venv=$work/venv/bin
 MATURIN_PEP517_ARGS="--locked" "$venv/pip" wheel --no-deps --quiet --wheel-dir "$work/wheels" "$root"
 wheel=$(ls "$work"/wheels/whystuck-*.whl)
 echo "built $(basename "$wheel")"
-"$venv/pip" install --quiet "$wheel" pytest
+"$venv/pip" install --quiet "$wheel" pytest jsonschema
 
 # The tests must see the installed package and binary, not the source tree.
 "$venv/python" - <<'EOF'

@@ -121,6 +121,7 @@ fn sample(elapsed_ms: u64, state: char, cpu_ticks: u64, threads: &[T], fds: &[Fd
         parent: None,
         tracer: None,
         sched_now_ms: None,
+        schedstat: None,
         python_stacks: None,
     }
 }
