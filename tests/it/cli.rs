@@ -252,3 +252,37 @@ fn man_is_listed_among_the_commands() {
     assert!(commands.contains("\n  man "), "{commands}");
     assert!(whystuck(&["man"]).stdout.starts_with(".ie"), "roff");
 }
+
+/// kthreadd's children are kernel threads: counted, not listed, unless
+/// --kernel-threads.
+#[test]
+fn kernel_thread_children_are_folded_into_a_count() {
+    let kthreadd = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "kthreadd"));
+    let Some(kthreadd) = kthreadd else {
+        assert!(
+            std::env::var_os("WHYSTUCK_REQUIRE_TOOLS").is_none(),
+            "no kthreadd in this pid namespace"
+        );
+        eprintln!("SKIPPED: no kthreadd in this pid namespace");
+        return;
+    };
+    let pid = kthreadd.to_string();
+    let folded = whystuck(&["--interval", "0", "--color", "never", &pid]).stdout;
+    let line = folded
+        .lines()
+        .find(|l| l.starts_with("children: "))
+        .unwrap_or_else(|| panic!("{folded}"));
+    assert!(
+        line.ends_with(" kernel threads (--kernel-threads lists them)"),
+        "{line}"
+    );
+    assert!(!folded.contains("\nchildren\n"), "no table: {folded}");
+    let listed = whystuck(&["--interval", "0", "--color", "never", "--kernel-threads", &pid]).stdout;
+    assert!(
+        listed.contains("\nchildren\n") && !listed.contains("children: "),
+        "{listed}"
+    );
+}
