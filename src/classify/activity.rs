@@ -65,6 +65,20 @@ pub(super) fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
     if (thread.state == Some('D') && thread.wait != Some(Wait::Child)) || matches!(thread.state, Some('T' | 't')) {
         return None;
     }
+    // The deciding thread's own work decides running against waiting; the
+    // process's, when the thread was not seen twice.
+    let io_moved = view
+        .progress
+        .as_ref()
+        .is_some_and(|p| [p.io_bytes, p.io_syscalls].iter().any(|d| d.is_some_and(|d| d > 0)));
+    // Another thread's work counts too (a lock holder, a worker), but not
+    // a housekeeping thread's between timed sleeps (a JVM's periodic task).
+    let others_worked = view
+        .threads
+        .iter()
+        .filter(|t| t.tid() != thread.tid() && !t.timed_wait())
+        .any(|t| t.worked(io_moved) == Some(true));
+    let moved = thread.worked(io_moved).map(|w| w || others_worked).or(moved);
     let who = thread.named(view.pid);
     let mut evidence = vec![Evidence::ThreadIn {
         thread: who,

@@ -58,6 +58,8 @@ pub struct ThreadView<'a> {
     /// How long ago it last ran, in milliseconds; why not, when it was read
     /// and could not be. `None` when not read (a running thread).
     pub last_ran_ms: Option<Result<u64, Reason>>,
+    /// The same thread in the first sample, when there were two.
+    pub before: Option<&'a Thread>,
 }
 
 impl<'a> ThreadView<'a> {
@@ -118,7 +120,35 @@ impl<'a> ThreadView<'a> {
             wchan,
             kernel_thread,
             last_ran_ms,
+            before: None,
         }
+    }
+
+    /// Asleep in a wait a timer ends (a timed futex, a sleep, a poll with a
+    /// timeout): a housekeeping thread, whose ticking is not the process's
+    /// progress.
+    pub fn timed_wait(&self) -> bool {
+        self.timed_futex()
+            || self.wait == Some(Wait::Sleep)
+            || (matches!(self.wait, Some(Wait::Epoll | Wait::Poll))
+                && matches!(self.timeout, Some(Timeout::Millis(_) | Timeout::Given)))
+    }
+
+    /// Whether this thread itself worked between the samples: it used CPU
+    /// time, or was scheduled while the process did I/O (`io_moved`). A
+    /// process whose housekeeping threads tick (a JVM's) is not thereby
+    /// making progress in the thread that decides its verdict. `None`
+    /// without both samples of the thread.
+    pub fn worked(&self, io_moved: bool) -> Option<bool> {
+        let before = self.before?;
+        let ticks = |t: &Thread| t.stat.ok()?.cpu_ticks();
+        let switches = |t: &Thread| t.status.ok()?.total();
+        let cpu = ticks(self.thread)?.saturating_sub(ticks(before)?);
+        let scheduled = match (switches(self.thread), switches(before)) {
+            (Some(after), Some(before)) => after > before,
+            _ => false,
+        };
+        Some(cpu > 0 || (io_moved && scheduled))
     }
 
     /// Blocked in a futex wait that a timeout ends: a timed sleep, not a
@@ -225,6 +255,13 @@ impl<'a> View<'a> {
                     .collect()
             })
             .unwrap_or_default();
+        let mut threads = threads;
+        if !std::ptr::eq(first, last) {
+            let earlier = first.threads.ok().map(Vec::as_slice).unwrap_or_default();
+            for thread in &mut threads {
+                thread.before = earlier.iter().find(|t| t.tid == thread.tid());
+            }
+        }
         let mut fds = fds;
         fds.sort_by_key(|f| f.fd.fd); // for View::fd's binary search
         for thread in &threads {

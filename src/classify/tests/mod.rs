@@ -126,16 +126,24 @@ fn sample(elapsed_ms: u64, state: char, cpu_ticks: u64, threads: &[T], fds: &[Fd
     }
 }
 
-/// Two samples 1 s apart; the process gained `cpu_delta` ticks.
+/// Two samples 1 s apart; the process gained `cpu_delta` ticks, in its
+/// thread on a CPU if it has one, else in its first.
 fn record(state: char, cpu_delta: u64, threads: &[T], fds: &[Fd]) -> ProcessRecord {
+    let mut last = sample(1000, state, 10 + cpu_delta, threads, fds);
+    if let Fact::Ok(ts) = &mut last.threads {
+        let busy = ts
+            .iter()
+            .position(|t| t.stat.ok().is_some_and(|s| s.state == 'R'))
+            .unwrap_or(0);
+        if let Some(Fact::Ok(stat)) = ts.get_mut(busy).map(|t| &mut t.stat) {
+            stat.utime = Some(cpu_delta);
+        }
+    }
     ProcessRecord {
         pid: PID,
         role: Role::Target,
         named_thread: None,
-        samples: vec![
-            sample(0, state, 10, threads, fds),
-            sample(1000, state, 10 + cpu_delta, threads, fds),
-        ],
+        samples: vec![sample(0, state, 10, threads, fds), last],
     }
 }
 
@@ -610,4 +618,27 @@ fn a_futex_wait_with_a_timeout_is_a_timed_sleep_not_a_stuck_futex() {
         verdict_of("x86_64", &record('S', 0, &[waitv], &[])).verdict,
         Verdict::Sleeping
     );
+}
+
+/// A JVM idle in `Object.wait()`: its main thread waits untimed, while a
+/// housekeeping thread between timed sleeps uses a little CPU. That ticking
+/// is not the main thread's progress: still futex-blocked. The same CPU in a
+/// thread not on a timer (a worker, a lock holder) is progress.
+#[test]
+fn a_housekeeping_thread_ticking_is_not_progress_but_a_worker_is() {
+    let untimed = t(PID, 'S', 202, &[0x7f00, 0x80, 0, 0], "futex_do_wait");
+    let timed = t(101, 'S', 202, &[0x7f10, 0x89, 0, 0x7ffd_1000], "futex_do_wait");
+    let untimed_worker = t(101, 'S', 202, &[0x7f10, 0x80, 0, 0], "futex_do_wait");
+    for (other, expected) in [(timed, Verdict::FutexBlocked), (untimed_worker, Verdict::Running)] {
+        let mut r = record('S', 2, &[untimed.clone(), other], &[]);
+        // The 2 ticks were the other thread's, not main's.
+        if let Fact::Ok(ts) = &mut r.samples[1].threads {
+            ts[0].stat = Fact::Ok(stat('S', 0));
+            ts[1].stat = Fact::Ok(Stat {
+                utime: Some(2),
+                ..stat('S', 0)
+            });
+        }
+        assert_eq!(verdict_of("x86_64", &r).verdict, expected);
+    }
 }
