@@ -12,11 +12,13 @@
 //! - [`progress`]: how much a process moved between two samples.
 //! - [`graph`]: the world of processes, who holds the other end of what,
 //!   the wait-for edges and the deadlocks.
-//! - [`finding`]: the types a diagnosis is made of.
+//! - [`finding`]: the types a diagnosis is made of (with `fdfacts`, an fd
+//!   as a finding names it).
 //! - `lifecycle`, `blocked`, `activity`: the findings themselves.
 
 mod activity;
 mod blocked;
+mod fdfacts;
 pub mod finding;
 pub mod graph;
 mod lifecycle;

@@ -3,13 +3,14 @@
 //! It turns pids into a [`Snapshot`] of raw facts and judges nothing. It is
 //! read-only by construction: files are opened read-only and non-blocking
 //! and closed at once, fd links are read with readlink and never followed,
-//! and the one open of a target's fd is the pipe probe in `sample.rs`.
+//! and the one open of a target's fd is the pipe probe in `depth.rs`.
 //!
 //! Where each job lives:
 //! - `run.rs`: a run's rounds ([`collect`]), the state they share, and the
 //!   wait between a process's two samples;
 //! - `sample.rs`: sampling one process through its held directory (`dir.rs`):
-//!   stat, status, io, threads, fd links, fd details, the pipe probe, TCP;
+//!   stat, status, io, threads, fd links, fd details, TCP; `depth.rs`: which
+//!   fds are read in depth, and the pipe probe;
 //! - `holders.rs`: who holds the other end of each pipe and socket
 //!   (through the index in `ends.rs`);
 //! - `batch.rs`: what a batch of samples lacks until it ends, by pid:
@@ -28,6 +29,7 @@
 
 mod batch;
 mod clock;
+mod depth;
 mod dir;
 mod ends;
 pub mod helper;
