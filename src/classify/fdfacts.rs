@@ -61,6 +61,12 @@ pub enum FdWhat {
     /// A named pipe, from the wait its reader or writer is in.
     Fifo {
         path: TargetString,
+        access: Option<Access>,
+        /// `None` when the fill was not probed.
+        fill: Option<Result<PipeFill, Reason>>,
+        /// Whether its other ends were looked for (by path, confirmed by
+        /// inode: kernels before 5.8 show no inode in fdinfo).
+        searched: bool,
     },
     Pipe {
         access: Option<Access>,
@@ -69,7 +75,8 @@ pub enum FdWhat {
     },
     Tcp(TcpFacts),
     Unix(UnixFacts),
-    /// A socket in neither the TCP nor the unix table.
+    Udp(UdpFacts),
+    /// A socket in none of the TCP, unix or UDP tables.
     OtherSocket {
         inode: u64,
     },
@@ -95,10 +102,29 @@ pub struct TcpFacts {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+pub struct UdpFacts {
+    pub local: SocketAddr,
+    /// The unspecified address and port 0 when not connected.
+    pub remote: SocketAddr,
+    pub state: String,
+    pub rx_queue: u32,
+}
+
+impl UdpFacts {
+    /// Connected to a peer (a resolver's socket is).
+    pub fn connected(&self) -> bool {
+        !self.remote.ip().is_unspecified() || self.remote.port() != 0
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
 pub struct UnixFacts {
     pub kind: String,
     pub state: String,
     pub path: Option<TargetString>,
+    /// The path the peer is bound to: a client's peer is the server's
+    /// accepted socket, which carries its listener's path.
+    pub peer_path: Option<TargetString>,
     pub peer_inode: Option<u64>,
     /// Send-buffer memory in use and its limit.
     pub send_buffer: Option<(u32, u32)>,

@@ -6,6 +6,7 @@
 
 pub use super::fdfacts::*;
 use super::graph::Edge;
+pub use super::held::*;
 use super::progress::Progress;
 use crate::linux::wait::{DiskWait, Timeout};
 use crate::snapshot::{PipeFill, Reason};
@@ -41,6 +42,8 @@ pub enum Verdict {
     Stalled,
     Stopped,
     DiskWait,
+    LockWait,
+    TerminalInput,
     PipeFull,
     WakeupFdEagain,
     FutexBlocked,
@@ -55,12 +58,14 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 16] = [
+    pub const ALL: [Verdict; 18] = [
         Verdict::Dead,
         Verdict::Deadlock,
         Verdict::Stalled,
         Verdict::Stopped,
         Verdict::DiskWait,
+        Verdict::LockWait,
+        Verdict::TerminalInput,
         Verdict::PipeFull,
         Verdict::WakeupFdEagain,
         Verdict::FutexBlocked,
@@ -81,6 +86,8 @@ impl Verdict {
             Verdict::Stalled => "stalled",
             Verdict::Stopped => "stopped",
             Verdict::DiskWait => "disk-wait",
+            Verdict::LockWait => "lock-wait",
+            Verdict::TerminalInput => "terminal-input",
             Verdict::PipeFull => "pipe-full",
             Verdict::WakeupFdEagain => "wakeup-fd-eagain",
             Verdict::FutexBlocked => "futex-blocked",
@@ -102,6 +109,8 @@ impl Verdict {
             }
             Verdict::Stopped
             | Verdict::DiskWait
+            | Verdict::LockWait
+            | Verdict::TerminalInput
             | Verdict::FutexBlocked
             | Verdict::AcceptQueueFull
             | Verdict::Unknown => Severity::Warn,
@@ -288,6 +297,8 @@ pub enum StopCause {
     Tracer(ProcessRef),
     TracingStop,
     Signal,
+    /// Job control: it touched its terminal from the background.
+    Background(BackgroundStop),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -296,6 +307,12 @@ pub enum WaitClaim {
     Writing(FdFacts),
     Reading(Option<FdFacts>),
     OpeningFifo,
+    /// Waiting for a file lock held by others.
+    Lock(LockWait),
+    /// Reading a terminal: waiting for a person to type.
+    Terminal(TerminalWait),
+    /// Waiting for a resolver's answer.
+    Dns(DnsWait),
     Accepting(Option<FdFacts>),
     Epoll(EpollWait),
     Polling(Option<&'static str>),
@@ -463,6 +480,23 @@ pub enum Evidence {
         verdict: Verdict,
         claim: Box<Claim>,
         stuck_for_ms: Option<u64>,
+    },
+    /// A process holding the lock a thread waits for, through `fd`, and
+    /// how its own diagnosis came out.
+    LockHolder {
+        holder: ProcessRef,
+        fd: i32,
+        verdict: Verdict,
+        claim: Box<Claim>,
+        stuck_for_ms: Option<u64>,
+    },
+    /// A pid `/proc/locks` names as a lock's holder that does not hold it.
+    StaleLockPid(i32),
+    /// Its process group is not its terminal's foreground group: a read
+    /// (or, with `tostop`, a write) of the terminal stops it again.
+    BackgroundGroup {
+        pgrp: i32,
+        foreground: i32,
     },
 }
 

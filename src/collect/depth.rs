@@ -1,7 +1,7 @@
 //! Which fds of a process are read in depth, and the one open of a
 //! target's fd: the pipe probe. A process with many fds has in depth only
 //! the fds its blocked threads name, its epoll sets and its full self-pipes;
-//! a pipe is probed for its fill.
+//! a pipe, or a FIFO a thread reads or writes, is probed for its fill.
 
 use super::dir::ProcDir;
 use crate::snapshot::*;
@@ -35,6 +35,23 @@ pub(super) fn wanted_fds(links: &[(i32, Vec<u8>)], threads: &Fact<Vec<Thread>>) 
             .map(|(fd, _)| *fd),
     );
     wanted
+}
+
+/// The fds threads are reading or writing in pipe code (`pipe_read`,
+/// `pipe_write`): on a path, a FIFO whose two ends are open. Never a FIFO
+/// a thread waits to open (`wait_for_partner`): opening it would complete
+/// that open.
+pub(super) fn fifo_fds(threads: &Fact<Vec<Thread>>) -> BTreeSet<i32> {
+    threads
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter(|t| t.wchan.ok().is_some_and(|w| crate::linux::wait::is_pipe_io_wait(w)))
+        .filter_map(|t| match t.syscall.ok()? {
+            Syscall::Blocked { nr, args } if *nr >= 0 => i32::try_from(*args.first()?).ok(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Self-pipes probed for fill in a lazily read process (in one of a large

@@ -5,7 +5,7 @@
 //! children's stats) it leaves as [`Left`] for [`super::batch`]; it knows
 //! nothing of the snapshot it goes into.
 
-use super::depth::{full_self_pipes, probe_pipe, wanted_fds, MAX_SELF_PIPE_PROBES};
+use super::depth::{fifo_fds, full_self_pipes, probe_pipe, wanted_fds, MAX_SELF_PIPE_PROBES};
 use super::dir::ProcDir;
 use super::net::NetTables;
 use super::parse;
@@ -291,6 +291,7 @@ impl Sampler {
                 infos.insert(fd, info);
             }
         }
+        let fifos = fifo_fds(threads);
         let mut fds = Vec::with_capacity(deep.as_ref().map_or(links.len(), |w| w.len()));
         for (fd, target) in links {
             if deep.as_ref().is_some_and(|w| !w.contains(&fd)) {
@@ -303,7 +304,16 @@ impl Sampler {
             let Some(info) = info else {
                 continue; // closed after the listing
             };
-            let pipe = crate::linux::fd::link_inode(&target, "pipe").map(|inode| probe(fd, inode));
+            let pipe = match crate::linux::fd::link_inode(&target, "pipe") {
+                Some(inode) => Some(probe(fd, inode)),
+                // A FIFO a thread reads or writes has both ends open: a
+                // moment's extra reader completes nobody's open().
+                None if fifos.contains(&fd) && target.starts_with(b"/") => Some(match probe_pipe(dir, fd) {
+                    Ok(fill) => Fact::Ok(fill),
+                    Err(e) => Fact::Unavailable(reason_for(&e)),
+                }),
+                None => None,
+            };
             fds.push(Fd {
                 fd,
                 target: TargetString::new(target),
