@@ -7,6 +7,10 @@
 //! anything is an error.
 
 use crate::snapshot::{EpollTarget, FdInfo, Io, Stat, Status, Syscall, TcpSocket, UdpSocket, UnixSocket};
+
+/// `/proc/locks` and the `lock:` lines of an fdinfo, parsed beside the
+/// search that reads them.
+pub use super::locks::{fdinfo_locks, lock_line, proc_locks};
 use crate::text::TargetString;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 

@@ -326,3 +326,51 @@ fn a_unix_client_names_the_path_its_server_listens_on() {
     );
     assert!(!said.contains("DNS"), "{said}");
 }
+
+/// A fake /proc: pid 42 waits in flock on fd 4; `/proc/locks` names a
+/// taker that is gone (49), and pid 50 holds the lock through its fd 3 (the
+/// open file it inherited), as its fdinfo says. With the lines hidden (a
+/// holder in another pid namespace hides its lock and the waiters), nobody
+/// is named.
+#[test]
+fn lock_holders_from_proc_locks_and_fdinfo_in_a_fake_proc() {
+    use crate::support::{stat_line, FakeProc};
+    const PATH: &str = "/var/lib/app/db.lock";
+    let tree = |locks: &str| {
+        let fake = FakeProc::new();
+        fake.process(
+            42,
+            &stat_line(42, "waiter", 'S', 1, 0),
+            "73 0x4 0x2 0x0 0x0 0x0 0x0 0x7ffd 0x7f00\n",
+            "locks_lock_inode_wait",
+        );
+        fake.link("42/fd/4", PATH);
+        fake.file("42/fdinfo/4", b"pos:\t0\nflags:\t02\nmnt_id:\t27\nino:\t4242\n");
+        fake.process(
+            50,
+            &stat_line(50, "holder", 'S', 1, 0),
+            "230 0x1 0x1 0x0 0x0 0x0 0x0 0x7ffd 0x7f00\n",
+            "hrtimer_nanosleep",
+        );
+        fake.link("50/fd/3", PATH);
+        fake.file(
+            "50/fdinfo/3",
+            b"pos:\t0\nflags:\t02\nmnt_id:\t27\nino:\t4242\nlock:\t1: FLOCK  ADVISORY  WRITE 49 fe:00:4242 0 EOF\n",
+        );
+        fake.file("locks", locks.as_bytes());
+        fake
+    };
+    let listed = "1: FLOCK  ADVISORY  WRITE 49 fe:00:4242 0 EOF\n1: -> FLOCK  ADVISORY  WRITE 42 fe:00:4242 0 EOF\n";
+    let p = tree(listed).diagnose(42);
+    assert_eq!(p["verdict"], "lock-wait", "{p:#}");
+    assert_eq!(
+        summary(&p),
+        format!("main thread waiting for an exclusive flock lock on {PATH} (fd 4), held by pid 50 (holder) fd 3, itself sleeping (not by 49, which /proc/locks names: it does not hold it)")
+    );
+    assert_eq!(peers(finding(&p, "lock-wait")), [(50, 3)]);
+
+    let hidden = tree("2: POSIX  ADVISORY  WRITE 7 08:01:99 0 EOF\n").diagnose(42);
+    assert_eq!(hidden["verdict"], "lock-wait", "{hidden:#}");
+    assert!(summary(&hidden).ends_with("its wait is not in /proc/locks, so who holds it is unknown (a lock held in a pid namespace this run cannot see is hidden there, with its waiters)"), "{hidden:#}");
+    assert!(finding(&hidden, "lock-wait")["peers"].is_null(), "{hidden:#}");
+}
