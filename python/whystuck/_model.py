@@ -85,7 +85,8 @@ class Finding:
     cycle: Optional[List[int]]
     #: The fd the finding is about (the pipe written, the socket read).
     fd: Optional[int]
-    #: Who holds the other end of that fd (empty when none or not about an fd).
+    #: Who holds the other end of that fd (empty when none or not about an
+    #: fd); for a ``lock-wait``, who holds the lock, and through which fd.
     peers: List[Peer]
     #: One line a person can act on, when the binary gives one.
     next_step: Optional[str]

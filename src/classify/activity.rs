@@ -5,7 +5,7 @@ use super::finding::*;
 use super::graph::World;
 use super::lifecycle::relative_ref;
 use super::view::{ThreadView, View};
-use super::Judge;
+use super::{waits, Judge};
 use crate::linux::wait::Wait;
 use crate::snapshot::{Reason, Stat};
 
@@ -15,7 +15,7 @@ fn deciding_thread<'v, 'a>(view: &'v View<'a>) -> Option<&'v ThreadView<'a>> {
     let rank = |t: &ThreadView| match t.wait {
         _ if t.on_cpu() => 0,
         Some(Wait::Write) => 1,
-        Some(Wait::Read | Wait::Accept | Wait::FifoOpen) => 2,
+        Some(Wait::Read | Wait::Accept | Wait::FifoOpen | Wait::Lock) => 2,
         Some(Wait::Epoll | Wait::Poll) => 3,
         Some(Wait::Child) => 4,
         Some(Wait::Connect | Wait::Sleep | Wait::Signal | Wait::Other) => 5,
@@ -110,7 +110,15 @@ pub(super) fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
                 Some(fd) => (Verdict::Sleeping, WaitClaim::Writing(fd)),
                 None => return None, // a pipe or socket write wchan: a pipe-full finding of its own
             },
-            Some(Wait::Read) => (Verdict::BlockedOnRead, WaitClaim::Reading(fd)),
+            Some(Wait::Read) => match (waits::terminal(view, thread), waits::dns(view, thread)) {
+                (Some(tty), _) => (Verdict::TerminalInput, WaitClaim::Terminal(tty)),
+                (None, Some(dns)) => (Verdict::BlockedOnRead, WaitClaim::Dns(dns)),
+                (None, None) => (Verdict::BlockedOnRead, WaitClaim::Reading(fd)),
+            },
+            Some(Wait::Lock) => (
+                Verdict::LockWait,
+                WaitClaim::Lock(waits::lock_wait(judge, view, thread, &mut evidence)),
+            ),
             Some(Wait::FifoOpen) => (Verdict::BlockedOnRead, WaitClaim::OpeningFifo),
             Some(Wait::Accept) => (Verdict::BlockedOnRead, WaitClaim::Accepting(fd)),
             Some(Wait::Epoll) => {
@@ -122,7 +130,11 @@ pub(super) fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
                 // poll and select take their fds from the target's memory,
                 // which whystuck does not read: say so, never guess them.
                 evidence.push(Evidence::PollSetUnread);
-                (Verdict::IdleInEpoll, WaitClaim::Polling(call))
+                match waits::dns(view, thread) {
+                    // A resolver's socket stands for the set (glibc polls it).
+                    Some(dns) => (Verdict::BlockedOnRead, WaitClaim::Dns(dns)),
+                    None => (Verdict::IdleInEpoll, WaitClaim::Polling(call)),
+                }
             }
             Some(Wait::Futex) if thread.timed_futex() => (Verdict::Sleeping, WaitClaim::TimedFutex),
             Some(Wait::Futex) => {

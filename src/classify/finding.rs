@@ -4,14 +4,14 @@
 //! turns claims and evidence into the sentences users read, so rewording is
 //! a change to one module and tests can assert on the facts.
 
+pub use super::fdfacts::*;
 use super::graph::Edge;
+pub use super::held::*;
 use super::progress::Progress;
-use crate::linux::fd::Access;
 use crate::linux::wait::{DiskWait, Timeout};
-use crate::snapshot::{FdKind, PipeFill, Reason};
+use crate::snapshot::{PipeFill, Reason};
 use crate::text::TargetString;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 
 #[derive(
     Serialize,
@@ -55,6 +55,8 @@ pub enum Verdict {
     Stalled,
     Stopped,
     DiskWait,
+    LockWait,
+    TerminalInput,
     PipeFull,
     WakeupFdEagain,
     FutexBlocked,
@@ -69,12 +71,14 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 16] = [
+    pub const ALL: [Verdict; 18] = [
         Verdict::Dead,
         Verdict::Deadlock,
         Verdict::Stalled,
         Verdict::Stopped,
         Verdict::DiskWait,
+        Verdict::LockWait,
+        Verdict::TerminalInput,
         Verdict::PipeFull,
         Verdict::WakeupFdEagain,
         Verdict::FutexBlocked,
@@ -95,6 +99,8 @@ impl Verdict {
             Verdict::Stalled => "stalled",
             Verdict::Stopped => "stopped",
             Verdict::DiskWait => "disk-wait",
+            Verdict::LockWait => "lock-wait",
+            Verdict::TerminalInput => "terminal-input",
             Verdict::PipeFull => "pipe-full",
             Verdict::WakeupFdEagain => "wakeup-fd-eagain",
             Verdict::FutexBlocked => "futex-blocked",
@@ -116,6 +122,8 @@ impl Verdict {
             }
             Verdict::Stopped
             | Verdict::DiskWait
+            | Verdict::LockWait
+            | Verdict::TerminalInput
             | Verdict::FutexBlocked
             | Verdict::AcceptQueueFull
             | Verdict::Unknown => Severity::Warn,
@@ -220,103 +228,6 @@ pub struct Call {
     pub running: bool,
 }
 
-/// One process holding the other end of a pipe or socket.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Peer {
-    pub pid: i32,
-    pub fd: i32,
-    pub comm: Option<TargetString>,
-}
-
-/// Why the holders found of a pipe or socket may not be all of them.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Unseen {
-    /// /proc hides other users' processes (the mount's `hidepid=` setting).
-    Hidden(String),
-    /// This many processes' fd tables could not be searched.
-    Unsearchable(usize),
-}
-
-/// What an fd is, with the facts that matter for a wait on it and who holds
-/// its other end.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FdFacts {
-    /// The process holding the fd.
-    pub pid: i32,
-    pub fd: i32,
-    pub what: FdWhat,
-    /// For a pipe or socket: who holds the other end (empty when nobody
-    /// was found), and whether that can be all of them.
-    pub peers: Vec<Peer>,
-    pub unseen: Option<Unseen>,
-}
-
-impl FdFacts {
-    /// An event loop's own plumbing: an eventfd, or a pipe or socketpair
-    /// only the process itself holds the other end of (a wakeup fd).
-    pub fn is_own_wakeup(&self) -> bool {
-        match &self.what {
-            FdWhat::Other {
-                kind: FdKind::Eventfd, ..
-            } => true,
-            FdWhat::Pipe { .. } | FdWhat::Unix(_) => {
-                !self.peers.is_empty() && self.peers.iter().all(|p| p.pid == self.pid)
-            }
-            _ => false,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum FdWhat {
-    /// Not in the fd table (closed, or not read).
-    Missing,
-    /// A named pipe, from the wait its reader or writer is in.
-    Fifo {
-        path: TargetString,
-    },
-    Pipe {
-        access: Option<Access>,
-        /// `None` when the fill was not probed.
-        fill: Option<Result<PipeFill, Reason>>,
-    },
-    Tcp(TcpFacts),
-    Unix(UnixFacts),
-    /// A socket in neither the TCP nor the unix table.
-    OtherSocket {
-        inode: u64,
-    },
-    Other {
-        kind: FdKind,
-        target: TargetString,
-    },
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct TcpFacts {
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-    pub state: String,
-    pub rx_queue: u32,
-    pub tx_queue: u32,
-    /// Milliseconds since data was last received and sent, when known.
-    pub last_recv_ms: Option<u32>,
-    pub last_send_ms: Option<u32>,
-    /// Retransmissions of the oldest unacknowledged segment (of the SYN
-    /// while connecting).
-    pub retransmits: Option<u32>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct UnixFacts {
-    pub kind: String,
-    pub state: String,
-    pub path: Option<TargetString>,
-    pub peer_inode: Option<u64>,
-    /// Send-buffer memory in use and its limit.
-    pub send_buffer: Option<(u32, u32)>,
-}
-
 /// What a finding's one-line summary says.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Claim {
@@ -399,6 +310,8 @@ pub enum StopCause {
     Tracer(ProcessRef),
     TracingStop,
     Signal,
+    /// Job control: it touched its terminal from the background.
+    Background(BackgroundStop),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -407,6 +320,12 @@ pub enum WaitClaim {
     Writing(FdFacts),
     Reading(Option<FdFacts>),
     OpeningFifo,
+    /// Waiting for a file lock held by others.
+    Lock(LockWait),
+    /// Reading a terminal: waiting for a person to type.
+    Terminal(TerminalWait),
+    /// Waiting for a resolver's answer.
+    Dns(DnsWait),
     Accepting(Option<FdFacts>),
     Epoll(EpollWait),
     Polling(Option<&'static str>),
@@ -574,6 +493,23 @@ pub enum Evidence {
         verdict: Verdict,
         claim: Box<Claim>,
         stuck_for_ms: Option<u64>,
+    },
+    /// A process holding the lock a thread waits for, through `fd`, and
+    /// how its own diagnosis came out.
+    LockHolder {
+        holder: ProcessRef,
+        fd: i32,
+        verdict: Verdict,
+        claim: Box<Claim>,
+        stuck_for_ms: Option<u64>,
+    },
+    /// A pid `/proc/locks` names as a lock's holder that does not hold it.
+    StaleLockPid(i32),
+    /// Its process group is not its terminal's foreground group: a read
+    /// (or, with `tostop`, a write) of the terminal stops it again.
+    BackgroundGroup {
+        pgrp: i32,
+        foreground: i32,
     },
 }
 

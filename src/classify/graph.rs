@@ -4,7 +4,8 @@
 //!
 //! An edge goes from a thread to the processes that could unblock it: the
 //! child it waits for, the readers of the full pipe it writes, the writers
-//! of the empty pipe it reads, the peer of its socket. A thread is unblocked
+//! of the empty pipe (or FIFO) it reads, the peer of its socket, the
+//! holders of the file lock it waits for. A thread is unblocked
 //! if *any* of them makes progress, so liveness is a least fixed point: a
 //! process is live if it makes progress, has a thread on a CPU or in a wait
 //! something outside the graph can end (a timer, epoll, the disk), or has a
@@ -33,6 +34,9 @@ pub enum EdgeKind {
     /// Connecting to a listener of this host whose accept queue is full:
     /// waits on the process owning it to accept.
     Connect,
+    /// Waiting for a file lock (flock, fcntl F_SETLKW): waits on the
+    /// processes holding it to release it.
+    Lock,
 }
 
 /// A blocked thread and the processes any one of which could unblock it.
@@ -56,6 +60,8 @@ pub struct Edge {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Channel {
     Pipe,
+    /// A named pipe.
+    Fifo,
     UnixSocket,
     TcpSocket,
 }
@@ -65,6 +71,10 @@ pub struct World<'a> {
     /// Sorted by pid: a fifth the memory of a map, at thousands of processes.
     views: Vec<View<'a>>,
     holders: HashMap<u64, Vec<&'a Holder>>,
+    /// The holders of named pipes, by the FIFO's inode.
+    fifo_holders: HashMap<u64, Vec<&'a Holder>>,
+    /// The files threads wait to lock, and who holds them.
+    pub locks: Option<&'a Fact<Vec<LockedFile>>>,
     pub unsearchable: &'a [Unsearchable],
     /// Why some holders of pipes and sockets may not be known: processes
     /// that could not be searched, or hidden by /proc. `None`: all known.
@@ -92,6 +102,10 @@ impl<'a> World<'a> {
         for holder in &snapshot.holders {
             holders.entry(holder.inode).or_default().push(holder);
         }
+        let mut fifo_holders: HashMap<u64, Vec<&Holder>> = HashMap::new();
+        for holder in &snapshot.fifo_holders {
+            fifo_holders.entry(holder.inode).or_default().push(holder);
+        }
         let unseen = match (snapshot.unsearchable.len(), snapshot.host.hidepid.as_deref()) {
             (0, None | Some("noaccess")) => None,
             (0, Some(setting)) => Some(Unseen::Hidden(setting.to_string())),
@@ -101,6 +115,8 @@ impl<'a> World<'a> {
             host: &snapshot.host,
             views,
             holders,
+            fifo_holders,
+            locks: snapshot.locks.as_ref(),
             unsearchable: &snapshot.unsearchable,
             unseen,
             edges: BTreeMap::new(),
@@ -131,33 +147,35 @@ impl<'a> World<'a> {
         self.views.iter().map(|v| v.pid)
     }
 
-    /// Who holds the other end of `pid`'s `fd`: for a pipe, every fd of the
-    /// same pipe open in the other direction; for a socket, the holders of
+    /// Who holds the other end of `pid`'s `fd`: for a pipe or a FIFO, every
+    /// fd of it open in the other direction; for a socket, the holders of
     /// its peer.
     pub fn peers(&self, pid: i32, fd: i32) -> Vec<Peer> {
         let Some(view) = self.view(pid) else { return vec![] };
         let Some(fd_view) = view.fd(fd) else { return vec![] };
-        let Some(inode) = fd_view.inode else { return vec![] };
-        let (peer_inode, wanted_access): (u64, Option<Access>) = match fd_view.kind {
-            FdKind::Pipe => (
-                inode,
-                match fd_view.access() {
-                    Some(Access::Read) => Some(Access::Write),
-                    Some(Access::Write) => Some(Access::Read),
-                    _ => None,
-                },
-            ),
-            FdKind::Socket => match view
+        let other_way = match fd_view.access() {
+            Some(Access::Read) => Some(Access::Write),
+            Some(Access::Write) => Some(Access::Read),
+            _ => None,
+        };
+        let (holders, peer_inode, wanted_access) = match (fd_view.kind, fd_view.inode) {
+            (FdKind::Fifo, _) => match fd_view.fd.info.ok().and_then(|i| i.ino) {
+                Some(ino) => (&self.fifo_holders, ino, other_way),
+                None => return vec![],
+            },
+            (_, None) => return vec![],
+            (FdKind::Pipe, Some(inode)) => (&self.holders, inode, other_way),
+            (FdKind::Socket, Some(inode)) => match view
                 .unix(inode)
                 .and_then(|u| u.peer_inode)
                 .or_else(|| view.tcp(inode)?.peer_inode)
             {
-                Some(peer) => (peer, None),
+                Some(peer) => (&self.holders, peer, None),
                 None => return vec![],
             },
             _ => return vec![],
         };
-        self.holders
+        holders
             .get(&peer_inode)
             .into_iter()
             .flatten()
@@ -178,9 +196,7 @@ impl<'a> World<'a> {
 
     /// What an fd is, with who holds its other end.
     pub fn fd_facts(&self, view: &View, fd: i32) -> FdFacts {
-        let ends = view
-            .fd(fd)
-            .is_some_and(|f| matches!(f.kind, FdKind::Pipe | FdKind::Socket));
+        let ends = view.fd(fd).is_some_and(|f| f.kind.is_channel());
         FdFacts {
             pid: view.pid,
             fd,
@@ -198,6 +214,8 @@ impl<'a> World<'a> {
         match (f.kind, f.inode) {
             (FdKind::Timerfd | FdKind::Signalfd, _) => false,
             (FdKind::Socket, Some(inode)) if view.tcp(inode).is_some() => true,
+            // Anyone may open a FIFO's path and read or write it.
+            (FdKind::Fifo, _) => true,
             (FdKind::Pipe | FdKind::Socket, _) => {
                 let peers = self.peers(view.pid, fd);
                 peers.is_empty()
@@ -250,6 +268,22 @@ impl<'a> World<'a> {
                         .fd
                         .and_then(|fd| self.fd_edge(view, thread, fd, EdgeKind::Connect)),
                 ),
+                Some(Wait::Lock) => {
+                    let facts = super::locks::lock_facts(self.locks, view, thread);
+                    let to = facts.waits_on();
+                    if !to.is_empty() {
+                        edges.push(Edge {
+                            from: pid,
+                            tid: thread.tid(),
+                            kind: EdgeKind::Lock,
+                            call: thread.syscall_name.unwrap_or("flock"),
+                            fd: thread.fd,
+                            channel: None,
+                            to,
+                            complete: facts.complete,
+                        });
+                    }
+                }
                 Some(Wait::Epoll) => {
                     if let Some(found) = self.epoll_edges(view, thread) {
                         edges.extend(found);
@@ -268,6 +302,7 @@ impl<'a> World<'a> {
         let f = view.fd(fd)?;
         let channel = match (f.kind, f.inode) {
             (FdKind::Pipe, _) => Channel::Pipe,
+            (FdKind::Fifo, _) => Channel::Fifo,
             (FdKind::Socket, Some(i)) if view.unix(i).is_some() => Channel::UnixSocket,
             (FdKind::Socket, Some(i)) if view.tcp(i).is_some() => Channel::TcpSocket,
             _ => return None,
@@ -284,7 +319,8 @@ impl<'a> World<'a> {
             fd: Some(fd),
             channel: Some(channel),
             to,
-            complete: self.unseen.is_none(),
+            // Anyone may still open a FIFO's path: its ends are never all known.
+            complete: self.unseen.is_none() && channel != Channel::Fifo,
         })
     }
 
@@ -482,7 +518,7 @@ pub fn related_pids(snapshot: &Snapshot) -> Vec<i32> {
             .into_iter()
             .flatten()
             .any(|t| match ThreadView::new(t, &snapshot.host.arch, None).wait {
-                Some(Wait::Child | Wait::Read | Wait::Write | Wait::Connect) => true,
+                Some(Wait::Child | Wait::Read | Wait::Write | Wait::Connect | Wait::Lock) => true,
                 Some(Wait::Epoll) => waits_to_write(),
                 _ => false,
             })

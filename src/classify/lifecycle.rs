@@ -85,18 +85,28 @@ pub(super) fn stopped(view: &View, stat: &Stat) -> Option<Finding> {
         return None;
     }
     let tracer = view.last.tracer.as_deref();
-    let cause = match (stat.state, tracer) {
-        (_, Some(tracer)) => StopCause::Tracer(relative_ref(tracer)),
-        ('t', None) => StopCause::TracingStop,
-        _ => StopCause::Signal,
-    };
+    let background = super::waits::background_stop(view, stat).filter(|_| tracer.is_none());
     let mut evidence = vec![Evidence::State(stat.state)];
     if let Some(pid) = view.status().and_then(|s| s.tracer_pid).filter(|&p| p > 0) {
         evidence.push(Evidence::TracerPid(pid));
     }
-    evidence.push(Evidence::Resumes {
-        by_tracer: tracer.is_some(),
+    // A job stopped for touching its terminal stops again on SIGCONT
+    // alone: it resumes for good only in the foreground.
+    evidence.push(match &background {
+        Some(stop) => Evidence::BackgroundGroup {
+            pgrp: stop.pgrp,
+            foreground: stop.foreground,
+        },
+        None => Evidence::Resumes {
+            by_tracer: tracer.is_some(),
+        },
     });
+    let cause = match (stat.state, tracer, background) {
+        (_, Some(tracer), _) => StopCause::Tracer(relative_ref(tracer)),
+        ('t', None, _) => StopCause::TracingStop,
+        (_, None, Some(stop)) => StopCause::Background(stop),
+        _ => StopCause::Signal,
+    };
     let finding = Finding::new(Verdict::Stopped, Claim::Stopped(cause), evidence);
     Some(match view.main_thread() {
         Some(main) => finding.of_thread(main.tid()),

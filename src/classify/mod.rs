@@ -12,17 +12,24 @@
 //! - [`progress`]: how much a process moved between two samples.
 //! - [`graph`]: the world of processes, who holds the other end of what,
 //!   the wait-for edges and the deadlocks.
-//! - [`finding`]: the types a diagnosis is made of.
-//! - `lifecycle`, `blocked`, `activity`: the findings themselves.
+//! - [`finding`]: the types a diagnosis is made of (with `fdfacts`, an fd
+//!   as a finding names it, and `held`, who holds a lock, a terminal, a
+//!   DNS wait).
+//! - [`locks`]: who holds the file lock a thread waits for.
+//! - `lifecycle`, `blocked`, `activity`, `waits`: the findings themselves.
 
 mod activity;
 mod blocked;
+mod fdfacts;
 pub mod finding;
 pub mod graph;
+mod held;
 mod lifecycle;
+pub mod locks;
 pub mod progress;
 pub mod stall;
 pub mod view;
+mod waits;
 
 pub use finding::{Claim, Diagnosis, Evidence, Finding, Severity, Verdict};
 

@@ -3,7 +3,7 @@
 //! thread waits on, progress between the samples) so that findings and the
 //! report read the same interpretation.
 
-use super::finding::{Call, FdWhat, ProcessRef, TcpFacts, ThreadRef, UnixFacts};
+use super::finding::{Call, FdWhat, ProcessRef, TcpFacts, ThreadRef, UdpFacts, UnixFacts};
 use super::progress::Progress;
 use crate::linux::fd::{link_inode, pipe_is_full, Access, EPOLLOUT, O_NONBLOCK};
 use crate::linux::net::{tcp_poll_writable, unix_poll_writable};
@@ -90,7 +90,9 @@ impl<'a> ThreadView<'a> {
         let blocked = matches!(state, Some('S' | 'D'));
         // The syscall decides; a syscall with no wait of its own (openat,
         // ioctl...) defers to a wchan family that names one (a FIFO open).
-        let from_wchan = wchan.and_then(wait::wchan_wait);
+        // A generic wchan (`wait_woken`) defers to the kernel stack, where read.
+        let from_stack = || thread.kernel_stack.as_ref()?.ok().and_then(|s| wait::stack_wait(s));
+        let from_wchan = wchan.and_then(wait::wchan_wait).or_else(from_stack);
         let wait = match from_syscall {
             Some(Wait::Other) => from_wchan.or(from_syscall),
             Some(wait) => Some(wait),
@@ -211,6 +213,7 @@ pub struct View<'a> {
     /// Sorted by inode.
     tcp: Box<[&'a TcpSocket]>,
     unix: Box<[&'a UnixSocket]>,
+    udp: Box<[&'a UdpSocket]>,
     /// Pipe and socket inodes a thread of this process is blocked writing
     /// to (in write(), or pending in an event loop), sorted.
     blocked_write_inodes: Box<[u64]>,
@@ -276,6 +279,7 @@ impl<'a> View<'a> {
         let sockets = last.sockets.ok();
         let tcp = by_inode(sockets.map(|s| s.tcp.as_slice()).unwrap_or_default(), |t| t.inode);
         let unix = by_inode(sockets.map(|s| s.unix.as_slice()).unwrap_or_default(), |u| u.inode);
+        let udp = by_inode(sockets.map(|s| s.udp.as_slice()).unwrap_or_default(), |u| u.inode);
         let mut view = View {
             host,
             pid: record.pid,
@@ -287,6 +291,7 @@ impl<'a> View<'a> {
             progress: None,
             tcp,
             unix,
+            udp,
             blocked_write_inodes: Box::new([]),
             pending_writes: Box::new([]),
         };
@@ -337,6 +342,21 @@ impl<'a> View<'a> {
     pub fn unix(&self, inode: u64) -> Option<&'a UnixSocket> {
         let at = self.unix.binary_search_by_key(&inode, |u| u.inode).ok()?;
         Some(self.unix[at])
+    }
+
+    pub fn udp(&self, inode: u64) -> Option<&'a UdpSocket> {
+        let at = self.udp.binary_search_by_key(&inode, |u| u.inode).ok()?;
+        Some(self.udp[at])
+    }
+
+    /// The process's UDP sockets, by inode.
+    pub fn udp_sockets(&self) -> &[&'a UdpSocket] {
+        &self.udp
+    }
+
+    /// The process's unix sockets, by inode.
+    pub fn unix_sockets(&self) -> &[&'a UnixSocket] {
+        &self.unix
     }
 
     fn blocked_writing(&self, inode: u64) -> bool {
@@ -450,6 +470,12 @@ impl<'a> View<'a> {
         match (view.kind, view.inode) {
             (FdKind::Fifo, _) => FdWhat::Fifo {
                 path: view.fd.target.clone(),
+                access: view.access(),
+                fill: view.fd.pipe.as_ref().map(|fill| match fill {
+                    Fact::Ok(fill) => Ok(*fill),
+                    Fact::Unavailable(reason) => Err(reason.clone()),
+                }),
+                searched: view.fd.info.ok().is_some_and(|i| i.ino.is_some()),
             },
             (FdKind::Pipe, Some(_)) => FdWhat::Pipe {
                 access: view.access(),
@@ -484,8 +510,17 @@ impl<'a> View<'a> {
                 kind: u.kind.to_string(),
                 state: u.state.to_string(),
                 path: u.path.clone(),
+                peer_path: u.peer_path.clone(),
                 peer_inode: u.peer_inode,
                 send_buffer: u.wmem_alloc.zip(u.sndbuf),
+            });
+        }
+        if let Some(u) = self.udp(inode) {
+            return FdWhat::Udp(UdpFacts {
+                local: u.local,
+                remote: u.remote,
+                state: u.state.to_string(),
+                rx_queue: u.rx_queue,
             });
         }
         FdWhat::OtherSocket { inode }

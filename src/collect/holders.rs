@@ -1,7 +1,11 @@
 //! The other end: who holds each pipe and socket the sampled processes
-//! hold. The fd links of every process outside the snapshot are read once
-//! per run (readlink only, never followed) into the [`EndIndex`]; after
-//! that each new inode is a lookup.
+//! hold, and each named pipe (FIFO) they read or write. The fd links of
+//! every process outside the snapshot are read once per run (readlink
+//! only, never followed) into the [`EndIndex`]; after that each new inode
+//! is a lookup. A FIFO is a path in those links: the paths of the FIFOs
+//! sampled threads wait on are matched as they are read, and each match is
+//! confirmed by its fdinfo `ino:` (a later batch's new FIFO reads the links
+//! again).
 //!
 //! [`EndIndex`]: super::ends::EndIndex
 
@@ -19,6 +23,8 @@ pub(super) struct HolderSearch {
     scanned: bool,
     /// Inodes whose holders are already in the snapshot.
     done: HashSet<u64>,
+    /// FIFOs (path, inode) whose holders are already in the snapshot.
+    fifos_done: HashSet<(Vec<u8>, u64)>,
 }
 
 impl HolderSearch {
@@ -32,12 +38,34 @@ impl HolderSearch {
             .flat_map(end_inodes)
             .filter(|inode| !self.done.contains(inode))
             .collect();
-        if wanted.is_empty() {
+        let fifos: BTreeSet<(Vec<u8>, u64)> = snapshot
+            .processes
+            .iter()
+            .filter_map(|r| r.samples.last())
+            .flat_map(fifo_waits)
+            .filter(|fifo| !self.fifos_done.contains(fifo))
+            .collect();
+        if wanted.is_empty() && fifos.is_empty() {
             return;
         }
+        let paths: HashSet<&[u8]> = fifos.iter().map(|(path, _)| path.as_slice()).collect();
+        let mut on_paths = Vec::new();
         if !self.scanned {
-            index_unsampled(reader, sampled, snapshot);
+            index_unsampled(reader, sampled, snapshot, &paths, &mut on_paths);
             self.scanned = true;
+        } else if !paths.is_empty() {
+            read_links(reader, sampled, None, &mut |_, pid, links| {
+                on_paths.extend(
+                    links
+                        .iter()
+                        .filter(|(_, t)| paths.contains(t.as_slice()))
+                        .map(|(fd, t)| (pid, *fd, t.clone())),
+                );
+            });
+        }
+        for fifo in fifos {
+            self.fifo_holders(reader, snapshot, &fifo, &on_paths);
+            self.fifos_done.insert(fifo);
         }
         // Sampled processes answer from their samples; others are read.
         let mut comms: HashMap<i32, Option<TargetString>> = HashMap::new();
@@ -89,22 +117,119 @@ fn end_inodes(sample: &Sample) -> Vec<u64> {
     inodes
 }
 
-/// Read the fd links of every process not in the snapshot into the index.
-/// A process whose fds cannot be listed is recorded as unsearchable, never
+/// The FIFOs a sample's threads read or write (in `pipe_read`,
+/// `pipe_write`): their paths, and their inodes from fdinfo (kernels before
+/// 5.8 show none: those are not looked for).
+fn fifo_waits(sample: &Sample) -> Vec<(Vec<u8>, u64)> {
+    let fds = sample.fds.ok().map(Vec::as_slice).unwrap_or_default();
+    super::depth::fifo_fds(&sample.threads)
+        .into_iter()
+        .filter_map(|fd| fds.iter().find(|f| f.fd == fd))
+        .filter(|f| f.target.as_bytes().starts_with(b"/"))
+        .filter_map(|f| Some((f.target.as_bytes().to_vec(), f.info.ok()?.ino?)))
+        .collect()
+}
+
+impl HolderSearch {
+    /// Every fd open on FIFO `(path, ino)`: in the samples, and among the
+    /// unsampled fds found on its path (`on_paths`), confirmed by fdinfo.
+    fn fifo_holders(
+        &self,
+        reader: &mut Reader,
+        snapshot: &mut Snapshot,
+        (path, ino): &(Vec<u8>, u64),
+        on_paths: &[(i32, i32, Vec<u8>)],
+    ) {
+        let mut found = Vec::new();
+        for record in &snapshot.processes {
+            let Some(sample) = record.samples.last() else { continue };
+            let comm = sample.stat.ok().map(|s| s.comm.clone());
+            for fd in sample.fds.ok().into_iter().flatten() {
+                let info = fd.info.ok();
+                if fd.target.as_bytes() == path.as_slice() && info.and_then(|i| i.ino) == Some(*ino) {
+                    found.push(Holder {
+                        inode: *ino,
+                        pid: record.pid,
+                        fd: fd.fd,
+                        flags: info.and_then(|i| i.flags),
+                        comm: comm.clone(),
+                    });
+                }
+            }
+        }
+        for (pid, fd, _) in on_paths.iter().filter(|(_, _, target)| target == path) {
+            let Some(info) = reader.fd_info(*pid, *fd).filter(|i| i.ino == Some(*ino)) else {
+                continue;
+            };
+            let comm = reader.relative(*pid).stat.ok().map(|s| s.comm.clone());
+            found.push(Holder {
+                inode: *ino,
+                pid: *pid,
+                fd: *fd,
+                flags: info.flags,
+                comm,
+            });
+        }
+        for holder in found {
+            if !snapshot.fifo_holders.contains(&holder) {
+                snapshot.fifo_holders.push(holder);
+            }
+        }
+    }
+}
+
+/// Read the fd links of every process not in the snapshot into the index,
+/// and collect those on `paths` into `on_paths` as (pid, fd, path). A
+/// process whose fds cannot be listed is recorded as unsearchable, never
 /// skipped silently.
-fn index_unsampled(reader: &mut Reader, sampled: &dyn Fn(i32) -> bool, snapshot: &mut Snapshot) {
+fn index_unsampled(
+    reader: &mut Reader,
+    sampled: &dyn Fn(i32) -> bool,
+    snapshot: &mut Snapshot,
+    paths: &HashSet<&[u8]>,
+    on_paths: &mut Vec<(i32, i32, Vec<u8>)>,
+) {
+    read_links(
+        reader,
+        sampled,
+        Some(&mut snapshot.unsearchable),
+        &mut |reader, pid, links| {
+            reader.ends.add_links(pid, links);
+            on_paths.extend(
+                (links.iter())
+                    .filter(|(_, target)| paths.contains(target.as_slice()))
+                    .map(|(fd, target)| (pid, *fd, target.clone())),
+            );
+        },
+    );
+}
+
+/// An fd and its link text.
+type Link = (i32, Vec<u8>);
+
+/// Call `each` with the fd links of every process not in the snapshot;
+/// those whose fds cannot be listed (or are not reached within the run's
+/// budget) go into `unsearchable`, when given.
+fn read_links(
+    reader: &mut Reader,
+    sampled: &dyn Fn(i32) -> bool,
+    mut unsearchable: Option<&mut Vec<Unsearchable>>,
+    each: &mut dyn FnMut(&mut Reader, i32, &[Link]),
+) {
     let mut path = String::new();
     for pid in reader.root.numeric_entries(".").unwrap_or_default() {
         if sampled(pid) {
             continue;
         }
         if reader.budget.out_of_time() {
-            let comm = reader.relative(pid).stat.ok().map(|s| s.comm.clone());
-            snapshot.unsearchable.push(Unsearchable {
-                pid,
-                comm,
-                reason: reader.budget.spent(),
-            });
+            if let Some(unsearchable) = unsearchable.as_deref_mut() {
+                let comm = reader.relative(pid).stat.ok().map(|s| s.comm.clone());
+                unsearchable.push(Unsearchable {
+                    pid,
+                    comm,
+                    reason: reader.budget.spent(),
+                });
+            }
             continue;
         }
         path.clear();
@@ -113,12 +238,14 @@ fn index_unsampled(reader: &mut Reader, sampled: &dyn Fn(i32) -> bool, snapshot:
             Ok(fds) => fds,
             Err(e) if is_vanished(&e) => continue,
             Err(e) => {
-                let comm = reader.relative(pid).stat.ok().map(|s| s.comm.clone());
-                snapshot.unsearchable.push(Unsearchable {
-                    pid,
-                    comm,
-                    reason: reason_for(&e),
-                });
+                if let Some(unsearchable) = unsearchable.as_deref_mut() {
+                    let comm = reader.relative(pid).stat.ok().map(|s| s.comm.clone());
+                    unsearchable.push(Unsearchable {
+                        pid,
+                        comm,
+                        reason: reason_for(&e),
+                    });
+                }
                 continue;
             }
         };
@@ -130,6 +257,6 @@ fn index_unsampled(reader: &mut Reader, sampled: &dyn Fn(i32) -> bool, snapshot:
                 links.push((fd, target));
             }
         }
-        reader.ends.add_links(pid, &links);
+        each(reader, pid, &links);
     }
 }

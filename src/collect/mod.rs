@@ -3,15 +3,18 @@
 //! It turns pids into a [`Snapshot`] of raw facts and judges nothing. It is
 //! read-only by construction: files are opened read-only and non-blocking
 //! and closed at once, fd links are read with readlink and never followed,
-//! and the one open of a target's fd is the pipe probe in `sample.rs`.
+//! and the one open of a target's fd is the pipe probe in `depth.rs` (of a
+//! pipe, or of a FIFO a thread reads or writes: never one it waits to open).
 //!
 //! Where each job lives:
 //! - `run.rs`: a run's rounds ([`collect`]), the state they share, and the
 //!   wait between a process's two samples;
 //! - `sample.rs`: sampling one process through its held directory (`dir.rs`):
-//!   stat, status, io, threads, fd links, fd details, the pipe probe, TCP;
+//!   stat, status, io, threads, fd links, fd details, TCP; `depth.rs`: which
+//!   fds are read in depth, and the pipe probe;
 //! - `holders.rs`: who holds the other end of each pipe and socket
-//!   (through the index in `ends.rs`);
+//!   (through the index in `ends.rs`); `locks.rs`: who holds the file
+//!   locks sampled threads wait for (`/proc/locks`, fdinfo `lock:` lines);
 //! - `batch.rs`: what a batch of samples lacks until it ends, by pid:
 //!   command lines through the read helper ([`helper`]), unix sockets
 //!   (`net.rs`, [`sockdiag`]), full socketpairs, children's stats;
@@ -28,10 +31,12 @@
 
 mod batch;
 mod clock;
+mod depth;
 mod dir;
 mod ends;
 pub mod helper;
 mod holders;
+mod locks;
 mod net;
 pub mod parse;
 pub mod pulse;

@@ -7,7 +7,7 @@
 //! shared by every process in that namespace. Unix sockets, which a host can
 //! have by the tens of thousands, are read once per batch of samples and
 //! filtered as they are read: only the ones the batch kept fds for, and full
-//! ones, are held. The UDP table is read at most once per round, when a
+//! ones, are held (with the path each one's peer is bound to). The UDP table is read at most once per round, when a
 //! batch kept a socket fd that is neither TCP nor unix (from `net/udp` and
 //! `net/udp6` when sock_diag is not the source, or has no UDP).
 
@@ -169,14 +169,27 @@ impl NetCache {
         let keep = |s: &UnixSocket| wanted.contains(&s.inode) || s.send_buffer_full() == Some(true);
         if tables.source == SOCK_DIAG {
             let mut kept = Vec::new();
+            // The peers of wanted sockets, for the path each is bound to (a
+            // server's accepted socket carries its listener's): a connected
+            // peer names the wanted socket as its own peer.
+            let mut peers: Vec<(u64, TargetString)> = Vec::new();
             let timeout = self.dump_timeout()?;
             sockdiag::dump_unix(timeout, &mut |s| {
                 let socket = unix_socket(s);
+                if let (Some(peer), Some(path)) = (socket.peer_inode, &socket.path) {
+                    if wanted.contains(&peer) {
+                        peers.push((socket.inode, path.clone()));
+                    }
+                }
                 if keep(&socket) {
                     kept.push(socket);
                 }
             })
             .map_err(dump_failed)?;
+            for socket in &mut kept {
+                let path = peers.iter().find(|(inode, _)| Some(*inode) == socket.peer_inode);
+                socket.peer_path = path.map(|(_, path)| path.clone());
+            }
             return Ok(UnixSockets::new(kept));
         }
         let mut all = parse::proc_net_unix(&read_text(dir, "net/unix")?);
@@ -337,6 +350,7 @@ fn unix_socket(s: sockdiag::UnixDiag) -> UnixSocket {
             _ => TargetString::new(p),
         }),
         peer_inode: s.peer_inode.filter(|&p| p != 0),
+        peer_path: None,
         rqueue: s.rqueue.filter(|_| s.wqueue.is_some()),
         wqueue: s.wqueue.filter(|_| s.rqueue.is_some()),
         wmem_alloc: s.meminfo.as_ref().map(|m| m.wmem_alloc),

@@ -7,6 +7,10 @@
 //! anything is an error.
 
 use crate::snapshot::{EpollTarget, FdInfo, Io, SchedStat, Stat, Status, Syscall, TcpSocket, UdpSocket, UnixSocket};
+
+/// `/proc/locks` and the `lock:` lines of an fdinfo, parsed beside the
+/// search that reads them.
+pub use super::locks::{fdinfo_locks, lock_line, proc_locks};
 use crate::text::TargetString;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -202,6 +206,7 @@ pub fn fdinfo(buf: &[u8]) -> FdInfo {
         match key.trim() {
             "flags" => info.flags = u32::from_str_radix(value, 8).ok(),
             "pos" => info.pos = value.parse().ok(),
+            "ino" => info.ino = value.parse().ok(),
             "eventfd-count" => info.eventfd_count = u64::from_str_radix(value, 16).ok(),
             _ => {}
         }
@@ -379,6 +384,7 @@ fn unix_line(line: &[u8]) -> Option<UnixSocket> {
         state: state.into(),
         path: (!path.is_empty()).then(|| TargetString::new(path)),
         peer_inode: None,
+        peer_path: None,
         rqueue: None,
         wqueue: None,
         wmem_alloc: None,
@@ -496,7 +502,7 @@ nonvoluntary_ctxt_switches:\t3\n";
     #[test]
     fn fdinfo_flags_epoll_and_missing_flags_line() {
         let info = fdinfo(b"pos:\t0\nflags:\t02004002\nmnt_id:\t17\nino:\t1038\ntfd:        5 events:       19 data:                5  pos:0 ino:6a12 sdev:f\n");
-        assert_eq!(info.flags, Some(0o2004002));
+        assert_eq!((info.flags, info.ino), (Some(0o2004002), Some(1038)));
         assert_eq!(
             info.epoll_targets,
             vec![EpollTarget {

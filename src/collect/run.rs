@@ -2,7 +2,8 @@
 //!
 //! The first round samples the requested pids, then (with `--tree`) their
 //! descendants a generation at a time, then the other ends of their pipes
-//! and sockets ([`HolderSearch`]) and the related processes a diagnosis
+//! and sockets ([`HolderSearch`]), the holders of the file locks they wait
+//! for ([`LockSearch`], each round), and the related processes a diagnosis
 //! asks for, each batch finished by [`Batch::finish`]. The second round,
 //! when there is an interval, samples every process again, each at least
 //! the interval after its first sample started.
@@ -13,6 +14,7 @@ use super::dir::ProcDir;
 use super::ends::EndIndex;
 use super::helper::CmdlineReader;
 use super::holders::HolderSearch;
+use super::locks::LockSearch;
 use super::net::NetCache;
 use super::pystacks;
 use super::reason::{absent_reason, stuck_on_file_server, Budget};
@@ -51,6 +53,11 @@ impl Reader {
 
     /// The open flags of another process's fd, when readable.
     pub fn fd_flags(&mut self, pid: i32, fd: i32) -> Option<u32> {
+        self.fd_info(pid, fd)?.flags
+    }
+
+    /// Another process's fdinfo, when readable.
+    pub fn fd_info(&mut self, pid: i32, fd: i32) -> Option<FdInfo> {
         let info = read_fact(
             &self.root,
             &mut self.buf,
@@ -58,7 +65,10 @@ impl Reader {
             &mut false,
             |b| Ok(parse::fdinfo(b)),
         );
-        info.ok().and_then(|i| i.flags)
+        match info {
+            Fact::Ok(info) => Some(info),
+            Fact::Unavailable(_) => None,
+        }
     }
 
     fn host(&mut self) -> Host {
@@ -107,6 +117,7 @@ struct Collector {
     batch: Batch,
     dirs: Dirs,
     holders: HolderSearch,
+    locks: LockSearch,
 }
 
 pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapshot> {
@@ -142,6 +153,7 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
         ),
         dirs: Dirs::new(),
         holders: HolderSearch::default(),
+        locks: LockSearch::default(),
     };
     collector.reader.hidepid = visibility::restriction(&collector.reader.root, proc_root);
     let host = collector.reader.host();
@@ -155,6 +167,8 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
         processes: Vec::with_capacity(request.pids.len()),
         holders: Vec::new(),
         unsearchable: Vec::new(),
+        fifo_holders: Vec::new(),
+        locks: None,
         visibility: None,
     };
     for &pid in request.pids {
@@ -300,6 +314,9 @@ impl Collector {
             record.samples.push(sample);
         }
         self.finish_batch(snapshot);
+        // The locks waited for, as of this round.
+        self.locks.start_round();
+        self.locks.update(&mut self.reader, snapshot);
     }
 
     fn finish_batch(&mut self, snapshot: &mut Snapshot) {
@@ -310,6 +327,7 @@ impl Collector {
         let dirs = &self.dirs;
         self.holders
             .update(&mut self.reader, &|pid| dirs.contains_key(&pid), snapshot);
+        self.locks.update(&mut self.reader, snapshot);
     }
 }
 

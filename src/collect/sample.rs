@@ -5,6 +5,7 @@
 //! children's stats) it leaves as [`Left`] for [`super::batch`]; it knows
 //! nothing of the snapshot it goes into.
 
+use super::depth::{fifo_fds, full_self_pipes, probe_pipe, wanted_fds, MAX_SELF_PIPE_PROBES};
 use super::dir::ProcDir;
 use super::net::NetTables;
 use super::parse;
@@ -16,7 +17,6 @@ use crate::text::TargetString;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 /// How processes are sampled in this run.
@@ -296,6 +296,7 @@ impl Sampler {
                 infos.insert(fd, info);
             }
         }
+        let fifos = fifo_fds(threads);
         let mut fds = Vec::with_capacity(deep.as_ref().map_or(links.len(), |w| w.len()));
         for (fd, target) in links {
             if deep.as_ref().is_some_and(|w| !w.contains(&fd)) {
@@ -308,7 +309,16 @@ impl Sampler {
             let Some(info) = info else {
                 continue; // closed after the listing
             };
-            let pipe = crate::linux::fd::link_inode(&target, "pipe").map(|inode| probe(fd, inode));
+            let pipe = match crate::linux::fd::link_inode(&target, "pipe") {
+                Some(inode) => Some(probe(fd, inode)),
+                // A FIFO a thread reads or writes has both ends open: a
+                // moment's extra reader completes nobody's open().
+                None if fifos.contains(&fd) && target.starts_with(b"/") => Some(match probe_pipe(dir, fd) {
+                    Ok(fill) => Fact::Ok(fill),
+                    Err(e) => Fact::Unavailable(reason_for(&e)),
+                }),
+                None => None,
+            };
             fds.push(Fd {
                 fd,
                 target: TargetString::new(target),
@@ -499,62 +509,6 @@ fn tcp_sockets(
     }
 }
 
-/// The fds worth reading in depth in a process with many: any fd a blocked
-/// thread's syscall names, and every epoll fd (what it watches is added as
-/// it is read). Self-pipes are added by [`Sampler::fd_details`] when they
-/// are full, socketpairs when sockets are joined.
-///
-/// Which fd a thread waits on is judged properly by classify (`ThreadView`
-/// in src/classify/view.rs: the syscall's table entry says whether argument
-/// 0 is an fd); this over-approximates it with argument 0 of every blocked
-/// syscall, so no table is needed here, and must stay a superset of it.
-fn wanted_fds(links: &[(i32, Vec<u8>)], threads: &Fact<Vec<Thread>>) -> BTreeSet<i32> {
-    let mut wanted: BTreeSet<i32> = threads
-        .ok()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| match t.syscall.ok()? {
-            Syscall::Blocked { nr, args } if *nr >= 0 => i32::try_from(*args.first()?).ok(),
-            _ => None,
-        })
-        .collect();
-    wanted.extend(
-        links
-            .iter()
-            .filter(|(_, target)| FdKind::of(target) == FdKind::Eventpoll)
-            .map(|(fd, _)| *fd),
-    );
-    wanted
-}
-
-/// Self-pipes probed for fill in a lazily read process (in one of a large
-/// selection, only the first): a wakeup fd is one or two pipes, not
-/// thousands; --deep reads them all.
-const MAX_SELF_PIPE_PROBES: usize = 64;
-
-/// Both ends of every pipe held twice by this process and full: a wakeup
-/// fd that may be losing signals (full socketpairs are found when sockets
-/// are joined: [`super::batch`]).
-fn full_self_pipes(
-    links: &[(i32, Vec<u8>)],
-    max_probes: usize,
-    mut pipe_is_full: impl FnMut(i32, u64) -> bool,
-) -> BTreeSet<i32> {
-    let mut pipes: HashMap<u64, Vec<i32>> = HashMap::new();
-    for (fd, target) in links {
-        if let Some(inode) = crate::linux::fd::link_inode(target, "pipe") {
-            pipes.entry(inode).or_default().push(*fd);
-        }
-    }
-    let mut full = BTreeSet::new();
-    for (&inode, fds) in pipes.iter().filter(|(_, fds)| fds.len() > 1).take(max_probes) {
-        if pipe_is_full(fds[0], inode) {
-            full.extend(fds);
-        }
-    }
-    full
-}
-
 /// `wchan` reads `0` both for a thread that is not waiting and for one we may
 /// not inspect; only the second is unknown, and it must never look like
 /// "running".
@@ -566,21 +520,4 @@ fn normalise_wchan(wchan: Fact<String>, syscall: &Fact<Syscall>) -> Fact<String>
         (Fact::Ok(w), _) if w == "0" => Fact::Ok(String::new()),
         (wchan, _) => wchan,
     }
-}
-
-/// How full a pipe is, seen from outside: open the target's fd read-only and
-/// non-blocking through /proc (a moment's extra reader, never a writer), ask
-/// FIONREAD and F_GETPIPE_SZ, close at once.
-fn probe_pipe(dir: &ProcDir, fd: i32) -> io::Result<PipeFill> {
-    let file = dir.open_file(&format!("fd/{fd}"))?;
-    let mut buffered: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid.
-    if unsafe { libc::ioctl(file.as_raw_fd(), libc::FIONREAD, &mut buffered) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let capacity = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETPIPE_SZ)?;
-    Ok(PipeFill {
-        buffered_bytes: buffered.max(0) as u64,
-        capacity_bytes: capacity.max(0) as u64,
-    })
 }

@@ -125,6 +125,27 @@ pub fn evidence(evidence: &Evidence) -> String {
                 .map(|ms| format!(", for {}", super::elapsed(ms)))
                 .unwrap_or_default()
         ),
+        Evidence::LockHolder {
+            holder,
+            fd,
+            verdict,
+            claim,
+            stuck_for_ms,
+        } => format!(
+            "the lock is held by {} through fd {fd}, which is {}: {}{}",
+            process(holder),
+            verdict.name(),
+            summary(claim),
+            stuck_for_ms
+                .map(|ms| format!(", for {}", super::elapsed(ms)))
+                .unwrap_or_default()
+        ),
+        Evidence::StaleLockPid(pid) => format!(
+            "/proc/locks names pid {pid}, which does not hold the lock: a flock holder that forked and exited leaves its pid there (or the pid was reused)"
+        ),
+        Evidence::BackgroundGroup { pgrp, foreground } => format!(
+            "its process group {pgrp} is not its terminal's foreground group {foreground}: SIGCONT alone lets it run until it touches the terminal again, and stop"
+        ),
     }
 }
 
@@ -142,10 +163,18 @@ pub fn edge(edge: &Edge) -> String {
                 to.join(" or ")
             )
         }
+        EdgeKind::Lock => {
+            return format!(
+                "{} waits in {} on {fd} for a lock held by {}",
+                edge.from,
+                edge.call,
+                to.join(" and ")
+            )
+        }
         EdgeKind::Write => ("writing", "full", ("reader", "readers")),
         EdgeKind::Read => ("reading", "empty", ("writer", "writers")),
     };
-    let pipe = edge.channel == Some(Channel::Pipe);
+    let pipe = matches!(edge.channel, Some(Channel::Pipe | Channel::Fifo));
     let role = match (pipe, to.len(), edge.complete) {
         (true, 1, true) => format!("its only {} is", role.0),
         (true, 1, false) => format!("the only {} found is", role.0),
@@ -156,6 +185,7 @@ pub fn edge(edge: &Edge) -> String {
     };
     let channel = match edge.channel {
         Some(Channel::Pipe) => "pipe",
+        Some(Channel::Fifo) => "FIFO",
         Some(Channel::UnixSocket) => "unix socket",
         Some(Channel::TcpSocket) => "TCP socket",
         None => "",

@@ -4,7 +4,7 @@
 //! empty").
 
 use super::{bytes, elapsed, pipe_fill, process_name};
-use crate::classify::finding::{FdFacts, FdWhat, Peer, TcpFacts, Unseen};
+use crate::classify::finding::{FdFacts, FdWhat, Peer, TcpFacts, UdpFacts, Unseen};
 use crate::linux::fd::Access;
 
 /// What an fd is, with the facts that matter for a wait on it and who holds
@@ -12,7 +12,15 @@ use crate::linux::fd::Access;
 pub fn long(f: &FdFacts) -> String {
     let what = match &f.what {
         FdWhat::Missing => return format!("fd {} (not in the fd table)", f.fd),
-        FdWhat::Fifo { path } => format!("a FIFO {} (fill unknown)", path.escaped()),
+        FdWhat::Fifo { path, access, fill, .. } => {
+            let end = access.map(|a| format!(" ({} end)", a.name())).unwrap_or_default();
+            let fill = match fill {
+                Some(Ok(fill)) => format!(", {}", pipe_fill(fill)),
+                Some(Err(reason)) => format!(", fill unavailable ({reason})"),
+                None => " (fill not probed)".to_string(),
+            };
+            format!("a FIFO {}{end}{fill}", path.escaped())
+        }
         FdWhat::Pipe { access, fill } => {
             let end = access.map(|a| format!(" ({} end)", a.name())).unwrap_or_default();
             let fill = match fill {
@@ -38,13 +46,19 @@ pub fn long(f: &FdFacts) -> String {
         FdWhat::Unix(u) => {
             let path = u.path.as_ref().map(|p| format!(" {}", p.escaped())).unwrap_or_default();
             let peer = u.peer_inode.map(|p| format!(", peer socket:[{p}]")).unwrap_or_default();
+            let to = u
+                .peer_path
+                .as_ref()
+                .map(|p| format!(" at {}", p.escaped()))
+                .unwrap_or_default();
             let sndbuf = u
                 .send_buffer
                 .map(|(used, size)| format!(", send buffer {used}/{size} bytes"))
                 .unwrap_or_default();
-            format!("unix {} socket{path} {}{peer}{sndbuf}", u.kind, u.state)
+            format!("unix {} socket{path} {}{peer}{to}{sndbuf}", u.kind, u.state)
         }
-        FdWhat::OtherSocket { inode } => format!("socket:[{inode}] (not TCP or unix)"),
+        FdWhat::Udp(u) => format!("{} (recv-q {})", udp(u), u.rx_queue),
+        FdWhat::OtherSocket { inode } => format!("socket:[{inode}] (not TCP, UDP or unix)"),
         FdWhat::Other { kind, target } => format!("{} {}", kind.name(), target.escaped()),
     };
     let what = format!("fd {}, {what}", f.fd);
@@ -58,7 +72,18 @@ pub fn long(f: &FdFacts) -> String {
             ..
         } => (true, "written by"),
         FdWhat::Pipe { .. } => (true, "other end held by"),
-        FdWhat::Tcp(_) | FdWhat::Unix(_) | FdWhat::OtherSocket { .. } => (false, "other end held by"),
+        FdWhat::Fifo {
+            searched: true,
+            access: Some(Access::Write),
+            ..
+        } => (true, "read by"),
+        FdWhat::Fifo {
+            searched: true,
+            access: Some(Access::Read),
+            ..
+        } => (true, "written by"),
+        FdWhat::Fifo { searched: true, .. } => (true, "other end held by"),
+        FdWhat::Tcp(_) | FdWhat::Unix(_) | FdWhat::Udp(_) | FdWhat::OtherSocket { .. } => (false, "other end held by"),
         _ => return what,
     };
     let unseen = f
@@ -115,9 +140,19 @@ pub fn brief(f: &FdFacts) -> String {
         FdWhat::Tcp(t) => format!("TCP {} -> {} {}{}", t.local, t.remote, t.state, tcp_timeline(t)),
         FdWhat::Unix(u) if whom.is_empty() => format!("unix {} socket", u.kind),
         FdWhat::Unix(u) => format!("unix {} socket to{whom}", u.kind),
+        FdWhat::Udp(u) => udp(u),
         FdWhat::OtherSocket { .. } => "socket".into(),
         FdWhat::Fifo { .. } => "fifo".into(),
         FdWhat::Other { kind, .. } => kind.name().to_string(),
+    }
+}
+
+/// "UDP 127.0.0.1:40000 -> 127.0.0.53:53", or "UDP 0.0.0.0:5353
+/// UNCONNECTED" for a socket that is not connected.
+fn udp(u: &UdpFacts) -> String {
+    match u.connected() {
+        true => format!("UDP {} -> {} {}", u.local, u.remote, u.state),
+        false => format!("UDP {} {}", u.local, u.state),
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod evidence;
 pub mod fd;
+mod held;
 mod next;
 mod run;
 mod units;
@@ -30,6 +31,10 @@ pub fn meaning(verdict: Verdict) -> &'static str {
         }
         Verdict::Stopped => "stopped by a signal or a tracer",
         Verdict::DiskWait => "uninterruptible sleep (D)",
+        Verdict::LockWait => {
+            "waiting for a file lock (flock, fcntl F_SETLKW): names who holds it and how that one is doing"
+        }
+        Verdict::TerminalInput => "reading from a terminal: waiting for someone to type",
         Verdict::PipeFull => "a thread is blocked writing into a full pipe or socket",
         Verdict::WakeupFdEagain => {
             "its own non-blocking self-pipe or socketpair (a signal wakeup fd) is full: signals are lost"
@@ -64,6 +69,14 @@ pub fn summary(claim: &Claim) -> String {
         Claim::Stopped(StopCause::Tracer(tracer)) => format!("stopped by its tracer {}", process(tracer)),
         Claim::Stopped(StopCause::TracingStop) => "stopped in a tracing stop".into(),
         Claim::Stopped(StopCause::Signal) => "stopped by a signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU)".into(),
+        Claim::Stopped(StopCause::Background(stop)) => {
+            let tty = stop.tty.as_ref().map_or("its controlling terminal".to_string(), |t| t.escaped());
+            match (stop.by_signal, stop.read) {
+                (true, true) => format!("stopped in the background of {tty} when it read from the terminal (SIGTTIN)"),
+                (true, false) => format!("stopped in the background of {tty} when it wrote to the terminal (SIGTTOU)"),
+                (false, _) => format!("stopped in the background of {tty}, in a read of the terminal (job control)"),
+            }
+        }
         Claim::DiskWait { threads, wchan, on } => {
             let wchan = wchan.as_deref().unwrap_or("an unknown kernel function");
             let hint = on.map(|on| format!(": {}", disk_wait(on))).unwrap_or_default();
@@ -129,7 +142,16 @@ fn waiting(who: &str, wait: &WaitClaim) -> String {
         WaitClaim::Writing(f) => format!("{who} parked writing {}", fd::long(f)),
         WaitClaim::Reading(Some(f)) => format!("{who} blocked reading {}", fd::long(f)),
         WaitClaim::Reading(None) => format!("{who} blocked in a read"),
-        WaitClaim::OpeningFifo => format!("{who} blocked opening a FIFO until another process opens its other end"),
+        WaitClaim::OpeningFifo => format!(
+            "{who} blocked in open() of a FIFO: it waits for the other end to be opened (the path is in its memory, not read)"
+        ),
+        WaitClaim::Lock(lock) => held::lock_wait(who, lock),
+        WaitClaim::Terminal(t) => format!(
+            "{who} waiting for someone to type on {}{}",
+            t.tty.as_ref().map_or("its terminal".to_string(), |t| t.escaped()),
+            t.fd.map(|fd| format!(" (fd {fd})")).unwrap_or_default()
+        ),
+        WaitClaim::Dns(dns) => held::dns_wait(who, dns),
         WaitClaim::Accepting(Some(f)) => format!("{who} waiting for a connection on {}", fd::long(f)),
         WaitClaim::Accepting(None) => format!("{who} waiting for a connection"),
         WaitClaim::Epoll(epoll) => epoll_wait(who, epoll),

@@ -27,6 +27,11 @@ pub fn next_step(finding: &Finding, pid: i32) -> Option<String> {
             "the event loop is blocked elsewhere and never drains its wakeup fd {read_fd}: signals are being lost; find where its main thread is stuck (its stack), then restart it"
         ),
         Claim::Stopped(StopCause::Signal) => format!("resume it with kill -CONT {pid} (if job control stopped it: fg in its shell)"),
+        Claim::Stopped(StopCause::Background(stop)) => format!(
+            "bring its job to the foreground: fg in the shell that started it (kill -CONT alone stops it again at its next {} the terminal){}",
+            if stop.read { "read of" } else { "write to" },
+            if stop.read { "; or give it a stdin that is not the terminal" } else { "" }
+        ),
         Claim::Stopped(StopCause::Tracer(tracer)) => format!(
             "its tracer {} holds it: continue or detach the debugger, or kill the tracer",
             process(tracer)
@@ -76,7 +81,45 @@ fn waiting(wait: &WaitClaim, pid: i32) -> Option<String> {
             ),
         },
         WaitClaim::Hidden { .. } => format!("run whystuck as its user, or as root: whystuck {pid}"),
+        WaitClaim::Lock(lock) => return lock_step(lock, pid),
+        WaitClaim::Terminal(t) => format!(
+            "it waits for someone to type on {}: answer it there, or, if nobody will, run it with a stdin that is not a terminal (< /dev/null)",
+            t.tty.as_ref().map_or("its terminal".to_string(), |t| t.escaped())
+        ),
+        WaitClaim::Dns(dns) => match &dns.server {
+            DnsServer::Udp(addr) => format!(
+                "the DNS server {addr} does not answer: check it (dig @{} example.com; resolvectl status)",
+                addr.ip()
+            ),
+            DnsServer::Unix(_) => {
+                "systemd-resolved does not answer: check it (resolvectl status; journalctl -u systemd-resolved)".to_string()
+            }
+        },
         _ => return None,
+    })
+}
+
+/// Who to look at for a lock wait: the holder, or, when none is known,
+/// how to find it.
+fn lock_step(lock: &LockWait, pid: i32) -> Option<String> {
+    let class = super::held::class_name(lock);
+    let path = lock.fd.as_ref().and_then(|f| match &f.what {
+        FdWhat::Other { target, .. } => Some(target.escaped()),
+        _ => None,
+    });
+    let on = path.as_ref().map(|p| format!(" on {p}")).unwrap_or_default();
+    Some(match lock.holders.iter().find(|h| h.peer.pid != pid) {
+        Some(h) => format!(
+            "it waits for {} to release its {class} lock{on}: see why that one holds it (whystuck {})",
+            process_name(h.peer.pid, h.peer.comm.as_ref()),
+            h.peer.pid
+        ),
+        None if !lock.holders.is_empty() => {
+            format!("it waits for a {class} lock it holds itself through another fd: a bug in the program; kill {pid}")
+        }
+        None => format!(
+            "see who holds the {class} lock{on}: lslocks (util-linux), run where the holder's pid namespace is visible"
+        ),
     })
 }
 

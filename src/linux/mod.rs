@@ -1,12 +1,15 @@
 //! Kernel knowledge, in one place: what the numbers and symbols /proc
 //! shows mean (syscall tables, wchan spellings, open-flag and epoll bits,
-//! fd-link kinds, signal and TCP state names).
+//! fd-link kinds, signal and TCP state names, file lock classes, terminal
+//! names).
 //!
 //! Both sides read it: `collect` to decide what is worth reading, `classify`
 //! to judge what was read. Neither imports the other.
 
 pub mod fd;
+pub mod locks;
 pub mod net;
 pub mod signal;
 pub mod syscall;
+pub mod tty;
 pub mod wait;

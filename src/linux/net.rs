@@ -29,6 +29,18 @@ pub fn udp_state_name(state: u8) -> &'static str {
     }
 }
 
+/// The DNS port: a connected UDP socket to it is a resolver's.
+pub const DNS_PORT: u16 = 53;
+
+/// The unix sockets of local resolvers: systemd-resolved's varlink
+/// socket, which its NSS module (`nss-resolve`) asks.
+pub const RESOLVER_SOCKETS: [&str; 1] = ["/run/systemd/resolve/io.systemd.Resolve"];
+
+/// Whether a unix socket path is a local resolver's.
+pub fn is_resolver_socket(path: &[u8]) -> bool {
+    RESOLVER_SOCKETS.iter().any(|p| p.as_bytes() == path)
+}
+
 /// Whether poll would report a TCP socket writable (EPOLLOUT): its free
 /// send-buffer space is at least half of what is queued
 /// (`sk_stream_is_writeable`). An event loop waiting for EPOLLOUT on one

@@ -31,6 +31,9 @@ pub enum Wait {
     Signal,
     /// open() of a FIFO, waiting for the other end to be opened.
     FifoOpen,
+    /// flock, fcntl(F_SETLKW or F_OFD_SETLKW): argument 0 is the fd of the
+    /// file it waits to lock.
+    Lock,
     /// Any other syscall.
     Other,
 }
@@ -40,7 +43,7 @@ impl Wait {
     pub fn waits_on_fd(self) -> bool {
         matches!(
             self,
-            Wait::Write | Wait::Read | Wait::Accept | Wait::Connect | Wait::Epoll
+            Wait::Write | Wait::Read | Wait::Accept | Wait::Connect | Wait::Epoll | Wait::Lock
         )
     }
 }
@@ -56,9 +59,16 @@ pub fn is_vfork_wait(wchan: &str) -> bool {
 
 /// Whether a wchan is a pipe's (or FIFO's) read or write wait.
 pub fn is_pipe_wait(wchan: &str) -> bool {
+    is_pipe_io_wait(wchan) || strip_wchan_suffix(wchan) == "wait_for_partner"
+}
+
+/// Whether a wchan is a read or write of a pipe or FIFO that both ends
+/// have open (not an open() waiting for the other end): a FIFO there can be
+/// opened for a moment without completing anyone's open.
+pub fn is_pipe_io_wait(wchan: &str) -> bool {
     matches!(
         strip_wchan_suffix(wchan),
-        "pipe_read" | "pipe_write" | "anon_pipe_read" | "anon_pipe_write" | "wait_for_partner"
+        "pipe_read" | "pipe_write" | "anon_pipe_read" | "anon_pipe_write"
     )
 }
 
@@ -77,6 +87,7 @@ pub fn syscall_wait(name: &str, args: &[u64]) -> Wait {
         "nanosleep" | "clock_nanosleep" => Wait::Sleep,
         "pause" | "rt_sigsuspend" | "rt_sigtimedwait" => Wait::Signal,
         "vfork" => Wait::Child,
+        _ if crate::linux::locks::lock_call(name, args).is_some() => Wait::Lock,
         _ => Wait::Other,
     }
 }
@@ -173,6 +184,7 @@ pub fn wchan_wait(wchan: &str) -> Option<Wait> {
         }
         "pipe_read"
         | "anon_pipe_read"
+        | "n_tty_read"
         | "sk_wait_data"
         | "unix_stream_data_wait"
         | "unix_stream_read_generic"
@@ -184,10 +196,37 @@ pub fn wchan_wait(wchan: &str) -> Option<Wait> {
         // A vfork parent sleeps (in D) until its child execs or exits.
         "kernel_clone" | "_do_fork" | "do_fork" | "wait_for_vfork_done" => Wait::Child,
         "wait_for_partner" => Wait::FifoOpen,
+        // flock's and fcntl's waits, inlined differently by each release:
+        // 6.x shows locks_lock_inode_wait (flock) and fcntl_setlk (fcntl).
+        "locks_lock_inode_wait"
+        | "flock_lock_inode_wait"
+        | "flock_lock_file_wait"
+        | "posix_lock_inode_wait"
+        | "posix_lock_file_wait"
+        | "do_lock_file_wait"
+        | "fcntl_setlk"
+        | "fcntl_setlk64"
+        | "__do_sys_flock" => Wait::Lock,
         "hrtimer_nanosleep" | "do_nanosleep" | "common_nsleep" => Wait::Sleep,
         "do_sys_pause" | "sigsuspend" | "do_sigtimedwait" => Wait::Signal,
         _ => return None,
     })
+}
+
+/// The wait a kernel stack (innermost frame first, `n_tty_read+0x4bd/0x660`)
+/// stands for, for the frames that say more than a generic wchan
+/// (`wait_woken`): a terminal's read.
+pub fn stack_wait(frames: &[String]) -> Option<Wait> {
+    let function = |frame: &String| strip_wchan_suffix(frame.split('+').next().unwrap_or(frame)).to_string();
+    frames
+        .iter()
+        .map(function)
+        .find_map(|f| is_tty_read(&f).then_some(Wait::Read))
+}
+
+/// Whether a wchan or a kernel stack frame is a terminal's read.
+pub fn is_tty_read(symbol: &str) -> bool {
+    strip_wchan_suffix(symbol.split('+').next().unwrap_or(symbol)) == "n_tty_read"
 }
 
 /// What an uninterruptible wait is on, for the wchans that say it plainly.
@@ -268,6 +307,17 @@ mod tests {
     }
 
     #[test]
+    fn lock_waits() {
+        assert_eq!(syscall_wait("flock", &[3, 2]), Wait::Lock);
+        assert_eq!(syscall_wait("fcntl", &[3, 7, 0x7ffe]), Wait::Lock, "F_SETLKW");
+        assert_eq!(syscall_wait("fcntl", &[3, 38, 0x7ffe]), Wait::Lock, "F_OFD_SETLKW");
+        assert_eq!(syscall_wait("fcntl", &[3, 4, 0]), Wait::Other, "F_SETFL");
+        assert!(Wait::Lock.waits_on_fd());
+        assert!(is_pipe_io_wait("anon_pipe_read") && !is_pipe_io_wait("wait_for_partner"));
+        assert!(is_pipe_wait("wait_for_partner"));
+    }
+
+    #[test]
     fn wchan_spellings_old_and_new() {
         let cases = [
             ("futex_wait_queue_me", Wait::Futex),
@@ -287,6 +337,10 @@ mod tests {
             ("inet_csk_accept", Wait::Accept),
             ("sock_alloc_send_pskb", Wait::Write),
             ("do_sys_pause", Wait::Signal),
+            ("locks_lock_inode_wait", Wait::Lock),
+            ("flock_lock_inode_wait", Wait::Lock),
+            ("fcntl_setlk", Wait::Lock),
+            ("do_lock_file_wait.isra.0", Wait::Lock),
         ];
         for (wchan, wait) in cases {
             assert_eq!(wchan_wait(wchan), Some(wait), "{wchan}");

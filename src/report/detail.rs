@@ -117,10 +117,13 @@ pub struct FdReport {
     pub nonblocking: Option<bool>,
 }
 
+/// A pipe, or a FIFO a thread reads or writes (with its `path`; `inode` its file's).
 #[derive(Serialize, Debug, schemars::JsonSchema)]
 pub struct PipeReport {
     pub fd: i32,
     pub inode: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<TargetString>,
     /// `read` or `write`.
     pub end: Option<&'static str>,
     pub buffered_bytes: Option<u64>,
@@ -379,12 +382,14 @@ fn fds(view: &View) -> FdsReport {
 fn pipes(world: &World, view: &View) -> Vec<PipeReport> {
     view.fds
         .iter()
-        .filter(|f| f.kind == FdKind::Pipe)
+        .filter(|f| matches!(f.kind, FdKind::Pipe | FdKind::Fifo))
         .filter_map(|f| {
             let fill = f.pipe_fill();
+            let fifo = f.kind == FdKind::Fifo;
             Some(PipeReport {
                 fd: f.fd.fd,
-                inode: f.inode?,
+                inode: f.inode.or_else(|| f.fd.info.ok()?.ino.filter(|_| fifo))?,
+                path: fifo.then(|| f.fd.target.clone()),
                 end: f.access().map(Access::name),
                 buffered_bytes: fill.map(|p| p.buffered_bytes),
                 capacity_bytes: fill.map(|p| p.capacity_bytes),
@@ -433,17 +438,13 @@ fn tcp(world: &World, view: &View) -> Vec<TcpReport> {
 }
 
 fn udp(view: &View) -> Vec<UdpReport> {
-    let Some(sockets) = view.last.sockets.ok().filter(|s| !s.udp.is_empty()) else {
-        return Vec::new();
-    };
     view.fds
         .iter()
         .filter_map(|f| {
-            let inode = f.inode?;
-            let u = sockets.udp.iter().find(|u| u.inode == inode)?;
+            let u = view.udp(f.inode?)?;
             Some(UdpReport {
                 fd: f.fd.fd,
-                inode,
+                inode: u.inode,
                 local: u.local.to_string(),
                 remote: u.remote.to_string(),
                 state: u.state.to_string(),

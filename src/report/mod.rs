@@ -7,7 +7,7 @@
 //! `unavailable` with its reason; it is never 0. Target-controlled strings
 //! are JSON strings, or `{"text", "hex"}` when they are not valid UTF-8.
 
-use crate::classify::finding::{FdFacts, Peer, WaitClaim};
+use crate::classify::finding::{FdFacts, Peer, StopCause, WaitClaim};
 use crate::classify::graph::World;
 use crate::classify::view::FdKind;
 use crate::classify::{self, Claim, Diagnosis, Finding, Severity, Verdict};
@@ -146,7 +146,8 @@ pub struct FindingReport {
     /// The fd the finding is about (the pipe written, the socket read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fd: Option<i32>,
-    /// Who holds the other end of that fd, as found.
+    /// Who holds the other end of that fd, as found; for a `lock-wait`,
+    /// who holds the lock (the fd each holds it through).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<PeerReport>,
     /// The thread the finding is about.
@@ -160,7 +161,7 @@ pub struct FindingReport {
 impl FindingReport {
     /// A finding of process `pid`, in words.
     fn of(finding: Finding, pid: i32) -> Self {
-        let about = subject_fd(&finding.claim);
+        let (fd, peers) = subject(&finding.claim);
         FindingReport {
             next_step: describe::next_step(&finding, pid),
             thread: finding.tid,
@@ -168,25 +169,32 @@ impl FindingReport {
             severity: finding.severity,
             summary: describe::summary(&finding.claim),
             evidence: finding.evidence.iter().map(describe::evidence).collect(),
-            fd: about.map(|f| f.fd),
-            peers: about
-                .map(|f| f.peers.iter().cloned().map(PeerReport::from).collect())
-                .unwrap_or_default(),
+            fd,
+            peers: peers.iter().cloned().map(PeerReport::from).collect(),
             cycle: finding.cycle,
         }
     }
 }
 
-/// The fd a finding's claim is about, if it is about one.
-fn subject_fd(claim: &Claim) -> Option<&FdFacts> {
+/// The fd a finding's claim is about, if it is about one, and who holds
+/// its other end (for a lock wait: who holds the lock).
+fn subject(claim: &Claim) -> (Option<i32>, Vec<Peer>) {
+    let of = |f: Option<&FdFacts>| (f.map(|f| f.fd), f.map(|f| f.peers.clone()).unwrap_or_default());
     match claim {
-        Claim::BlockedWriting { fd, .. } => Some(fd),
+        Claim::BlockedWriting { fd, .. } => of(Some(fd)),
+        Claim::Stopped(StopCause::Background(stop)) => (stop.fd, Vec::new()),
         Claim::Waiting { wait, .. } => match wait {
-            WaitClaim::Writing(fd) => Some(fd),
-            WaitClaim::Reading(fd) | WaitClaim::Accepting(fd) | WaitClaim::Connecting(fd) => fd.as_ref(),
-            _ => None,
+            WaitClaim::Writing(fd) => of(Some(fd)),
+            WaitClaim::Reading(fd) | WaitClaim::Accepting(fd) | WaitClaim::Connecting(fd) => of(fd.as_ref()),
+            WaitClaim::Lock(lock) => (
+                lock.fd.as_ref().map(|f| f.fd),
+                lock.holders.iter().map(|h| h.peer.clone()).collect(),
+            ),
+            WaitClaim::Terminal(t) => (t.fd, Vec::new()),
+            WaitClaim::Dns(dns) => (Some(dns.fd), Vec::new()),
+            _ => (None, Vec::new()),
         },
-        _ => None,
+        _ => (None, Vec::new()),
     }
 }
 

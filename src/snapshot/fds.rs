@@ -12,7 +12,7 @@ pub struct Fd {
     /// followed.
     pub target: TargetString,
     pub info: Fact<FdInfo>,
-    /// Fill level, for pipes only.
+    /// Fill level, for pipes, and for a FIFO a thread reads or writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipe: Option<Fact<PipeFill>>,
 }
@@ -68,6 +68,10 @@ pub struct FdInfo {
     /// Open flags (octal in the file): access mode, O_NONBLOCK...
     pub flags: Option<u32>,
     pub pos: Option<u64>,
+    /// The inode of the file, pipe or socket (`ino:`, since Linux 5.8):
+    /// tells a FIFO's ends from other fds linking to the same path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ino: Option<u64>,
     /// For an epoll fd: the fds it watches (`tfd:` lines).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub epoll_targets: Vec<EpollTarget>,

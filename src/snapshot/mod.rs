@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
 mod fds;
+mod locks;
 mod process;
 mod sockets;
 
 pub use fds::*;
+pub use locks::*;
 pub use process::*;
 pub use sockets::*;
 
@@ -43,6 +45,18 @@ pub struct Snapshot {
     /// Processes whose fd tables could not be searched for those holders.
     #[serde(default)]
     pub unsearchable: Vec<Unsearchable>,
+    /// The processes and fds found holding a named pipe (FIFO) a sampled
+    /// thread reads or writes: fds linking to its path whose fdinfo `ino:`
+    /// is the FIFO's. `inode` is that inode (another number space than the
+    /// pipe and socket inodes of `holders`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fifo_holders: Vec<Holder>,
+    /// The files sampled threads wait to lock (in flock or
+    /// fcntl(F_SETLKW)), from `/proc/locks` as of the last round that read
+    /// it, with who holds them; `None` when no sampled thread waited for a
+    /// lock, unavailable when `/proc/locks` could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locks: Option<Fact<Vec<LockedFile>>>,
     /// How much of the host a scan (`--all`, `--name`, `--user`) could see;
     /// absent when the processes were named.
     #[serde(default, skip_serializing_if = "Option::is_none")]

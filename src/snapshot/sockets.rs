@@ -121,6 +121,11 @@ pub struct UnixSocket {
     pub state: Cow<'static, str>,
     pub path: Option<TargetString>,
     pub peer_inode: Option<u64>,
+    /// The path the peer socket is bound to: a client's peer is the
+    /// server's accepted socket, which carries its listener's path
+    /// (`/run/systemd/resolve/io.systemd.Resolve`). From sock_diag only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_path: Option<TargetString>,
     pub rqueue: Option<u32>,
     pub wqueue: Option<u32>,
     /// Send-buffer memory in use and its limit (`ss -xm` t and tb).

@@ -1327,6 +1327,11 @@ SCENARIOS = {
     "tcp-pending-write": tcp_pending_write,
 }
 
+# Waits held by someone else (locks, terminals, FIFOs, DNS): holders.py,
+# beside this file, with this module's helpers.
+import holders  # noqa: E402
+SCENARIOS.update(holders.scenarios(sys.modules[__name__]))
+
 
 # --------------------------------------------------------------------------
 # controller lifecycle

@@ -174,6 +174,17 @@ fn fdinfo_parser() {
 }
 
 #[test]
+fn lock_parsers() {
+    fuzz("locks", 10, |input| {
+        assert!(parse::proc_locks(input).len() <= input.len());
+        assert!(parse::fdinfo_locks(input).len() <= input.len());
+    });
+    fuzz("fdinfo", 11, |input| {
+        assert!(parse::fdinfo_locks(input).len() <= input.len());
+    });
+}
+
+#[test]
 fn net_table_parsers() {
     fuzz("net_tcp", 5, |input| {
         assert!(parse::proc_net_tcp(input).len() <= input.len());
@@ -260,10 +271,12 @@ fn whystuck_in_bounded_memory(args: &[&str]) -> support::Run {
 /// panics.
 #[test]
 fn the_binary_on_mutated_proc_trees() {
-    let seeds: Vec<(&str, Vec<Vec<u8>>)> = ["stat", "status", "syscall", "fdinfo", "net_tcp", "net_unix", "cmdline"]
-        .iter()
-        .map(|kind| (*kind, corpus(kind)))
-        .collect();
+    let seeds: Vec<(&str, Vec<Vec<u8>>)> = [
+        "stat", "status", "syscall", "fdinfo", "net_tcp", "net_unix", "cmdline", "locks",
+    ]
+    .iter()
+    .map(|kind| (*kind, corpus(kind)))
+    .collect();
     let mut rng = Rng(9);
     let runs = (iterations() / 200).max(20);
     for run in 0..runs {
@@ -282,6 +295,8 @@ fn the_binary_on_mutated_proc_trees() {
             ("syscall", "42/task/42/syscall"),
             ("fdinfo", "42/fdinfo/0"),
             ("fdinfo", "42/fdinfo/3"),
+            ("fdinfo", "42/fdinfo/4"),
+            ("locks", "locks"),
             ("net_tcp", "42/net/tcp"),
             ("net_tcp", "42/net/tcp6"),
             ("net_tcp", "42/net/udp"),
@@ -292,6 +307,9 @@ fn the_binary_on_mutated_proc_trees() {
         fake.file("42/task/42/wchan", b"ep_poll");
         fake.link("42/fd/0", "pipe:[7]");
         fake.link("42/fd/3", "socket:[8]");
+        // A file a thread may wait to lock (the flock syscall seed): its
+        // holders are looked for among these fds.
+        fake.link("42/fd/4", "/var/lib/app/db.lock");
         let run_result =
             whystuck_in_bounded_memory(&["--proc-root", fake.path().to_str().unwrap(), "--json", "-i", "0", "42"]);
         assert!(

@@ -12,6 +12,7 @@ mod fixtures;
 mod fuzz;
 mod golden;
 mod graph;
+mod holders;
 mod privilege;
 mod proc_root;
 mod reliability;

@@ -144,3 +144,47 @@ fn udp_and_tcp_from_proc_net_text() {
         "{tcp:#}"
     );
 }
+
+/// A client whose SYN the full accept queue of a listener of this host
+/// drops: it names the listener's owner and that owner's state, and the
+/// owner's process has the full queue as a finding of its own.
+#[test]
+fn a_client_connecting_to_a_full_listener_names_its_owner() {
+    let s = Scenario::start("connect-to-full-listener");
+    let (target, listener) = (s.num("target"), s.num("listener"));
+    let p = diagnose(target, "0.2");
+    assert_eq!(p["verdict"], "blocked-on-read", "{p:#}");
+    let connecting = finding(&p, "blocked-on-read");
+    assert_eq!(connecting["fd"], s.num("fd"), "{connecting:#}");
+    let peers: Vec<i64> = (connecting["peers"].as_array().unwrap().iter())
+        .map(|peer| peer["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(peers, [listener], "{connecting:#}");
+    let said = evidence(&p);
+    assert!(
+        said.contains(&format!(
+            "the listener belongs to pid {listener} (python3), which is accept-queue-full"
+        )),
+        "{said}"
+    );
+
+    let l = diagnose(listener, "0.2");
+    assert_eq!(l["verdict"], "accept-queue-full", "{l:#}");
+    let full = finding(&l, "accept-queue-full");
+    assert_eq!(full["severity"], "warn");
+    let summary = full["summary"].as_str().unwrap();
+    let port = s.num("port");
+    assert!(
+        summary.contains(&format!("127.0.0.1:{port}")) && summary.contains("waiting to be accepted"),
+        "{summary}"
+    );
+    // "N/M waiting": more waiting than the backlog lets in.
+    let counts = summary
+        .split(": ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.split_once('/'))
+        .map(|(n, m)| (n.parse::<u32>().unwrap(), m.parse::<u32>().unwrap()))
+        .unwrap_or_else(|| panic!("no N/M in {summary}"));
+    assert!(counts.0 > counts.1, "{summary}");
+}

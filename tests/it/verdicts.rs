@@ -570,7 +570,10 @@ fn fifos_are_recognised_from_the_pipe_wait() {
     assert_eq!(writer["fds"]["by_type"]["fifo"], 1, "{writer:#}");
     assert_eq!(opener["verdict"], "blocked-on-read", "{opener:#}");
     assert!(
-        opener["summary"].as_str().unwrap().contains("blocked opening a FIFO"),
+        opener["summary"]
+            .as_str()
+            .unwrap()
+            .contains("blocked in open() of a FIFO: it waits for the other end to be opened"),
         "{opener:#}"
     );
 }

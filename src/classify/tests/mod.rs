@@ -156,6 +156,8 @@ fn snapshot(arch: &str, processes: Vec<ProcessRecord>, holders: Vec<Holder>) -> 
         processes,
         holders,
         unsearchable: vec![],
+        fifo_holders: vec![],
+        locks: None,
         visibility: None,
     }
 }
@@ -592,6 +594,7 @@ fn unreadable_stat_is_unknown_not_a_guess() {
 }
 
 mod deadlocks;
+mod holders;
 
 #[test]
 fn a_futex_wait_with_a_timeout_is_a_timed_sleep_not_a_stuck_futex() {

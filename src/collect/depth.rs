@@ -1,0 +1,100 @@
+//! Which fds of a process are read in depth, and the one open of a
+//! target's fd: the pipe probe. A process with many fds has in depth only
+//! the fds its blocked threads name, its epoll sets and its full self-pipes;
+//! a pipe, or a FIFO a thread reads or writes, is probed for its fill.
+
+use super::dir::ProcDir;
+use crate::snapshot::*;
+use std::collections::{BTreeSet, HashMap};
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// The fds worth reading in depth in a process with many: any fd a blocked
+/// thread's syscall names, and every epoll fd (what it watches is added as
+/// it is read). Self-pipes are added by `Sampler::fd_details` when they
+/// are full, socketpairs when sockets are joined.
+///
+/// Which fd a thread waits on is judged properly by classify (`ThreadView`
+/// in src/classify/view.rs: the syscall's table entry says whether argument
+/// 0 is an fd); this over-approximates it with argument 0 of every blocked
+/// syscall, so no table is needed here, and must stay a superset of it.
+pub(super) fn wanted_fds(links: &[(i32, Vec<u8>)], threads: &Fact<Vec<Thread>>) -> BTreeSet<i32> {
+    let mut wanted: BTreeSet<i32> = threads
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| match t.syscall.ok()? {
+            Syscall::Blocked { nr, args } if *nr >= 0 => i32::try_from(*args.first()?).ok(),
+            _ => None,
+        })
+        .collect();
+    wanted.extend(
+        links
+            .iter()
+            .filter(|(_, target)| FdKind::of(target) == FdKind::Eventpoll)
+            .map(|(fd, _)| *fd),
+    );
+    wanted
+}
+
+/// The fds threads are reading or writing in pipe code (`pipe_read`,
+/// `pipe_write`): on a path, a FIFO whose two ends are open. Never a FIFO
+/// a thread waits to open (`wait_for_partner`): opening it would complete
+/// that open.
+pub(super) fn fifo_fds(threads: &Fact<Vec<Thread>>) -> BTreeSet<i32> {
+    threads
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter(|t| t.wchan.ok().is_some_and(|w| crate::linux::wait::is_pipe_io_wait(w)))
+        .filter_map(|t| match t.syscall.ok()? {
+            Syscall::Blocked { nr, args } if *nr >= 0 => i32::try_from(*args.first()?).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Self-pipes probed for fill in a lazily read process (in one of a large
+/// selection, only the first): a wakeup fd is one or two pipes, not
+/// thousands; --deep reads them all.
+pub(super) const MAX_SELF_PIPE_PROBES: usize = 64;
+
+/// Both ends of every pipe held twice by this process and full: a wakeup
+/// fd that may be losing signals (full socketpairs are found when sockets
+/// are joined: [`super::batch`]).
+pub(super) fn full_self_pipes(
+    links: &[(i32, Vec<u8>)],
+    max_probes: usize,
+    mut pipe_is_full: impl FnMut(i32, u64) -> bool,
+) -> BTreeSet<i32> {
+    let mut pipes: HashMap<u64, Vec<i32>> = HashMap::new();
+    for (fd, target) in links {
+        if let Some(inode) = crate::linux::fd::link_inode(target, "pipe") {
+            pipes.entry(inode).or_default().push(*fd);
+        }
+    }
+    let mut full = BTreeSet::new();
+    for (&inode, fds) in pipes.iter().filter(|(_, fds)| fds.len() > 1).take(max_probes) {
+        if pipe_is_full(fds[0], inode) {
+            full.extend(fds);
+        }
+    }
+    full
+}
+
+/// How full a pipe is, seen from outside: open the target's fd read-only and
+/// non-blocking through /proc (a moment's extra reader, never a writer), ask
+/// FIONREAD and F_GETPIPE_SZ, close at once.
+pub(super) fn probe_pipe(dir: &ProcDir, fd: i32) -> io::Result<PipeFill> {
+    let file = dir.open_file(&format!("fd/{fd}"))?;
+    let mut buffered: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid.
+    if unsafe { libc::ioctl(file.as_raw_fd(), libc::FIONREAD, &mut buffered) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let capacity = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETPIPE_SZ)?;
+    Ok(PipeFill {
+        buffered_bytes: buffered.max(0) as u64,
+        capacity_bytes: capacity.max(0) as u64,
+    })
+}
