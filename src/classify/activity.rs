@@ -206,6 +206,11 @@ fn settle(view: &View, moved: Option<bool>, mut evidence: Vec<Evidence>, (kind, 
         // plainly, without failing every unprivileged run.
         finding.severity = Severity::Info;
     }
+    if kind == Verdict::TerminalInput && view.stat().is_some_and(|s| s.session == Some(view.pid)) {
+        // A session leader reading its terminal is a login shell at its
+        // prompt: a person's session, not an agent waiting for a key.
+        finding.severity = Severity::Info;
+    }
     finding
 }
 

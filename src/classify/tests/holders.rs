@@ -472,3 +472,25 @@ fn fifo_ends_are_named_and_never_make_a_deadlock() {
         "main thread blocked reading fd 3, a FIFO /run/app/queue (read end), 0/65536 bytes buffered, written by pid 2 (app) fd 4"
     );
 }
+
+/// A login shell at its prompt (the session leader reading its terminal) is
+/// a person's session: info, so a scan of a host with people logged in does
+/// not page; anything else waiting for a key (an agent) is warn.
+#[test]
+fn a_session_leader_reading_its_terminal_is_only_info() {
+    for (session, severity) in [(Some(PID), Severity::Info), (Some(1), Severity::Warn)] {
+        let mut r = record(
+            'S',
+            0,
+            &[t(PID, 'S', 0, &[0], "wait_woken")],
+            &[fd(0, "/dev/pts/3", 2, None)],
+        );
+        for s in &mut r.samples {
+            if let Fact::Ok(stat) = &mut s.stat {
+                stat.session = session;
+            }
+        }
+        let d = verdict_of("x86_64", &r);
+        assert_eq!((d.verdict, d.severity), (Verdict::TerminalInput, severity), "{d:#?}");
+    }
+}
