@@ -18,7 +18,7 @@
 
 use super::finding::{FdFacts, Peer, Unseen};
 use super::view::{FdKind, ThreadView, View};
-use crate::linux::fd::{Access, EPOLLOUT, O_CLOEXEC};
+use crate::linux::fd::{Access, O_CLOEXEC};
 use crate::linux::wait::{self, Timeout, Wait, Waited};
 use crate::snapshot::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -500,28 +500,21 @@ pub fn waited_children(view: &View, thread: &Thread) -> Vec<i32> {
 /// The pids a diagnosis of this snapshot still needs (for `collect`).
 pub fn related_pids(snapshot: &Snapshot) -> Vec<i32> {
     // Only a thread waiting on a child, blocked reading or writing, or an
-    // event loop with an fd registered for writing, can wait on another
-    // process: the rest need no view (a large selection would otherwise be
-    // viewed twice).
+    // event loop with no timeout (its epoll set may be all pipes to other
+    // processes: see `epoll_edges`), can wait on another process: the rest
+    // need no view (a large selection would otherwise be viewed twice).
     let may_wait_on_others = |record: &ProcessRecord| {
         let Some(last) = record.samples.last() else {
             return false;
         };
-        let waits_to_write = || {
-            let fds = last.fds.ok().map(Vec::as_slice).unwrap_or_default();
-            fds.iter()
-                .filter_map(|f| f.info.ok())
-                .any(|info| info.epoll_targets.iter().any(|t| t.events & EPOLLOUT != 0))
-        };
-        last.threads
-            .ok()
-            .into_iter()
-            .flatten()
-            .any(|t| match ThreadView::new(t, &snapshot.host.arch, None).wait {
+        last.threads.ok().into_iter().flatten().any(|t| {
+            let thread = ThreadView::new(t, &snapshot.host.arch, None);
+            match thread.wait {
                 Some(Wait::Child | Wait::Read | Wait::Write | Wait::Connect | Wait::Lock) => true,
-                Some(Wait::Epoll) => waits_to_write(),
+                Some(Wait::Epoll) => thread.timeout == Some(Timeout::Forever),
                 _ => false,
-            })
+            }
+        })
     };
     World::of(snapshot, may_wait_on_others).wanted()
 }

@@ -38,6 +38,7 @@ mod tests {
             io_bytes: Some(100),
             timeslices: Some(7),
             exit_code: None,
+            ppid: None,
         };
         assert!(!moved(&base, &base));
         for after in [

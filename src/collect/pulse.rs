@@ -57,6 +57,7 @@ impl PulseReader {
             io_bytes: io.as_ref().and_then(|io| sum(io.rchar, io.wchar)),
             timeslices,
             exit_code: stat.exit_code,
+            ppid: stat.ppid,
         })
     }
 

@@ -9,7 +9,7 @@ use crate::snapshot::Visibility;
 pub fn stalled(still_for: std::time::Duration, descendants: usize, verdict: Verdict, summary: &str) -> String {
     format!(
         "nothing moved for {} (CPU, syscalls, I/O, context switches; {descendants} descendants included); {}: {summary}",
-        humantime::format_duration(std::time::Duration::from_secs(still_for.as_secs())),
+        super::elapsed(still_for.as_secs() * 1000),
         verdict.name(),
     )
 }

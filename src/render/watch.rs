@@ -2,6 +2,7 @@
 
 use super::Style;
 use crate::cli::WatchFormat;
+use crate::describe;
 use crate::watch::event::Event;
 use std::io::{self, Write};
 
@@ -14,7 +15,10 @@ pub fn event(out: &mut dyn Write, format: WatchFormat, style: Style, event: &Eve
         WatchFormat::Human => {
             let suffix = match (event.event, event.previous_verdict) {
                 ("change", Some(previous)) => format!(" (was {})", previous.name()),
-                ("still", _) => format!(" (still, nothing moved for {}s)", event.still_for_seconds),
+                ("still", _) => format!(
+                    " (still, nothing moved for {})",
+                    describe::elapsed(event.still_for_seconds * 1000)
+                ),
                 _ => String::new(),
             };
             let verdict = match event.event {

@@ -340,6 +340,8 @@ pub struct Pulse {
     pub timeslices: Option<u64>,
     /// A zombie's wait status (exit code or signal), from its stat.
     pub exit_code: Option<i32>,
+    /// Its parent, from its stat.
+    pub ppid: Option<i32>,
 }
 
 impl Snapshot {

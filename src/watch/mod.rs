@@ -140,7 +140,11 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
                 // it (a supervisor may take a moment), or is reported
                 // unreaped when it is still one after ZOMBIE_GRACE.
                 let (since, status) = *t.zombie.get_or_insert((tick, own.exit_code));
-                if tick.duration_since(since) >= ZOMBIE_GRACE.max(watch.every) {
+                if own.ppid == Some(std::os::unix::process::parent_id() as i32) {
+                    // Our own caller's child (a supervisor iterating over
+                    // this watch): it reaps once we report, so report now.
+                    ended.push((pid, Ending::reaped(status)));
+                } else if tick.duration_since(since) >= ZOMBIE_GRACE.max(watch.every) {
                     ended.push((pid, Ending::Unreaped(status)));
                 }
                 continue;
