@@ -142,6 +142,7 @@ impl Sampler {
             tracer,
             sched_now_ms,
             python_stacks: None,
+            cgroups: None,
         };
         (sample, left)
     }
@@ -390,6 +391,7 @@ impl Sample {
             tracer: None,
             sched_now_ms: None,
             python_stacks: None,
+            cgroups: None,
         }
     }
 }

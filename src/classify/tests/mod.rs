@@ -122,6 +122,7 @@ fn sample(elapsed_ms: u64, state: char, cpu_ticks: u64, threads: &[T], fds: &[Fd
         tracer: None,
         sched_now_ms: None,
         python_stacks: None,
+        cgroups: None,
     }
 }
 
