@@ -13,6 +13,9 @@ use crate::text::TargetString;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
+mod cgroup;
+pub use cgroup::*;
+
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -40,12 +43,15 @@ pub enum Verdict {
     Dead,
     Deadlock,
     Stalled,
+    Frozen,
     Stopped,
+    MemoryPressure,
     DiskWait,
     PipeFull,
     WakeupFdEagain,
     FutexBlocked,
     AcceptQueueFull,
+    Throttled,
     Unknown,
     Busy,
     IdleInEpoll,
@@ -56,16 +62,19 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 16] = [
+    pub const ALL: [Verdict; 19] = [
         Verdict::Dead,
         Verdict::Deadlock,
         Verdict::Stalled,
+        Verdict::Frozen,
         Verdict::Stopped,
+        Verdict::MemoryPressure,
         Verdict::DiskWait,
         Verdict::PipeFull,
         Verdict::WakeupFdEagain,
         Verdict::FutexBlocked,
         Verdict::AcceptQueueFull,
+        Verdict::Throttled,
         Verdict::Unknown,
         Verdict::Busy,
         Verdict::IdleInEpoll,
@@ -80,12 +89,15 @@ impl Verdict {
             Verdict::Dead => "dead",
             Verdict::Deadlock => "deadlock",
             Verdict::Stalled => "stalled",
+            Verdict::Frozen => "frozen",
             Verdict::Stopped => "stopped",
+            Verdict::MemoryPressure => "memory-pressure",
             Verdict::DiskWait => "disk-wait",
             Verdict::PipeFull => "pipe-full",
             Verdict::WakeupFdEagain => "wakeup-fd-eagain",
             Verdict::FutexBlocked => "futex-blocked",
             Verdict::AcceptQueueFull => "accept-queue-full",
+            Verdict::Throttled => "throttled",
             Verdict::Unknown => "unknown",
             Verdict::Busy => "busy",
             Verdict::IdleInEpoll => "idle-in-epoll",
@@ -101,10 +113,13 @@ impl Verdict {
             Verdict::Dead | Verdict::Deadlock | Verdict::Stalled | Verdict::PipeFull | Verdict::WakeupFdEagain => {
                 Severity::Critical
             }
-            Verdict::Stopped
+            Verdict::Frozen
+            | Verdict::Stopped
+            | Verdict::MemoryPressure
             | Verdict::DiskWait
             | Verdict::FutexBlocked
             | Verdict::AcceptQueueFull
+            | Verdict::Throttled
             | Verdict::Unknown => Severity::Warn,
             Verdict::Busy
             | Verdict::IdleInEpoll
@@ -348,6 +363,9 @@ pub enum Claim {
     },
     /// A listening socket whose accept queue is full: connections dropped.
     AcceptQueueFull(FdFacts),
+    Frozen(Frozen),
+    Throttled(Throttled),
+    MemoryPressure(MemoryPressure),
     Busy(Progress),
     /// Making progress; `None`: on a CPU, with one sample.
     Running(Option<Progress>),
@@ -562,6 +580,7 @@ pub enum Evidence {
         claim: Box<Claim>,
         stuck_for_ms: Option<u64>,
     },
+    Cgroup(CgroupEvidence),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -13,10 +13,12 @@
 //! - [`graph`]: the world of processes, who holds the other end of what,
 //!   the wait-for edges and the deadlocks.
 //! - [`finding`]: the types a diagnosis is made of.
-//! - `lifecycle`, `blocked`, `activity`: the findings themselves.
+//! - `lifecycle`, `blocked`, `activity`, [`cgroup`]: the findings
+//!   themselves.
 
 mod activity;
 mod blocked;
+pub mod cgroup;
 pub mod finding;
 pub mod graph;
 mod lifecycle;
@@ -131,7 +133,7 @@ fn conclude(mut findings: Vec<Finding>) -> Diagnosis {
 fn stuck_for(view: &View, diagnosis: &Diagnosis) -> Option<Result<u64, crate::snapshot::Reason>> {
     if matches!(
         diagnosis.verdict,
-        Verdict::Running | Verdict::Busy | Verdict::Dead | Verdict::Unknown | Verdict::Stalled
+        Verdict::Running | Verdict::Busy | Verdict::Throttled | Verdict::Dead | Verdict::Unknown | Verdict::Stalled
     ) {
         return None;
     }
@@ -149,15 +151,28 @@ fn findings(judge: &mut Judge, view: &View) -> Vec<Finding> {
         return vec![Finding::new(Verdict::Unknown, Claim::StatUnreadable(reason), vec![])];
     };
     let mut findings = Vec::new();
+    // A frozen process's thread states are the freezer's: no D sleep, run
+    // or wait of its own is judged from them.
+    let frozen = cgroup::frozen(view);
+    let thawed = !frozen.as_ref().is_some_and(cgroup::is_frozen);
+    findings.extend(frozen);
     findings.extend(lifecycle::stopped(view, stat));
-    findings.extend(lifecycle::disk_wait(view));
+    if thawed {
+        findings.extend(cgroup::memory_pressure(view));
+        findings.extend(lifecycle::disk_wait(view));
+    }
     findings.extend(blocked::deadlock(world, view));
     findings.extend(blocked::full_writes(world, view));
     findings.extend(blocked::full_wakeup_fds(view));
     findings.extend(blocked::full_accept_queues(world, view));
-    findings.extend(lifecycle::busy(view));
+    if thawed {
+        findings.extend(cgroup::throttled(view));
+        findings.extend(lifecycle::busy(view));
+    }
     findings.extend(lifecycle::stopped_jobs(world, view));
-    findings.extend(activity::activity(judge, view));
+    if thawed {
+        findings.extend(activity::activity(judge, view));
+    }
     findings
 }
 

@@ -111,6 +111,7 @@ pub fn evidence(evidence: &Evidence) -> String {
         }
         Evidence::NoProgressOver(Some(ms)) => format!("no progress over {}", duration_ms(*ms)),
         Evidence::NoProgressOver(None) => "one sample: progress not measured".into(),
+        Evidence::Cgroup(e) => super::cgroup::evidence(e),
         Evidence::Listener {
             owner,
             verdict,

@@ -583,6 +583,7 @@ fn unreadable_stat_is_unknown_not_a_guess() {
     assert_eq!(d.severity, Severity::Warn);
 }
 
+mod cgroups;
 mod deadlocks;
 
 #[test]
