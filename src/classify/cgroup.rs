@@ -54,12 +54,13 @@ pub(super) fn frozen(view: &View) -> Option<Finding> {
     if freezer.state == FreezerState::Frozen {
         evidence.push(Evidence::Cgroup(CgroupEvidence::StatesFrozen));
     }
+    // What each thread shows: `None` only for a wchan that could not be read.
     evidence.extend(view.threads.iter().filter_map(|t| {
         Some(Evidence::ThreadWchan {
             tid: t.tid(),
             comm: t.comm(),
             state: t.state?,
-            wchan: t.wchan.map(str::to_string),
+            wchan: t.thread.wchan.ok().map(|w| t.wchan.unwrap_or(w).to_string()),
         })
     }));
     let claim = Claim::Frozen(Frozen {

@@ -77,8 +77,7 @@ pub(super) fn throttled(t: &Throttled) -> String {
         .map(|ms| format!(", {} held back", duration_ms(ms)))
         .unwrap_or_default();
     format!(
-        "{limited} by its cgroup {} ({}): throttled in {} of {} periods{held} over {}",
-        path(&t.cgroup.path),
+        "{limited} ({}): throttled in {} of {} periods{held} over {}",
         quota_files(t.cgroup.version, t.quota_us, t.period_us),
         t.throttled,
         t.periods,
@@ -244,7 +243,7 @@ pub(super) fn evidence(e: &CgroupEvidence) -> String {
         } => {
             let limit = |name: &str, l: &Option<Limit>| match l {
                 Some(Limit::Bytes(n)) => Some(format!("{name} {}", bytes(*n))),
-                Some(Limit::Unlimited) => Some(format!("{name} max")),
+                Some(Limit::Unlimited) => Some(format!("{name} unlimited")),
                 None => None,
             };
             let max_name = if cgroup.version == 1 { "memory.limit_in_bytes" } else { "memory.max" };
@@ -265,18 +264,15 @@ pub(super) fn evidence(e: &CgroupEvidence) -> String {
             )
         }
         CgroupEvidence::MemoryEvents { version, now, grew } => {
+            let over = grew.as_ref().map(|(_, ms)| duration_ms(*ms)).unwrap_or_default();
             let field = |name: &str, now: Option<u64>, grew: Option<u64>| {
                 let now = now?;
                 Some(match grew {
-                    Some(d) => format!("{name} {now} (+{d})"),
+                    Some(d) => format!("{name} {now} (+{d} in {over})"),
                     None => format!("{name} {now}"),
                 })
             };
             let g = grew.as_ref().map(|(g, _)| g.clone()).unwrap_or_default();
-            let over = grew
-                .as_ref()
-                .map(|(_, ms)| format!(" (+ over {})", duration_ms(*ms)))
-                .unwrap_or_default();
             match version {
                 1 => {
                     let fields: Vec<String> = [
@@ -286,7 +282,7 @@ pub(super) fn evidence(e: &CgroupEvidence) -> String {
                     .into_iter()
                     .flatten()
                     .collect();
-                    format!("memory events{over}: {}", fields.join(", "))
+                    format!("memory events: {}", fields.join(", "))
                 }
                 _ => {
                     let fields: Vec<String> = [
@@ -298,7 +294,7 @@ pub(super) fn evidence(e: &CgroupEvidence) -> String {
                     .into_iter()
                     .flatten()
                     .collect();
-                    format!("memory.events{over}: {}", fields.join(", "))
+                    format!("memory.events: {}", fields.join(", "))
                 }
             }
         }
@@ -363,7 +359,7 @@ pub(super) fn next_frozen(f: &Frozen) -> String {
 pub(super) fn next_throttled(t: &Throttled) -> String {
     let dir = path(&t.cgroup.dir);
     let raise = match (&t.container, t.cgroup.version) {
-        (Some(Container { pod_uid: Some(_), .. }), _) => "raise the pod's resources.limits.cpu".to_string(),
+        (Some(Container { pod_uid: Some(_), .. }), _) => "the pod's resources.limits.cpu".to_string(),
         (c, version) => match runtime_command(c.as_ref(), "update --cpus N") {
             Some(update) => update,
             None if version == 1 => format!("echo QUOTA > {dir}/cpu.cfs_quota_us, or -1 for none"),

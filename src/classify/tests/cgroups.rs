@@ -154,7 +154,7 @@ fn a_loop_held_to_its_quota_is_throttled() {
     assert_eq!((d.verdict, d.severity), (Verdict::Throttled, Severity::Warn));
     assert_eq!(
         said(&d),
-        "limited to 5% of a CPU by its cgroup /app (cpu.cfs_quota_us 5000 / 100000): throttled in 9 of 10 periods, 900ms held back over 1.0s"
+        "limited to 5% of a CPU (cpu.cfs_quota_us 5000 / 100000): throttled in 9 of 10 periods, 900ms held back over 1.0s"
     );
     assert!(
         d.findings.iter().any(|f| f.kind == Verdict::Running),
