@@ -1327,6 +1327,10 @@ SCENARIOS = {
     "tcp-pending-write": tcp_pending_write,
 }
 
+# Hangs a cgroup causes (frozen, throttled, out of memory): tests/hangs/cgroups.py.
+import cgroups as _cgroups  # noqa: E402 (it needs the helpers above)
+SCENARIOS.update(_cgroups.scenarios(sys.modules[__name__]))
+
 
 # --------------------------------------------------------------------------
 # controller lifecycle
