@@ -226,7 +226,7 @@ def move_to_v2(snapshot, path):
         cgroups = sample.get("cgroups")
         if not cgroups:
             continue
-        cgroups["membership"] = {"ok": [{"hierarchy": 0, "controllers": [], "path": path}]}
+        cgroups["membership"] = {"ok": f"0::{path}\n"}
         for part in ("freezer", "cpu", "memory", "pressure"):
             if "ok" in cgroups.get(part, {}):
                 cgroups[part]["ok"]["at"] = at

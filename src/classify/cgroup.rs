@@ -18,8 +18,9 @@ const MIN_PERIODS: u64 = 2;
 
 /// The container (and pod) a sample's cgroups name.
 pub fn container(sample: &Sample) -> Option<Container> {
-    let lines = sample.cgroups.as_ref()?.membership.ok()?;
-    cgroup::container(lines.iter().map(|l| l.path.as_bytes()))
+    let raw = sample.cgroups.as_ref()?.membership.ok()?;
+    let lines = cgroup::membership(raw.as_bytes()).ok()?;
+    cgroup::container(lines.iter().map(|l| l.path))
 }
 
 fn cgroups(sample: &Sample) -> Option<&Cgroups> {
@@ -180,10 +181,10 @@ pub(super) fn memory_pressure(view: &View) -> Option<Finding> {
             Some((t, wait, function))
         })
         .collect();
-    let memory = cgroups(view.last).and_then(|c| c.memory.as_ref()?.ok());
+    let memory = cgroups(view.last).and_then(|c| c.memory.as_deref()?.ok());
     let earlier = match std::ptr::eq(view.first, view.last) {
         true => None,
-        false => cgroups(view.first).and_then(|c| c.memory.as_ref()?.ok()),
+        false => cgroups(view.first).and_then(|c| c.memory.as_deref()?.ok()),
     };
     let over_ms = view.progress.as_ref().map_or(0, |p| p.interval_ms);
     let grew = memory.zip(earlier).and_then(|(now, before)| {
@@ -274,7 +275,7 @@ pub(super) fn memory_pressure(view: &View) -> Option<Finding> {
 /// The pressure files read with the memory cgroup: memory's always, CPU's
 /// and I/O's when anything stalled on them.
 fn pressure_evidence(view: &View) -> Option<Evidence> {
-    let pressure = cgroups(view.last)?.pressure.as_ref()?.ok()?;
+    let pressure = cgroups(view.last)?.pressure.as_deref()?.ok()?;
     let stalls: Vec<Stall> = [
         ("memory", &pressure.memory),
         ("cpu", &pressure.cpu),

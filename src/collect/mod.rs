@@ -30,7 +30,7 @@
 //! classify's `ThreadView` fd).
 
 mod batch;
-mod cgroup;
+pub mod cgroup;
 mod clock;
 mod dir;
 mod ends;

@@ -18,6 +18,49 @@
 //! dashes written as underscores) or `/kubepods[/QOS]/pod<uid>/`. Inside a
 //! cgroup namespace a container sees its own cgroup as `/`: no container.
 
+/// One line of `/proc/PID/cgroup`: `hierarchy-ID:controller-list:path`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Membership<'a> {
+    /// 0 for the v2 (unified) hierarchy.
+    pub hierarchy: u32,
+    /// The v1 controllers bound to the hierarchy, comma-separated (`cpu,cpuacct`,
+    /// `name=systemd`); empty for v2.
+    pub controllers: &'a str,
+    pub path: &'a [u8],
+}
+
+impl Membership<'_> {
+    pub fn has(&self, controller: &str) -> bool {
+        self.controllers.split(',').any(|c| c == controller)
+    }
+}
+
+/// The lines of a `/proc/PID/cgroup` file, borrowed from it (a scan holds
+/// the file of every process, not its parts); an error names the first
+/// line that is not one. A path may hold colons (containerd's do).
+pub fn membership(raw: &[u8]) -> Result<Vec<Membership<'_>>, String> {
+    raw.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let mut fields = line.splitn(3, |&b| b == b':');
+            let (Some(id), Some(controllers), Some(path)) = (fields.next(), fields.next(), fields.next()) else {
+                return Err(format!(
+                    "not hierarchy:controllers:path: {:?}",
+                    String::from_utf8_lossy(line)
+                ));
+            };
+            Ok(Membership {
+                hierarchy: std::str::from_utf8(id)
+                    .ok()
+                    .and_then(|id| id.parse().ok())
+                    .ok_or("the hierarchy id is not a number")?,
+                controllers: std::str::from_utf8(controllers).map_err(|_| "the controllers are not text")?,
+                path,
+            })
+        })
+        .collect()
+}
+
 /// A container runtime, as its cgroup names say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Runtime {
@@ -316,6 +359,23 @@ mod tests {
         assert_eq!(c.id.as_deref(), Some(ID));
         assert_eq!(c.pod_uid.as_deref(), Some(UID));
         assert_eq!(container([b"/".as_slice(), b"/user.slice"]), None);
+    }
+
+    #[test]
+    fn membership_lines_of_v1_and_v2() {
+        let buf = b"12:freezer:/wsprobe\n4:cpu,cpuacct:/system.slice/a.service\n1:name=systemd:/user.slice\n0::/user.slice/user-0.slice/session-1.scope\n";
+        let lines = membership(buf).unwrap();
+        assert_eq!(lines.len(), 4);
+        assert_eq!((lines[0].hierarchy, lines[0].controllers), (12, "freezer"));
+        assert!(lines[1].has("cpu") && lines[1].has("cpuacct") && !lines[1].has("cpuset"));
+        assert!(lines[2].has("name=systemd"));
+        assert_eq!((lines[3].hierarchy, lines[3].controllers), (0, ""));
+        assert_eq!(lines[3].path, b"/user.slice/user-0.slice/session-1.scope");
+        let colon = membership(b"0::/kubepods-pod1.slice:cri-containerd:ab\n").unwrap();
+        assert_eq!(colon[0].path, b"/kubepods-pod1.slice:cri-containerd:ab");
+        assert!(membership(b"garbage\n").is_err());
+        assert!(membership(b"x::/\n").is_err());
+        assert_eq!(membership(b"").unwrap(), []);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! memory and pressure), and what of that could not be read.
 
 use super::detail::seconds;
-use crate::linux::cgroup::Container;
+use crate::linux::cgroup::{membership, Container};
 use crate::snapshot::*;
 use crate::text::TargetString;
 use serde::Serialize;
@@ -45,16 +45,18 @@ pub struct CgroupReport {
     pub freezer: Option<FreezerReport>,
     /// `null` when not read (one sample) or unreadable.
     pub cpu: Option<CpuLimitReport>,
-    /// `null` unless a thread sleeps in reclaim.
-    pub memory: Option<MemoryReport>,
-    pub pressure: Option<PressureReport>,
+    /// `null` unless a thread sleeps in reclaim (boxed, as the pressure:
+    /// most processes of a scan have neither).
+    pub memory: Option<Box<MemoryReport>>,
+    pub pressure: Option<Box<PressureReport>>,
 }
 
 #[derive(Serialize, Debug)]
 pub struct CgroupPathReport {
     /// 0 for the v2 hierarchy.
     pub hierarchy: u32,
-    pub controllers: Vec<String>,
+    /// As the file lists them: `cpu,cpuacct`, `name=systemd`; `""` for v2.
+    pub controllers: String,
     pub path: TargetString,
 }
 
@@ -111,20 +113,19 @@ pub struct PressureReport {
 pub(super) fn cgroup(first: &Sample, last: &Sample) -> Option<CgroupReport> {
     let now = last.cgroups.as_deref()?;
     let before = first.cgroups.as_deref().filter(|_| !std::ptr::eq(first, last));
-    let paths = now
+    let lines = now
         .membership
         .ok()
-        .map(|lines| {
-            lines
-                .iter()
-                .map(|l| CgroupPathReport {
-                    hierarchy: l.hierarchy,
-                    controllers: l.controllers.clone(),
-                    path: l.path.clone(),
-                })
-                .collect()
+        .map(|raw| membership(raw.as_bytes()).unwrap_or_default());
+    let paths = lines
+        .unwrap_or_default()
+        .iter()
+        .map(|l| CgroupPathReport {
+            hierarchy: l.hierarchy,
+            controllers: l.controllers.to_string(),
+            path: TargetString::new(l.path),
         })
-        .unwrap_or_default();
+        .collect();
     let freezer = now.freezer.as_ref().and_then(Fact::ok).map(|f| FreezerReport {
         version: f.at.version,
         path: f.at.path.clone(),
@@ -150,13 +151,13 @@ pub(super) fn cgroup(first: &Sample, last: &Sample) -> Option<CgroupReport> {
             throttled_seconds_delta: delta(|s| s.throttled_usec).map(|us| seconds(us / 1000)),
         }
     });
-    let memory = now.memory.as_ref().and_then(Fact::ok).map(|m| {
-        let earlier = before.and_then(|b| b.memory.as_ref()?.ok()?.events.clone());
+    let memory = now.memory.as_deref().and_then(Fact::ok).map(|m| {
+        let earlier = before.and_then(|b| b.memory.as_deref()?.ok()?.events.clone());
         let bytes = |l: Option<Limit>| match l? {
             Limit::Bytes(n) => Some(n),
             Limit::Unlimited => None,
         };
-        MemoryReport {
+        Box::new(MemoryReport {
             version: m.at.version,
             path: m.at.path.clone(),
             current_bytes: m.current_bytes,
@@ -173,13 +174,15 @@ pub(super) fn cgroup(first: &Sample, last: &Sample) -> Option<CgroupReport> {
             }),
             events: m.events.clone(),
             under_oom: m.under_oom,
-        }
+        })
     });
-    let pressure = now.pressure.as_ref().and_then(Fact::ok).map(|p| PressureReport {
-        path: p.at.path.clone(),
-        memory: p.memory.ok().cloned(),
-        cpu: p.cpu.ok().cloned(),
-        io: p.io.ok().cloned(),
+    let pressure = now.pressure.as_deref().and_then(Fact::ok).map(|p| {
+        Box::new(PressureReport {
+            path: p.at.path.clone(),
+            memory: p.memory.ok().cloned(),
+            cpu: p.cpu.ok().cloned(),
+            io: p.io.ok().cloned(),
+        })
     });
     Some(CgroupReport {
         paths,
@@ -201,8 +204,8 @@ pub(super) fn unavailable(sample: &Sample, mut push: impl FnMut(&str, &Reason)) 
     let parts = [
         ("cgroup freezer", cgroups.freezer.as_ref().and_then(Fact::reason)),
         ("cpu cgroup", cgroups.cpu.as_ref().and_then(Fact::reason)),
-        ("memory cgroup", cgroups.memory.as_ref().and_then(Fact::reason)),
-        ("cgroup pressure", cgroups.pressure.as_ref().and_then(Fact::reason)),
+        ("memory cgroup", cgroups.memory.as_deref().and_then(Fact::reason)),
+        ("cgroup pressure", cgroups.pressure.as_deref().and_then(Fact::reason)),
     ];
     for (what, reason) in parts {
         if let Some(reason) = reason {
@@ -217,7 +220,7 @@ pub(super) fn unavailable(sample: &Sample, mut push: impl FnMut(&str, &Reason)) 
     if let Some(reason) = cpu.and_then(|c| c.stat.as_ref()?.reason()) {
         push("cpu.stat", reason);
     }
-    if let Some(pressure) = cgroups.pressure.as_ref().and_then(Fact::ok) {
+    if let Some(pressure) = cgroups.pressure.as_deref().and_then(Fact::ok) {
         for (what, psi) in [
             ("memory.pressure", &pressure.memory),
             ("cpu.pressure", &pressure.cpu),

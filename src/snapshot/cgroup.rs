@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Cgroups {
-    /// `/proc/PID/cgroup`: a line per hierarchy.
-    pub membership: Fact<Vec<CgroupLine>>,
+    /// `/proc/PID/cgroup` as read, a line per hierarchy (see
+    /// [`crate::linux::cgroup::membership`]): kept whole, one allocation.
+    pub membership: Fact<TargetString>,
     /// Whether its cgroup is frozen (v1 freezer or v2 `cgroup.freeze`):
     /// read in the last round.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,23 +26,13 @@ pub struct Cgroups {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<Fact<CpuLimit>>,
     /// Its memory cgroup: read only when a thread sleeps in reclaim (and
-    /// again in the round after, to see what changed).
+    /// again in the round after, to see what changed). Boxed, as the
+    /// pressure: most samples of a scan have neither.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<Fact<MemoryCgroup>>,
+    pub memory: Option<Box<Fact<MemoryCgroup>>>,
     /// Pressure stall information of its v2 cgroup, read with `memory`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pressure: Option<Fact<Pressure>>,
-}
-
-/// One line of `/proc/PID/cgroup`: `hierarchy-ID:controllers:path`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct CgroupLine {
-    /// 0 for the v2 (unified) hierarchy.
-    pub hierarchy: u32,
-    /// The v1 controllers bound to the hierarchy (`cpu`, `cpuacct`,
-    /// `name=systemd`); empty for v2.
-    pub controllers: Vec<String>,
-    pub path: TargetString,
+    pub pressure: Option<Box<Fact<Pressure>>>,
 }
 
 /// Where a cgroup fact was read: which hierarchy, which cgroup, and its

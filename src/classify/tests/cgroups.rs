@@ -23,11 +23,7 @@ fn at(version: u8, path: &str) -> CgroupAt {
 
 fn cgroups(path: &str) -> Cgroups {
     Cgroups {
-        membership: Fact::Ok(vec![CgroupLine {
-            hierarchy: 0,
-            controllers: vec![],
-            path: TargetString::from(path),
-        }]),
+        membership: Fact::Ok(TargetString::from(format!("0::{path}\n").as_str())),
         freezer: None,
         cpu: None,
         memory: None,
@@ -211,7 +207,12 @@ fn a_thread_throttled_above_memory_high_is_memory_pressure_not_disk_wait() {
     let mut r = record('D', 0, &[throttled], &[]);
     for (sample, high) in r.samples.iter_mut().zip([100, 137]) {
         let mut cg = cgroups("/app");
-        cg.memory = Some(Fact::Ok(memory("/app", 500 << 20, 512 << 20, events(high, 0))));
+        cg.memory = Some(Box::new(Fact::Ok(memory(
+            "/app",
+            500 << 20,
+            512 << 20,
+            events(high, 0),
+        ))));
         sample.cgroups = Some(Box::new(cg));
     }
     let d = verdict_of("x86_64", &r);
@@ -256,7 +257,12 @@ fn memory_events_growing_with_no_thread_in_reclaim_is_memory_pressure() {
     let mut r = record('S', 0, &[t(PID, 'S', 230, &[0, 0, 0, 0], "hrtimer_nanosleep")], &[]);
     for (sample, kills) in r.samples.iter_mut().zip([0, 1]) {
         let mut cg = cgroups("/app");
-        cg.memory = Some(Fact::Ok(memory("/app", 500 << 20, 512 << 20, events(5, kills))));
+        cg.memory = Some(Box::new(Fact::Ok(memory(
+            "/app",
+            500 << 20,
+            512 << 20,
+            events(5, kills),
+        ))));
         sample.cgroups = Some(Box::new(cg));
     }
     let d = verdict_of("x86_64", &r);
@@ -265,7 +271,7 @@ fn memory_events_growing_with_no_thread_in_reclaim_is_memory_pressure() {
     // The same counters standing still: nothing to say.
     for sample in &mut r.samples {
         let mut cg = cgroups("/app");
-        cg.memory = Some(Fact::Ok(memory("/app", 500 << 20, 512 << 20, events(5, 1))));
+        cg.memory = Some(Box::new(Fact::Ok(memory("/app", 500 << 20, 512 << 20, events(5, 1)))));
         sample.cgroups = Some(Box::new(cg));
     }
     assert_eq!(verdict_of("x86_64", &r).verdict, Verdict::Sleeping);

@@ -25,7 +25,7 @@ pub mod parse;
 
 use super::dir::ProcDir;
 use super::reason::reason_for;
-use crate::linux::cgroup::thread_memory_wait;
+use crate::linux::cgroup::{membership, thread_memory_wait, Membership};
 use crate::snapshot::*;
 use crate::text::TargetString;
 use parse::CgroupMount;
@@ -111,22 +111,15 @@ impl CgroupReader {
         previous: Option<&Sample>,
         round: Round,
     ) -> Box<Cgroups> {
-        let membership = match dir.read("cgroup", &mut self.buf) {
-            Ok(()) => {
-                parse::membership(&self.buf).map_err(|e| Reason::new(ReasonKind::Unparsable, format!("cgroup: {e}")))
-            }
-            Err(e) => Err(reason_for(&e)),
+        let raw = match dir.read("cgroup", &mut self.buf) {
+            Ok(()) => TargetString::new(self.buf.as_slice()),
+            Err(e) => return Box::new(Cgroups::unread(reason_for(&e))),
         };
-        let lines = match membership {
+        let lines = match membership(raw.as_bytes()) {
             Ok(lines) => lines,
-            Err(reason) => {
-                return Box::new(Cgroups {
-                    membership: Fact::Unavailable(reason),
-                    freezer: None,
-                    cpu: None,
-                    memory: None,
-                    pressure: None,
-                })
+            Err(e) => {
+                let reason = Reason::new(ReasonKind::Unparsable, format!("cgroup: {e}"));
+                return Box::new(Cgroups::unread(reason));
             }
         };
         if self.mounts.is_none() {
@@ -139,10 +132,10 @@ impl CgroupReader {
         let freezer = round.last.then(|| self.freezer(&lines));
         let cpu = (round.two_samples && (previous.is_none() || had_quota)).then(|| self.cpu(&lines));
         let memory_wanted = in_memory_wait(sample) || before.is_some_and(|c| c.memory.is_some());
-        let memory = memory_wanted.then(|| self.memory(&lines));
-        let pressure = memory_wanted.then(|| self.pressure(&lines));
+        let memory = memory_wanted.then(|| Box::new(self.memory(&lines)));
+        let pressure = memory_wanted.then(|| Box::new(self.pressure(&lines)));
         Box::new(Cgroups {
-            membership: Fact::Ok(lines),
+            membership: Fact::Ok(raw),
             freezer,
             cpu,
             memory,
@@ -179,7 +172,7 @@ impl CgroupReader {
     }
 
     /// The cgroup of the membership line `line` in its mounted hierarchy.
-    fn locate(&self, line: &CgroupLine, want: Want) -> Result<Located, Reason> {
+    fn locate(&self, line: &Membership, want: Want) -> Result<Located, Reason> {
         if let Some(Err(reason)) = &self.mounts {
             return Err(reason.clone());
         }
@@ -195,7 +188,7 @@ impl CgroupReader {
             let detail = format!("no {} hierarchy is mounted here", want.name());
             return Err(Reason::new(ReasonKind::NotSupported, detail));
         }
-        let path = line.path.as_bytes();
+        let path = line.path;
         let (index, rel) = candidates
             .iter()
             .find_map(|(i, m)| Some((*i, below(path, &m.mounted.root)?)))
@@ -203,7 +196,7 @@ impl CgroupReader {
                 let detail = format!(
                     "its {} cgroup {} is outside the mounted part of the hierarchy (outside this run's cgroup namespace)",
                     want.name(),
-                    line.path.escaped()
+                    crate::text::escape_bytes(line.path)
                 );
                 Reason::new(ReasonKind::NotSupported, detail)
             })?;
@@ -288,9 +281,9 @@ impl Want {
     }
 
     /// The membership line of this hierarchy.
-    fn line(self, lines: &[CgroupLine]) -> Option<&CgroupLine> {
+    fn line<'a>(self, lines: &'a [Membership<'a>]) -> Option<&'a Membership<'a>> {
         lines.iter().find(|l| match self {
-            Want::V1(controller) => l.hierarchy != 0 && l.controllers.iter().any(|c| c == controller),
+            Want::V1(controller) => l.hierarchy != 0 && l.has(controller),
             Want::V2 => l.hierarchy == 0,
         })
     }
@@ -311,6 +304,19 @@ fn below<'a>(path: &'a [u8], root: &[u8]) -> Option<&'a [u8]> {
         .split(|&b| b == b'/')
         .any(|c| c.is_empty() || c == b"." || c == b"..");
     (!odd || rest.is_empty()).then_some(rest)
+}
+
+impl Cgroups {
+    /// Its `/proc/PID/cgroup` could not be read: nothing else is.
+    fn unread(reason: Reason) -> Cgroups {
+        Cgroups {
+            membership: Fact::Unavailable(reason),
+            freezer: None,
+            cpu: None,
+            memory: None,
+            pressure: None,
+        }
+    }
 }
 
 /// Some thread sleeps in reclaim or memory throttling, by wchan or stack.

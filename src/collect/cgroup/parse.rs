@@ -1,39 +1,10 @@
-//! Parsers for the cgroup files whystuck reads (`/proc/PID/cgroup`, the
-//! cgroup mounts of `mountinfo`, and the cgroup file system's own files):
+//! Parsers for the cgroup files whystuck reads (the cgroup mounts of
+//! `mountinfo`, and the cgroup file system's own files; `/proc/PID/cgroup`
+//! is [`crate::linux::cgroup::membership`], which classify reads too):
 //! pure functions from bytes, hostile input tolerated as in
 //! [`crate::collect::parse`].
 
-use crate::snapshot::{CgroupLine, FreezerState, Limit, Psi, PsiLine};
-use crate::text::TargetString;
-
-/// `/proc/PID/cgroup`: `hierarchy-ID:controller-list:cgroup-path` lines.
-pub fn membership(buf: &[u8]) -> Result<Vec<CgroupLine>, String> {
-    let mut lines = Vec::new();
-    for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let mut fields = line.splitn(3, |&b| b == b':');
-        let (Some(id), Some(controllers), Some(path)) = (fields.next(), fields.next(), fields.next()) else {
-            return Err(format!(
-                "not hierarchy:controllers:path: {:?}",
-                String::from_utf8_lossy(line)
-            ));
-        };
-        let hierarchy = std::str::from_utf8(id)
-            .ok()
-            .and_then(|id| id.parse().ok())
-            .ok_or("the hierarchy id is not a number")?;
-        let controllers = String::from_utf8_lossy(controllers);
-        lines.push(CgroupLine {
-            hierarchy,
-            controllers: controllers
-                .split(',')
-                .filter(|c| !c.is_empty())
-                .map(str::to_string)
-                .collect(),
-            path: TargetString::new(path),
-        });
-    }
-    Ok(lines)
-}
+use crate::snapshot::{FreezerState, Limit, Psi, PsiLine};
 
 /// A cgroup file system mounted here, from a line of `mountinfo`.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,26 +179,6 @@ pub fn psi(buf: &[u8]) -> Result<Psi, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn membership_lines_of_v1_and_v2() {
-        let buf = b"12:freezer:/wsprobe\n4:cpu,cpuacct:/system.slice/a.service\n1:name=systemd:/user.slice\n0::/user.slice/user-0.slice/session-1.scope\n";
-        let lines = membership(buf).unwrap();
-        assert_eq!(lines.len(), 4);
-        assert_eq!(lines[0].hierarchy, 12);
-        assert_eq!(lines[0].controllers, ["freezer"]);
-        assert_eq!(lines[1].controllers, ["cpu", "cpuacct"]);
-        assert_eq!(lines[2].controllers, ["name=systemd"]);
-        assert_eq!(lines[3].hierarchy, 0);
-        assert!(lines[3].controllers.is_empty());
-        assert_eq!(lines[3].path.lossy(), "/user.slice/user-0.slice/session-1.scope");
-        // A path may hold a colon (containerd's cgroupfs names do).
-        let colon = membership(b"0::/kubepods-pod1.slice:cri-containerd:ab\n").unwrap();
-        assert_eq!(colon[0].path.lossy(), "/kubepods-pod1.slice:cri-containerd:ab");
-        assert!(membership(b"garbage\n").is_err());
-        assert!(membership(b"x::/\n").is_err());
-        assert_eq!(membership(b"").unwrap(), []);
-    }
 
     #[test]
     fn cgroup_mounts_from_mountinfo() {

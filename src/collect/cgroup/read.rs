@@ -2,12 +2,13 @@
 //! quota over it and its throttling, its memory and its pressure.
 
 use super::{parse, CgroupReader, Located, Quota, Want};
+use crate::linux::cgroup::Membership;
 use crate::snapshot::*;
 
 impl CgroupReader {
     /// Whether the process is frozen, by either freezer: the v1 freezer
     /// hierarchy's, or v2's (every v2 cgroup has `cgroup.freeze`).
-    pub(super) fn freezer(&mut self, lines: &[CgroupLine]) -> Fact<Freezer> {
+    pub(super) fn freezer(&mut self, lines: &[Membership]) -> Fact<Freezer> {
         let mut thawed: Option<Freezer> = None;
         let mut failed: Option<Reason> = None;
         for want in [Want::V1("freezer"), Want::V2] {
@@ -37,7 +38,7 @@ impl CgroupReader {
         }
     }
 
-    fn freezer_in(&mut self, line: &CgroupLine, want: Want) -> Result<Freezer, Reason> {
+    fn freezer_in(&mut self, line: &Membership, want: Want) -> Result<Freezer, Reason> {
         let located = self.locate(line, want)?;
         let key = (located.mount, located.rel.clone());
         if let Some(cached) = self.cache.freezer.get(&key) {
@@ -108,7 +109,7 @@ impl CgroupReader {
     /// The CPU quota over the process: its own cgroup's, or the nearest
     /// ancestor's (a parent's quota holds back its whole subtree), and
     /// that cgroup's `cpu.stat`.
-    pub(super) fn cpu(&mut self, lines: &[CgroupLine]) -> Fact<CpuLimit> {
+    pub(super) fn cpu(&mut self, lines: &[Membership]) -> Fact<CpuLimit> {
         let found = [Want::V1("cpu"), Want::V2]
             .into_iter()
             .filter_map(|want| Some((want, want.line(lines)?)))
@@ -193,7 +194,7 @@ impl CgroupReader {
     }
 
     /// The process's memory cgroup: v1's memory hierarchy, or v2's.
-    pub(super) fn memory(&mut self, lines: &[CgroupLine]) -> Fact<MemoryCgroup> {
+    pub(super) fn memory(&mut self, lines: &[Membership]) -> Fact<MemoryCgroup> {
         let found = [Want::V1("memory"), Want::V2]
             .into_iter()
             .filter_map(|want| Some((want, want.line(lines)?)))
@@ -258,7 +259,7 @@ impl CgroupReader {
     }
 
     /// Pressure stall information of the process's v2 cgroup.
-    pub(super) fn pressure(&mut self, lines: &[CgroupLine]) -> Fact<Pressure> {
+    pub(super) fn pressure(&mut self, lines: &[Membership]) -> Fact<Pressure> {
         let Some(line) = Want::V2.line(lines) else {
             return Fact::Unavailable(Reason::new(ReasonKind::NotSupported, "in no v2 cgroup"));
         };
