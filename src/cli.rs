@@ -41,7 +41,8 @@ child's severity when it is stuck; unknown is info when only the wait is unreada
   json        one document: {\"schema_version\": 1, \"processes\": [...]}\n\
   ndjson      one JSON line per process with \"timestamp\" and \"host\", to append from cron\n\
   prometheus  text exposition for node_exporter's textfile collector; labels: pid, comm,\n\
-              and verdict/severity on whystuck_process_verdict_info\n\
+              and verdict/severity (container_id/pod_uid in a container) on\n\
+              whystuck_process_verdict_info\n\
 Command-line secrets are redacted in every format but a human report on a terminal (--no-redact).\n\
 \nEXIT CODES:\n\
   0  no process is at or above --fail-on (default warn)\n\

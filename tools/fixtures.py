@@ -53,8 +53,30 @@ CAPTURES = {
     "sleeping": ("sleeping", "target", []),
     "busy": ("busy", "target", []),
     "running": ("running", "target", ["--interval", "1s"]),
+    # Cgroups (root; tests/hangs/cgroups.py): the v1 freezer, the v2 freezer,
+    # a loop at 5% of a CPU (v1 cpu quota), a v1 memory cgroup out of memory.
+    "frozen": ("frozen-v1", "target", []),
+    "frozen-v2": ("frozen-v2", "target", []),
+    "throttled": ("throttled", "target", ["--interval", "1s"]),
+    "memcg-oom": ("memcg-oom", "target", []),
     # No scenario: a pid that cannot exist (above the kernel's pid_max).
     "no-such-process": (None, "2147483647", []),
+}
+
+
+# What a capture needs said about the machine it was made on.
+CAPTURE_NOTES = {
+    "frozen": "The sleep's cgroup is frozen by the cgroup v1 freezer (`freezer.state` FROZEN): "
+              "the thread shows D and the wchan it had before it froze.",
+    "frozen-v2": "The sleep's cgroup is frozen by the cgroup v2 freezer (`cgroup.freeze` 1, `cgroup.events` "
+                 "frozen 1; the machine mounts v2 at /sys/fs/cgroup/unified beside v1): the thread shows S in "
+                 "`get_signal`, and `cgroup.stat.local` has `frozen_usec` (Linux 6.17+).",
+    "throttled": "The loop's cgroup has a cgroup v1 CPU quota (`cpu.cfs_quota_us` 5000 / `cpu.cfs_period_us` "
+                 "100000: this machine's cpu controller is on v1).",
+    "memcg-oom": "The loop's cgroup v1 memory cgroup (this machine's memory controller is on v1) is limited to "
+                 "32 MiB with its OOM killer disabled (`memory.oom_control` 1): the thread waits in "
+                 "`mem_cgroup_oom_synchronize`, `under_oom` 1. The pressure files are the v2 root's, the whole "
+                 "host's (v2 has no controllers here).",
 }
 
 
@@ -116,8 +138,8 @@ def capture(name):
 # {name}
 
 Captured with `whystuck capture {' '.join(interval + extra)} PID` {source}, on
-Linux {kernel}, {snapshot['host']['arch']}. Regenerate with
-`python3 tools/fixtures.py {name}`.
+Linux {kernel}, {snapshot['host']['arch']}. {CAPTURE_NOTES.get(name, "")}
+Regenerate with `python3 tools/fixtures.py {name}`.
 
 expected.json is what whystuck said of it at capture time: verdicts,
 severities, findings and their summaries.
@@ -187,6 +209,65 @@ def without_syscalls(snapshot):
         thread["syscall"] = {"unavailable": {"kind": "permission", "detail": "permission denied"}}
 
 
+POD_UID = "5f3c1a2e_7b8d_4e9f_a0b1_c2d3e4f5a6b7"
+CONTAINER_ID = "4f1c2b3a5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7a8"
+
+
+def samples(snapshot):
+    for process in snapshot["processes"]:
+        yield from enumerate(process["samples"])
+
+
+def move_to_v2(snapshot, path):
+    """Every sample's cgroups as a v2-only host with every controller sees
+    them, in the cgroup `path`: the facts kept, read there instead."""
+    at = {"version": 2, "path": path, "dir": "/sys/fs/cgroup" + path}
+    for _, sample in samples(snapshot):
+        cgroups = sample.get("cgroups")
+        if not cgroups:
+            continue
+        cgroups["membership"] = {"ok": f"0::{path}\n"}
+        for part in ("freezer", "cpu", "memory", "pressure"):
+            if "ok" in cgroups.get(part, {}):
+                cgroups[part]["ok"]["at"] = at
+
+
+def frozen_shows_running(snapshot):
+    """A kernel whose frozen tasks show R: no wchan, the syscall file says
+    running, and nothing of a waiting thread is read."""
+    for _, sample in samples(snapshot):
+        sample["stat"]["ok"]["state"] = "R"
+        sample.pop("sched_now_ms", None)
+        for thread in sample["threads"]["ok"]:
+            thread["stat"]["ok"]["state"] = "R"
+            thread["wchan"] = {"ok": ""}
+            thread["syscall"] = {"ok": "running"}
+            thread.pop("last_ran_at_ms", None)
+            thread.pop("kernel_stack", None)
+
+
+def to_memory_high(snapshot):
+    """The allocation loop throttled above memory.high of a v2 cgroup, not
+    waiting out a v1 cgroup's OOM."""
+    move_to_v2(snapshot, "/system.slice/batch.service")
+    for i, sample in samples(snapshot):
+        cgroups = sample["cgroups"]
+        memory = cgroups["memory"]["ok"]
+        memory.update(current_bytes=541065216, max="unlimited", high={"bytes": 536870912},
+                      events={"high": 4674 + 37 * i, "max": 0, "oom": 0, "oom_kill": 0})
+        memory.pop("under_oom", None)
+        psi = cgroups["pressure"]["ok"]["memory"]["ok"]
+        psi["some"].update(avg10=45.12, avg60=20.0, avg300=5.5)
+        psi["full"].update(avg10=30.0, avg60=10.0, avg300=2.0)
+        for thread in sample["threads"]["ok"]:
+            thread["wchan"] = {"ok": "mem_cgroup_handle_over_high"}
+            if "kernel_stack" in thread:
+                thread["kernel_stack"] = {"ok": ["mem_cgroup_handle_over_high+0x1d2/0x2b0",
+                                                 "exit_to_user_mode_loop+0xb6/0xe0",
+                                                 "irqentry_exit_to_user_mode+0x2c/0x1a0",
+                                                 "asm_exc_page_fault+0x26/0x30"]}
+
+
 EDITS = {
     "old-kernel-futex-abba": ("futex-abba", "Linux 5.15 spells the futex wait `futex_wait_queue_me`.",
                               lambda s: rename_wchans(s, {"futex_do_wait": "futex_wait_queue_me"}), "5.15.0"),
@@ -211,6 +292,21 @@ EDITS = {
                               "On aarch64 there is no epoll_wait: epoll_pwait (22), futex (98).", to_aarch64, None),
     "aarch64-popen-deadlock": ("popen-deadlock",
                                "The Popen deadlock on aarch64: wait4 is 260, write is 64.", to_aarch64, None),
+    "old-kernel-frozen": ("frozen", "Older kernels show a frozen task running (R): no wchan, "
+                          "the syscall file says `running`.", frozen_shows_running, "4.19.0"),
+    "memory-high": ("memcg-oom",
+                    "cgroup v2 with its memory controller (this machine's memory controller is on cgroup v1, "
+                    "and its v2 hierarchy has no controllers, only the pressure files): the allocation loop is "
+                    "throttled above `memory.high` (in `mem_cgroup_handle_over_high`, on its kernel stack too), "
+                    "`memory.events` `high` grows by 37 between the samples, and `memory.pressure` shows the "
+                    "stall. The thread, the cgroup paths, and the memory and pressure figures are edited; "
+                    "the rest is the capture's.", to_memory_high, None),
+    "in-a-pod": ("throttled",
+                 "A Kubernetes pod's container (containerd, systemd cgroup driver, cgroup v2): the same loop "
+                 "at 5% of a CPU, its cgroups moved to the pod's paths, so the report names the container "
+                 "and the pod.",
+                 lambda s: move_to_v2(s, "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+                                      f"{POD_UID}.slice/cri-containerd-{CONTAINER_ID}.scope"), None),
 }
 
 

@@ -23,6 +23,7 @@ from ._binary import find_whystuck_bin
 from ._errors import WhystuckError
 from ._model import (
     SCHEMA_VERSION,
+    Container,
     Finding,
     Frame,
     Link,
@@ -38,6 +39,7 @@ from ._run import diagnose, watch
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Container",
     "Finding",
     "Frame",
     "Link",

@@ -161,6 +161,24 @@ class Thread:
 
 
 @dataclass(frozen=True)
+class Container:
+    """The container (and Kubernetes pod) a process's cgroups name."""
+
+    #: ``docker``, ``containerd``, ``cri-o`` or ``podman``; None for a
+    #: container id its path names without a runtime (the cgroupfs driver).
+    runtime: Optional[str]
+    #: The full container id (64 hex digits); None in a pod's own cgroup.
+    id: Optional[str]
+    pod_uid: Optional[str]
+
+    @classmethod
+    def from_json(cls, obj: Optional[JsonObject]) -> Optional["Container"]:
+        if not obj:
+            return None
+        return cls(runtime=obj.get("runtime"), id=obj.get("id"), pod_uid=obj.get("pod_uid"))
+
+
+@dataclass(frozen=True)
 class Process:
     """The diagnosis of one process: its verdict, findings and facts.
 
@@ -184,6 +202,8 @@ class Process:
     rss_bytes: Optional[int]
     #: How long it has been stuck, when the binary can tell; None where unknown.
     stuck_for_seconds: Optional[float]
+    #: The container and pod it is in; None outside one (or from an older binary).
+    container: Optional[Container]
     threads: List[Thread]
     raw: JsonObject = field(repr=False, compare=False)
 
@@ -203,6 +223,7 @@ class Process:
             findings=[Finding.from_json(f) for f in obj.get("findings") or []],
             rss_bytes=_int(obj.get("rss_bytes")),
             stuck_for_seconds=_float(obj.get("stuck_for_seconds")),
+            container=Container.from_json(obj.get("container")),
             threads=[Thread.from_json(t) for t in obj.get("threads") or []],
             raw=obj,
         )

@@ -13,6 +13,9 @@ use crate::snapshot::{PipeFill, Reason};
 use crate::text::TargetString;
 use serde::{Deserialize, Serialize};
 
+mod cgroup;
+pub use cgroup::*;
+
 #[derive(
     Serialize,
     Deserialize,
@@ -53,7 +56,9 @@ pub enum Verdict {
     Dead,
     Deadlock,
     Stalled,
+    Frozen,
     Stopped,
+    MemoryPressure,
     DiskWait,
     LockWait,
     TerminalInput,
@@ -61,6 +66,7 @@ pub enum Verdict {
     WakeupFdEagain,
     FutexBlocked,
     AcceptQueueFull,
+    Throttled,
     Unknown,
     Busy,
     IdleInEpoll,
@@ -71,11 +77,13 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 18] = [
+    pub const ALL: [Verdict; 21] = [
         Verdict::Dead,
         Verdict::Deadlock,
         Verdict::Stalled,
+        Verdict::Frozen,
         Verdict::Stopped,
+        Verdict::MemoryPressure,
         Verdict::DiskWait,
         Verdict::LockWait,
         Verdict::TerminalInput,
@@ -83,6 +91,7 @@ impl Verdict {
         Verdict::WakeupFdEagain,
         Verdict::FutexBlocked,
         Verdict::AcceptQueueFull,
+        Verdict::Throttled,
         Verdict::Unknown,
         Verdict::Busy,
         Verdict::IdleInEpoll,
@@ -97,7 +106,9 @@ impl Verdict {
             Verdict::Dead => "dead",
             Verdict::Deadlock => "deadlock",
             Verdict::Stalled => "stalled",
+            Verdict::Frozen => "frozen",
             Verdict::Stopped => "stopped",
+            Verdict::MemoryPressure => "memory-pressure",
             Verdict::DiskWait => "disk-wait",
             Verdict::LockWait => "lock-wait",
             Verdict::TerminalInput => "terminal-input",
@@ -105,6 +116,7 @@ impl Verdict {
             Verdict::WakeupFdEagain => "wakeup-fd-eagain",
             Verdict::FutexBlocked => "futex-blocked",
             Verdict::AcceptQueueFull => "accept-queue-full",
+            Verdict::Throttled => "throttled",
             Verdict::Unknown => "unknown",
             Verdict::Busy => "busy",
             Verdict::IdleInEpoll => "idle-in-epoll",
@@ -120,12 +132,15 @@ impl Verdict {
             Verdict::Dead | Verdict::Deadlock | Verdict::Stalled | Verdict::PipeFull | Verdict::WakeupFdEagain => {
                 Severity::Critical
             }
-            Verdict::Stopped
+            Verdict::Frozen
+            | Verdict::Stopped
+            | Verdict::MemoryPressure
             | Verdict::DiskWait
             | Verdict::LockWait
             | Verdict::TerminalInput
             | Verdict::FutexBlocked
             | Verdict::AcceptQueueFull
+            | Verdict::Throttled
             | Verdict::Unknown => Severity::Warn,
             Verdict::Busy
             | Verdict::IdleInEpoll
@@ -272,6 +287,9 @@ pub enum Claim {
     },
     /// A listening socket whose accept queue is full: connections dropped.
     AcceptQueueFull(FdFacts),
+    Frozen(Frozen),
+    Throttled(Throttled),
+    MemoryPressure(MemoryPressure),
     Busy(Progress),
     /// Making progress; `None`: on a CPU, with one sample.
     Running(Option<Progress>),
@@ -511,6 +529,7 @@ pub enum Evidence {
         pgrp: i32,
         foreground: i32,
     },
+    Cgroup(CgroupEvidence),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

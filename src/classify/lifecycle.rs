@@ -140,11 +140,13 @@ pub(super) fn stopped_jobs(world: &World, view: &View) -> Vec<Finding> {
 }
 
 pub(super) fn disk_wait(view: &View) -> Option<Finding> {
-    // A vfork parent is in D too, but it waits on its child: not a disk wait.
+    // A vfork parent is in D too, but it waits on its child: not a disk
+    // wait; nor is memory throttling (a memory-pressure finding).
     let stuck: Vec<&ThreadView> = view
         .threads
         .iter()
         .filter(|t| t.state == Some('D') && t.wait != Some(Wait::Child))
+        .filter(|t| !super::cgroup::is_memory_wchan(t.wchan))
         .collect();
     let first = stuck.first()?;
     let claim = Claim::DiskWait {

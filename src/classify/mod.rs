@@ -16,10 +16,12 @@
 //!   as a finding names it, and `held`, who holds a lock, a terminal, a
 //!   DNS wait).
 //! - [`locks`]: who holds the file lock a thread waits for.
-//! - `lifecycle`, `blocked`, `activity`, `waits`: the findings themselves.
+//! - `lifecycle`, `blocked`, `activity`, `waits`, [`cgroup`]: the findings
+//!   themselves.
 
 mod activity;
 mod blocked;
+pub mod cgroup;
 mod fdfacts;
 pub mod finding;
 pub mod graph;
@@ -138,7 +140,7 @@ fn conclude(mut findings: Vec<Finding>) -> Diagnosis {
 fn stuck_for(view: &View, diagnosis: &Diagnosis) -> Option<Result<u64, crate::snapshot::Reason>> {
     if matches!(
         diagnosis.verdict,
-        Verdict::Running | Verdict::Busy | Verdict::Dead | Verdict::Unknown | Verdict::Stalled
+        Verdict::Running | Verdict::Busy | Verdict::Throttled | Verdict::Dead | Verdict::Unknown | Verdict::Stalled
     ) {
         return None;
     }
@@ -156,15 +158,28 @@ fn findings(judge: &mut Judge, view: &View) -> Vec<Finding> {
         return vec![Finding::new(Verdict::Unknown, Claim::StatUnreadable(reason), vec![])];
     };
     let mut findings = Vec::new();
+    // A frozen process's thread states are the freezer's: no D sleep, run
+    // or wait of its own is judged from them.
+    let frozen = cgroup::frozen(view);
+    let thawed = !frozen.as_ref().is_some_and(cgroup::is_frozen);
+    findings.extend(frozen);
     findings.extend(lifecycle::stopped(view, stat));
-    findings.extend(lifecycle::disk_wait(view));
+    if thawed {
+        findings.extend(cgroup::memory_pressure(view));
+        findings.extend(lifecycle::disk_wait(view));
+    }
     findings.extend(blocked::deadlock(world, view));
     findings.extend(blocked::full_writes(world, view));
     findings.extend(blocked::full_wakeup_fds(view));
     findings.extend(blocked::full_accept_queues(world, view));
-    findings.extend(lifecycle::busy(view));
+    if thawed {
+        findings.extend(cgroup::throttled(view));
+        findings.extend(lifecycle::busy(view));
+    }
     findings.extend(lifecycle::stopped_jobs(world, view));
-    findings.extend(activity::activity(judge, view));
+    if thawed {
+        findings.extend(activity::activity(judge, view));
+    }
     findings
 }
 

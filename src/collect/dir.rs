@@ -46,7 +46,7 @@ impl ProcDir {
     /// Whether this is the root directory of a proc mount (inode 1 of a
     /// proc file system), not a directory within one (`/proc/PID/fd`, whose
     /// entries lead anywhere) or elsewhere.
-    fn is_proc_mount_root(&self) -> bool {
+    pub fn is_proc_mount_root(&self) -> bool {
         const PROC_ROOT_INO: u64 = 1;
         let proc = nix::sys::statfs::fstatfs(self.fd.as_fd())
             .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
@@ -65,37 +65,23 @@ impl ProcDir {
         Ok(nix::fcntl::openat(self.fd.as_fd(), rel, flags, Mode::empty())?)
     }
 
+    /// A directory outside /proc (a cgroup mount), opened with the caller's
+    /// own rights.
+    pub fn open_as_caller(path: &Path) -> io::Result<ProcDir> {
+        crate::privilege::open_as_caller(|| ProcDir::open(path))
+    }
+
     /// Read a whole file into `buf` (cleared first), reusing its allocation.
     pub fn read(&self, rel: &str, buf: &mut Vec<u8>) -> io::Result<()> {
-        buf.clear();
         let file = self.open_file(rel)?;
-        loop {
-            if buf.len() as u64 >= MAX_FILE_BYTES {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{rel} is larger than 64 MiB"),
-                ));
-            }
-            buf.reserve(4096);
-            let spare = buf.capacity() - buf.len();
-            // SAFETY: the kernel writes at most `spare` bytes into the spare
-            // capacity; `set_len` then covers exactly the bytes it wrote.
-            let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().add(buf.len()).cast(), spare) };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                if err.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(err);
-            }
-            let n = n as usize;
-            unsafe { buf.set_len(buf.len() + n) };
-            // /proc files are seq_files: a read that does not fill the
-            // buffer has returned everything, so no second read for EOF.
-            if n == 0 || n < spare {
-                return Ok(());
-            }
-        }
+        read_whole(&file, rel, buf)
+    }
+
+    /// [`ProcDir::read`], the file opened with the caller's own rights: for
+    /// files outside /proc, which whystuck's capabilities are not for.
+    pub fn read_as_caller(&self, rel: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+        let file = crate::privilege::open_as_caller(|| self.open_file(rel))?;
+        read_whole(&file, rel, buf)
     }
 
     /// The text of a symbolic link (an fd's target), never followed.
@@ -131,6 +117,39 @@ impl ProcDir {
         }
         entries.sort_unstable();
         Ok(entries)
+    }
+}
+
+/// Read all of an open file into `buf` (cleared first), reusing its
+/// allocation.
+fn read_whole(file: &OwnedFd, rel: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+    buf.clear();
+    loop {
+        if buf.len() as u64 >= MAX_FILE_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{rel} is larger than 64 MiB"),
+            ));
+        }
+        buf.reserve(4096);
+        let spare = buf.capacity() - buf.len();
+        // SAFETY: the kernel writes at most `spare` bytes into the spare
+        // capacity; `set_len` then covers exactly the bytes it wrote.
+        let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().add(buf.len()).cast(), spare) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        let n = n as usize;
+        unsafe { buf.set_len(buf.len() + n) };
+        // /proc and cgroup files are seq_files: a read that does not fill
+        // the buffer has returned everything, so no second read for EOF.
+        if n == 0 || n < spare {
+            return Ok(());
+        }
     }
 }
 

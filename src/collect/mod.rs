@@ -18,6 +18,9 @@
 //! - `batch.rs`: what a batch of samples lacks until it ends, by pid:
 //!   command lines through the read helper ([`helper`]), unix sockets
 //!   (`net.rs`, [`sockdiag`]), full socketpairs, children's stats;
+//! - `cgroup/`: each process's cgroups (`/proc/PID/cgroup`) and, once a
+//!   round per distinct cgroup, what can matter of them: frozen, the CPU
+//!   quota and its throttling, memory and pressure;
 //! - `reason.rs`: why a fact is unavailable (I/O errors, absent or hidden
 //!   processes, the spent budget);
 //! - [`select`] chooses processes by what they are, [`pulse`] reads the
@@ -30,6 +33,7 @@
 //! classify's `ThreadView` fd).
 
 mod batch;
+pub mod cgroup;
 mod clock;
 mod depth;
 mod dir;

@@ -9,6 +9,7 @@
 //! the interval after its first sample started.
 
 use super::batch::Batch;
+use super::cgroup::{CgroupReader, Round};
 use super::clock::SchedClocks;
 use super::dir::ProcDir;
 use super::ends::EndIndex;
@@ -38,6 +39,8 @@ pub(super) struct Reader {
     pub ends: EndIndex,
     /// Each CPU's scheduler clock, for how long ago a thread last ran.
     pub clocks: SchedClocks,
+    /// Processes' cgroups, each cgroup's files read once a round.
+    pub cgroups: CgroupReader,
     pub buf: Vec<u8>,
 }
 
@@ -125,6 +128,7 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
     let root =
         ProcDir::open_root(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
     let live = proc_root == std::path::Path::new("/proc");
+    let cgroups = CgroupReader::new(proc_root, &root);
     let start = Instant::now();
     let budget = Budget::new(start, options.timeout);
     let mut collector = Collector {
@@ -135,6 +139,7 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
             net: NetCache::new(live, options.helper.timeout, budget.deadline),
             ends: EndIndex::default(),
             clocks: SchedClocks::default(),
+            cgroups,
             buf: Vec::with_capacity(4096),
         },
         sampler: Sampler {
@@ -253,7 +258,7 @@ impl Collector {
                 .open_dir(&pid.to_string())
                 .map_err(|e| absent_reason(pid, &e, self.reader.hidepid)),
         };
-        let (sample, left) = take_sample(&mut self.reader, &self.sampler, dir.as_ref(), pid, true);
+        let (sample, left) = take_sample(&mut self.reader, &self.sampler, dir.as_ref(), pid, None);
         if let Some(tgid) = thread_of(&sample.status, pid) {
             let added = self.add(snapshot, tgid, role);
             if let Some(record) = snapshot.processes.iter_mut().find(|r| r.pid == tgid) {
@@ -287,6 +292,7 @@ impl Collector {
         let interval = options.interval.min(options.timeout.saturating_sub(first_round));
         self.reader.net.start_round();
         self.reader.clocks.start_round();
+        self.reader.cgroups.start_round();
         self.batch.start_round();
         // Past the budget a process gets a skipped sample (and is judged by
         // its first), so its report says why it has no rates.
@@ -309,7 +315,7 @@ impl Collector {
                     Err(&gone)
                 }
             };
-            let (sample, left) = take_sample(&mut self.reader, &self.sampler, dir, record.pid, false);
+            let (sample, left) = take_sample(&mut self.reader, &self.sampler, dir, record.pid, record.samples.first());
             self.batch.leave(record.pid, left, false);
             record.samples.push(sample);
         }
@@ -332,14 +338,16 @@ impl Collector {
 }
 
 /// A sample of `pid` through its directory, now: skipped past the budget,
-/// not found when the directory could not be opened.
+/// not found when the directory could not be opened. `previous`: its first
+/// sample, when this is its second.
 fn take_sample(
     reader: &mut Reader,
     sampler: &Sampler,
     dir: Result<&ProcDir, &Reason>,
     pid: i32,
-    first: bool,
+    previous: Option<&Sample>,
 ) -> (Sample, Left) {
+    let first = previous.is_none();
     let budget = reader.budget;
     let elapsed_ms = budget.start.elapsed().as_millis() as u64;
     if budget.out_of_time() {
@@ -349,7 +357,20 @@ fn take_sample(
         );
     }
     match dir {
-        Ok(dir) => sampler.sample(reader, dir, pid, elapsed_ms, first),
+        Ok(dir) => {
+            let (mut sample, left) = sampler.sample(reader, dir, pid, elapsed_ms, first);
+            // A thread id's first sample names its process, nothing more.
+            let thread = first && thread_of(&sample.status, pid).is_some();
+            if sample.presence == Presence::Present && !thread {
+                let round = Round {
+                    last: !first || sampler.single_round,
+                    two_samples: !sampler.single_round,
+                };
+                let Reader { root, cgroups, .. } = reader;
+                sample.cgroups = Some(cgroups.read(root, dir, &sample, previous, round));
+            }
+            (sample, left)
+        }
         Err(reason) => (
             Sample::absent(elapsed_ms, Presence::NotFound, reason.clone()),
             Left::default(),

@@ -147,6 +147,7 @@ impl Sampler {
             sched_now_ms,
             schedstat,
             python_stacks: None,
+            cgroups: None,
         };
         (sample, left)
     }
@@ -406,6 +407,7 @@ impl Sample {
             sched_now_ms: None,
             schedstat: None,
             python_stacks: None,
+            cgroups: None,
         }
     }
 }

@@ -29,9 +29,13 @@ pub fn evidence(evidence: &Evidence) -> String {
             state,
             wchan,
         } => format!(
-            "thread {tid} ({}) state {state}, wchan {}",
+            "thread {tid} ({}) state {state}, {}",
             comm_text(comm.as_ref()),
-            wchan.as_deref().unwrap_or("unavailable")
+            match wchan.as_deref() {
+                Some("") => "no wchan".to_string(),
+                Some(w) => format!("wchan {w}"),
+                None => "wchan unavailable".to_string(),
+            }
         ),
         Evidence::ThreadOnCpu { tid, comm } => format!("thread {tid} ({}) on CPU", comm_text(comm.as_ref())),
         Evidence::NamedThread { tid, pid } => format!("{tid} is a thread of process {pid}: judged by that thread"),
@@ -111,6 +115,7 @@ pub fn evidence(evidence: &Evidence) -> String {
         }
         Evidence::NoProgressOver(Some(ms)) => format!("no progress over {}", duration_ms(*ms)),
         Evidence::NoProgressOver(None) => "one sample: progress not measured".into(),
+        Evidence::Cgroup(e) => super::cgroup::evidence(e),
         Evidence::Listener {
             owner,
             verdict,

@@ -4,6 +4,7 @@
 //! "9.1 MiB"). Target-controlled strings are escaped here, as they are put
 //! into a sentence.
 
+mod cgroup;
 mod evidence;
 pub mod fd;
 mod held;
@@ -11,6 +12,7 @@ mod next;
 mod run;
 mod units;
 
+pub use cgroup::container;
 pub use evidence::{call, edge, evidence};
 pub use next::next_step;
 pub use run::{ended, host_unseen, replay, stalled};
@@ -29,7 +31,13 @@ pub fn meaning(verdict: Verdict) -> &'static str {
         Verdict::Stalled => {
             "(watch) no CPU, syscalls, I/O or context switches, descendants included, for --stall-after"
         }
+        Verdict::Frozen => {
+            "its cgroup is frozen (or being frozen) by a cgroup freezer, a container's pause: it runs again only when thawed"
+        }
         Verdict::Stopped => "stopped by a signal or a tracer",
+        Verdict::MemoryPressure => {
+            "held back by memory: asleep in reclaim or throttled above memory.high, or its memory cgroup hit its limits"
+        }
         Verdict::DiskWait => "uninterruptible sleep (D)",
         Verdict::LockWait => {
             "waiting for a file lock (flock, fcntl F_SETLKW): names who holds it and how that one is doing"
@@ -41,6 +49,7 @@ pub fn meaning(verdict: Verdict) -> &'static str {
         }
         Verdict::FutexBlocked => "parked in a futex wait with no CPU progress",
         Verdict::AcceptQueueFull => "a listening socket's accept queue is full: new connections are dropped",
+        Verdict::Throttled => "wants CPU, and its cgroup's CPU quota held it back in most periods of the interval",
         Verdict::Unknown => "nothing about the process could be read",
         Verdict::Busy => "burning CPU over the interval",
         Verdict::IdleInEpoll => "an event loop parked in epoll_wait, poll or select, no progress",
@@ -113,6 +122,9 @@ pub fn summary(claim: &Claim) -> String {
             ),
             _ => format!("its listener on fd {} has a full accept queue", f.fd),
         },
+        Claim::Frozen(f) => cgroup::frozen(f),
+        Claim::Throttled(t) => cgroup::throttled(t),
+        Claim::MemoryPressure(m) => cgroup::memory_pressure(m),
         Claim::Busy(p) => format!("burning CPU: {}", progress(p)),
         Claim::Running(Some(p)) => format!("making progress: {}", progress(p)),
         Claim::Running(None) => "on a CPU (one sample: progress not measured)".into(),

@@ -53,6 +53,9 @@ pub fn next_step(finding: &Finding, pid: i32) -> Option<String> {
             "the NFS server is not answering: check the server and the network".to_string()
         }
         Claim::DiskWait { .. } => "it waits for the kernel (usually storage): check the device (dmesg, iostat)".to_string(),
+        Claim::Frozen(f) => super::cgroup::next_frozen(f),
+        Claim::Throttled(t) => super::cgroup::next_throttled(t),
+        Claim::MemoryPressure(m) => super::cgroup::next_memory(m),
         Claim::Busy(_) => format!("see where it spends its time: perf top -p {pid}, or py-spy top --pid {pid}"),
         Claim::Waiting { wait, .. } => return waiting(wait, pid),
         _ => return None,

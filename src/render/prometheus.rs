@@ -3,7 +3,9 @@
 //!
 //! Labels are bounded: `pid` and `comm` on per-process series (one series
 //! per process in a run), plus `verdict` and `severity` on
-//! `whystuck_process_verdict_info`, and `verdict` alone on
+//! `whystuck_process_verdict_info`, with `container_id` and `pod_uid` there
+//! too for a process in a container or pod (labels of the one series, so
+//! the series count stays one per process), and `verdict` alone on
 //! `whystuck_processes` (one series per possible verdict). A value that
 //! could not be measured is left out, never written as 0.
 
@@ -114,9 +116,17 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         "The verdict whystuck reached for a process (the verdict is a label).",
     );
     for p in &report.processes {
+        let container = p.container.as_ref();
+        let container_labels: String = [
+            ("container_id", container.and_then(|c| c.id.as_deref())),
+            ("pod_uid", container.and_then(|c| c.pod_uid.as_deref())),
+        ]
+        .iter()
+        .filter_map(|(name, value)| Some(format!(",{name}=\"{}\"", label((*value)?))))
+        .collect();
         let _ = writeln!(
             text,
-            "whystuck_process_verdict_info{{{},verdict=\"{}\",severity=\"{}\"}} 1",
+            "whystuck_process_verdict_info{{{},verdict=\"{}\",severity=\"{}\"{container_labels}}} 1",
             labels(p),
             p.verdict.name(),
             p.severity.name()

@@ -18,7 +18,10 @@ use crate::text::TargetString;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+mod cgroup;
 mod detail;
+mod unavailable;
+pub use cgroup::*;
 pub use detail::*;
 
 /// Bumped when a field is removed or changes meaning; adding fields is not a
@@ -112,6 +115,9 @@ pub struct ProcessReport {
     /// Clock ticks after boot; with the pid it identifies the process.
     pub start_time_ticks: Option<u64>,
     pub uid: Option<u32>,
+    /// The container (and Kubernetes pod) its cgroups name; `null` when
+    /// none does (or they were not read).
+    pub container: Option<ContainerReport>,
     pub verdict: Verdict,
     pub severity: Severity,
     pub summary: String,
@@ -354,6 +360,7 @@ fn row(
         state: stat.map(|s| s.state),
         start_time_ticks: stat.and_then(|s| s.starttime),
         uid: status.and_then(|s| s.uid).map(|u| u[0]),
+        container: cgroup::container(record),
         verdict: diagnosis.verdict,
         severity: diagnosis.severity,
         summary: describe::summary(&diagnosis.deciding().claim),

@@ -10,11 +10,13 @@ use crate::text::TargetString;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
+mod cgroup;
 mod fds;
 mod locks;
 mod process;
 mod sockets;
 
+pub use cgroup::*;
 pub use fds::*;
 pub use locks::*;
 pub use process::*;
@@ -219,6 +221,10 @@ pub struct Sample {
     /// sample; `None` when not asked for or not a Python process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python_stacks: Option<Fact<Vec<PyThread>>>,
+    /// Its cgroups and what was read of them this round (boxed: a scan
+    /// holds a sample per process); `None` when not read (older snapshots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroups: Option<Box<Cgroups>>,
 }
 
 /// One Python thread's stack, innermost frame first.

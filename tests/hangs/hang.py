@@ -1331,6 +1331,9 @@ SCENARIOS = {
 # beside this file, with this module's helpers.
 import holders  # noqa: E402
 SCENARIOS.update(holders.scenarios(sys.modules[__name__]))
+# Hangs a cgroup causes (frozen, throttled, out of memory): tests/hangs/cgroups.py.
+import cgroups as _cgroups  # noqa: E402 (it needs the helpers above)
+SCENARIOS.update(_cgroups.scenarios(sys.modules[__name__]))
 
 
 # --------------------------------------------------------------------------

@@ -208,6 +208,28 @@ fn cmdline_and_link_parsers() {
     });
 }
 
+#[test]
+fn cgroup_parsers() {
+    use whystuck::collect::cgroup::parse as cg;
+    fuzz("cgroup", 10, |input| {
+        if let Ok(lines) = whystuck::linux::cgroup::membership(input) {
+            assert!(lines.len() <= input.len());
+            let _ = whystuck::linux::cgroup::container(lines.iter().map(|l| l.path));
+        }
+        assert!(cg::cgroup_mounts(input).len() <= input.len());
+        let _ = (
+            cg::freezer_state(input),
+            cg::number(input),
+            cg::cpu_max(input),
+            cg::limit(input),
+        );
+        let _ = (cg::keyed(input, "frozen"), cg::psi(input));
+        if let Ok(text) = std::str::from_utf8(input) {
+            let _ = whystuck::linux::cgroup::memory_wait(text);
+        }
+    });
+}
+
 /// Snapshot files: a mutated one is an error or a snapshot, and a snapshot
 /// that loads can be diagnosed and rendered in every format.
 #[test]

@@ -7,6 +7,8 @@ mod support;
 
 mod automation;
 mod capture;
+mod cgroup_tree;
+mod cgroups;
 mod cli;
 mod fixtures;
 mod fuzz;

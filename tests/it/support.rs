@@ -187,9 +187,12 @@ pub fn whystuck_as_nobody_under(hidepid: Option<&str>, caps: &[&str], args: &[&s
     })
 }
 
-/// A fake /proc tree in a temporary directory.
+/// A fake /proc tree in a temporary directory: `DIR/proc`, with the cgroup
+/// file system its `self/mountinfo` names (if any) beside it, under `DIR`
+/// (`DIR/sys/fs/cgroup`), where whystuck looks for it.
 pub struct FakeProc {
     dir: tempfile::TempDir,
+    proc: std::path::PathBuf,
 }
 
 /// A stat line with every field, for pid `pid`, comm `comm`, state `state`.
@@ -199,15 +202,25 @@ pub fn stat_line(pid: i32, comm: &str, state: char, ppid: i32, utime: u64) -> St
 
 impl FakeProc {
     pub fn new() -> FakeProc {
-        let fake = FakeProc {
-            dir: tempfile::tempdir().unwrap(),
-        };
+        let dir = tempfile::tempdir().unwrap();
+        let proc = dir.path().join("proc");
+        let fake = FakeProc { dir, proc };
         fake.file("sys/kernel/osrelease", b"6.1.0-fake\n");
         fake
     }
 
+    /// The fake /proc.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.proc
+    }
+
+    /// A file of the fake cgroup file system: `rel` below `DIR`, so
+    /// `sys/fs/cgroup/app/cgroup.events` is where a mount point of
+    /// `/sys/fs/cgroup` in `self/mountinfo` puts it.
+    pub fn sys_file(&self, rel: &str, contents: &[u8]) {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
     }
 
     pub fn file(&self, rel: &str, contents: &[u8]) {

@@ -115,6 +115,20 @@ def test_a_pid_that_does_not_exist_is_dead_not_an_error() -> None:
     assert p.summary
 
 
+def test_the_container_reads_the_json_and_none_is_none() -> None:
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        (p,) = whystuck.diagnose(sleeper.pid, interval=0).processes
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert p.container == whystuck.Container.from_json(p.raw["container"])
+    uid = "5f3c1a2e-7b8d-4e9f-a0b1-c2d3e4f5a6b7"
+    c = whystuck.Container.from_json({"runtime": "containerd", "id": "ab" * 32, "pod_uid": uid})
+    assert c is not None and (c.runtime, c.id, c.pod_uid) == ("containerd", "ab" * 32, uid)
+    assert whystuck.Container.from_json(None) is None
+
+
 def test_severity_is_ordered_and_reads_the_json_names() -> None:
     assert Severity.OK < Severity.INFO < Severity.WARN < Severity.CRITICAL
     assert [Severity.from_json(n) for n in ("ok", "info", "warn", "critical")] == list(Severity)

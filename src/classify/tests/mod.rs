@@ -123,6 +123,7 @@ fn sample(elapsed_ms: u64, state: char, cpu_ticks: u64, threads: &[T], fds: &[Fd
         sched_now_ms: None,
         schedstat: None,
         python_stacks: None,
+        cgroups: None,
     }
 }
 
@@ -593,6 +594,7 @@ fn unreadable_stat_is_unknown_not_a_guess() {
     assert_eq!(d.severity, Severity::Warn);
 }
 
+mod cgroups;
 mod deadlocks;
 mod holders;
 

@@ -244,6 +244,10 @@ fn render_process(p: &ProcessReport, style: Style, out: &mut dyn Write) -> io::R
             writeln!(out, "  cmdline: {}", shorten(&command_line(cmdline), MAX_CMDLINE_CHARS))?;
         }
     }
+    if let Some(c) = &p.container {
+        let line = describe::container(c.runtime, c.id.as_deref(), c.pod_uid.as_deref());
+        writeln!(out, "  container: {line}")?;
+    }
     if p.state.is_some() {
         writeln!(out, "  {}", facts_line(p, d))?;
     }
