@@ -169,7 +169,8 @@ pub(super) fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
                     .cloned();
                 if let Some(owner) = owner {
                     if let Some(d) = judge.diagnose(owner.pid).cloned() {
-                        evidence.push(Evidence::Listener {
+                        evidence.push(Evidence::OtherEnd {
+                            role: EndRole::Listener,
                             owner: ProcessRef {
                                 pid: owner.pid,
                                 comm: owner.comm,
@@ -311,9 +312,11 @@ fn waiting_on_child(judge: &mut Judge, view: &View, thread: &ThreadView, mut evi
             claim: Box::new(diagnosis.deciding().claim.clone()),
         });
         if is_working {
+            // Its own work when it did some; else what its diagnosis says
+            // (a shell between, waiting on a grandchild that works).
             let how = match progress {
-                Some(p) => Working::Progress(p.clone()),
-                None => Working::Diagnosis(Box::new(diagnosis.deciding().claim.clone())),
+                Some(p) if p.moved() == Some(true) => Working::Progress(p.clone()),
+                _ => Working::Diagnosis(Box::new(diagnosis.deciding().claim.clone())),
             };
             working.get_or_insert(ChildOutcome::Working { child, how });
         } else if worst.as_ref().is_none_or(|(s, _)| diagnosis.severity > *s) {

@@ -2,15 +2,17 @@
 //! pipe or socket, a full wakeup fd that loses signals, and deadlock cycles.
 
 use super::finding::*;
-use super::graph::World;
+use super::graph::{Channel, EdgeKind, World};
 use super::view::{FdKind, ThreadView, View};
+use super::Judge;
 use crate::linux::fd::Access;
 use crate::linux::wait::Wait;
 use std::collections::BTreeMap;
 
 /// Threads blocked writing into a pipe or socket that cannot take more: one
 /// finding per fd, naming every thread blocked on it.
-pub(super) fn full_writes(world: &World, view: &View) -> Vec<Finding> {
+pub(super) fn full_writes(judge: &mut Judge, view: &View) -> Vec<Finding> {
+    let world = judge.world;
     let blocked_writing = |t: &&ThreadView| t.wait == Some(Wait::Write) && t.state == Some('S');
     let mut writers: BTreeMap<i32, Vec<&ThreadView>> = BTreeMap::new();
     for thread in view.threads.iter().filter(blocked_writing) {
@@ -45,6 +47,28 @@ pub(super) fn full_writes(world: &World, view: &View) -> Vec<Finding> {
         })
         .collect();
     findings.extend(pending_writes(world, view));
+    // How the reader is doing: why it does not drain (sleeping in a poll
+    // loop, waiting for something else).
+    for finding in &mut findings {
+        let Claim::BlockedWriting { fd, .. } = &finding.claim else {
+            continue;
+        };
+        let Some(reader) = fd.peers.iter().find(|p| p.pid != view.pid).cloned() else {
+            continue;
+        };
+        if let Some(d) = judge.diagnose(reader.pid).cloned() {
+            finding.evidence.push(Evidence::OtherEnd {
+                role: EndRole::Reader,
+                owner: ProcessRef {
+                    pid: reader.pid,
+                    comm: reader.comm,
+                },
+                verdict: d.verdict,
+                claim: Box::new(d.deciding().claim.clone()),
+                stuck_for_ms: d.stuck_for_ms.and_then(Result::ok),
+            });
+        }
+    }
     // Without the syscall (no ptrace access) the fd is unknown, but a pipe or
     // socket write wchan still says the buffer is full.
     for thread in view.threads.iter().filter(blocked_writing).filter(|t| t.fd.is_none()) {
@@ -117,6 +141,36 @@ pub(super) fn full_accept_queues(world: &World, view: &View) -> Vec<Finding> {
                     vec![],
                 )
             })
+        })
+        .collect()
+}
+
+/// Another process blocked writing into a pipe only this one reads, while
+/// this one is not stuck with it (that would be a deadlock): this one is
+/// not draining it (a `Popen.wait(timeout=...)` poll loop that never reads
+/// the child's output). Critical: the writer cannot finish until it does.
+pub(super) fn undrained(world: &World, view: &View) -> Vec<Finding> {
+    if world.is_deadlocked(view.pid) {
+        return Vec::new();
+    }
+    world
+        .edges_to(view.pid)
+        .filter(|e| e.kind == EdgeKind::Write && e.channel == Some(Channel::Pipe) && e.complete && e.to == [view.pid])
+        .filter_map(|edge| {
+            let writer = world.view(edge.from)?;
+            let fd = edge
+                .fd
+                .and_then(|fd| world.peers(edge.from, fd).into_iter().find(|p| p.pid == view.pid))?;
+            let claim = Claim::NotDraining {
+                writer: writer.named(),
+                child: writer.stat().and_then(|s| s.ppid) == Some(view.pid),
+                fd: world.fd_facts(view, fd.fd),
+            };
+            Some(Finding::new(
+                Verdict::PipeFull,
+                claim,
+                vec![Evidence::Edge(edge.clone())],
+            ))
         })
         .collect()
 }

@@ -303,6 +303,15 @@ pub enum Claim {
         thread: ThreadRef,
         wait: WaitClaim,
     },
+    /// Another process is blocked writing into a pipe only this one reads,
+    /// and this one is not reading it.
+    NotDraining {
+        writer: ProcessRef,
+        /// The writer is this process's child.
+        child: bool,
+        /// This process's end of the pipe.
+        fd: FdFacts,
+    },
     /// A child stopped in the background (a job control stop), which the
     /// process is not waiting for.
     StoppedJob(ProcessRef),
@@ -504,9 +513,11 @@ pub enum Evidence {
     },
     /// No progress over the interval; `None`: one sample.
     NoProgressOver(Option<u64>),
-    /// The process owning the listener a client waits to connect to, and
-    /// how its own diagnosis came out.
-    Listener {
+    /// The process at the other end of what a thread waits on (the reader
+    /// of the pipe it cannot write, the owner of the listener it connects
+    /// to), and how its own diagnosis came out.
+    OtherEnd {
+        role: EndRole,
         owner: ProcessRef,
         verdict: Verdict,
         claim: Box<Claim>,
@@ -536,4 +547,11 @@ pub enum Evidence {
 pub enum WakeupFill {
     Pipe(PipeFill),
     SendBuffer { used: u32, size: u32 },
+}
+
+/// What the process at the other end is to the one waiting.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EndRole {
+    Reader,
+    Listener,
 }

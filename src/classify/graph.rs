@@ -226,6 +226,15 @@ impl<'a> World<'a> {
         }
     }
 
+    /// The edges of other processes that wait on `pid`.
+    pub fn edges_to(&self, pid: i32) -> impl Iterator<Item = &Edge> {
+        self.edges
+            .iter()
+            .filter(move |(&from, _)| from != pid)
+            .flat_map(|(_, edges)| edges.iter())
+            .filter(move |e| e.to.contains(&pid))
+    }
+
     pub fn edges(&self, pid: i32) -> &[Edge] {
         self.edges.get(&pid).map(Vec::as_slice).unwrap_or_default()
     }

@@ -135,8 +135,9 @@ fn conclude(mut findings: Vec<Finding>) -> Diagnosis {
 }
 
 /// How long the thread behind a wait verdict has not run (see
-/// [`Diagnosis::stuck_for_ms`]): the deciding finding's thread, or the first
-/// finding's that names one.
+/// [`Diagnosis::stuck_for_ms`]): the deciding finding's thread. A finding
+/// about no thread of its own (another process not drained, a full accept
+/// queue) has no such duration: another thread's would mislead.
 fn stuck_for(view: &View, diagnosis: &Diagnosis) -> Option<Result<u64, crate::snapshot::Reason>> {
     if matches!(
         diagnosis.verdict,
@@ -144,7 +145,7 @@ fn stuck_for(view: &View, diagnosis: &Diagnosis) -> Option<Result<u64, crate::sn
     ) {
         return None;
     }
-    let tid = diagnosis.findings.iter().find_map(|f| f.tid)?;
+    let tid = diagnosis.deciding().tid?;
     view.threads.iter().find(|t| t.tid() == tid)?.last_ran_ms.clone()
 }
 
@@ -169,7 +170,8 @@ fn findings(judge: &mut Judge, view: &View) -> Vec<Finding> {
         findings.extend(lifecycle::disk_wait(view));
     }
     findings.extend(blocked::deadlock(world, view));
-    findings.extend(blocked::full_writes(world, view));
+    findings.extend(blocked::full_writes(judge, view));
+    findings.extend(blocked::undrained(world, view));
     findings.extend(blocked::full_wakeup_fds(view));
     findings.extend(blocked::full_accept_queues(world, view));
     if thawed {

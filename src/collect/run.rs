@@ -193,6 +193,19 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
             collector.finish_batch(&mut snapshot);
             generation = next;
         }
+    } else if !options.many {
+        // Named processes' children are sampled too (context, not
+        // reported): a parent's report shows each child's verdict, and one
+        // that polls instead of waiting is still judged by its children.
+        let children = children_of(&snapshot, request.pids);
+        let added = children
+            .into_iter()
+            .take(MAX_RELATED)
+            .filter(|&child| collector.add(&mut snapshot, child, Role::Related))
+            .count();
+        if added > 0 {
+            collector.finish_batch(&mut snapshot);
+        }
     }
     collector.find_holders(&mut snapshot);
     let mut related = 0;

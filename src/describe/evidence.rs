@@ -116,13 +116,18 @@ pub fn evidence(evidence: &Evidence) -> String {
         Evidence::NoProgressOver(Some(ms)) => format!("no progress over {}", duration_ms(*ms)),
         Evidence::NoProgressOver(None) => "one sample: progress not measured".into(),
         Evidence::Cgroup(e) => super::cgroup::evidence(e),
-        Evidence::Listener {
+        Evidence::OtherEnd {
+            role,
             owner,
             verdict,
             claim,
             stuck_for_ms,
         } => format!(
-            "the listener belongs to {}, which is {}: {}{}",
+            "{} {}, which is {}: {}{}",
+            match role {
+                EndRole::Reader => "the reader is",
+                EndRole::Listener => "the listener belongs to",
+            },
             process(owner),
             verdict.name(),
             summary(claim),

@@ -135,6 +135,12 @@ pub fn summary(claim: &Claim) -> String {
             wchan.as_ref().map(|w| format!(" in {w}")).unwrap_or_default()
         ),
         Claim::Waiting { thread, wait } => waiting(&thread_name(*thread), wait),
+        Claim::NotDraining { writer, child, fd: f } => format!(
+            "{} {} is blocked writing into {}, which only this process reads, and it is not reading it",
+            if *child { "its child" } else { "process" },
+            process(writer),
+            fd::long(f)
+        ),
         Claim::StoppedJob(child) => format!(
             "its child {} is stopped in the background (job control), and not waited for",
             process(child)

@@ -12,6 +12,12 @@ pub fn next_step(finding: &Finding, pid: i32) -> Option<String> {
     Some(match &finding.claim {
         Claim::Deadlock { own, cycle, .. } => return deadlock(&finding.evidence, own, cycle, pid),
         Claim::BlockedWriting { fd: f, .. } => match f.peers.iter().find(|p| p.pid != pid) {
+            // The reader is not stuck itself (a poll loop): it simply never reads.
+            Some(reader) if reader_waits_elsewhere(&finding.evidence) => format!(
+                "its reader {} never reads fd {} while it waits (a Popen.wait(timeout) loop?): make it read while waiting (communicate(), or a thread draining the pipe); to unstick now, kill {pid}",
+                process_name(reader.pid, reader.comm.as_ref()),
+                reader.fd,
+            ),
             Some(reader) => format!(
                 "its reader {} does not read fd {}: see why (whystuck {}); to unstick now, make it read, or kill one of them",
                 process_name(reader.pid, reader.comm.as_ref()),
@@ -37,6 +43,12 @@ pub fn next_step(finding: &Finding, pid: i32) -> Option<String> {
             process(tracer)
         ),
         Claim::Stopped(StopCause::TracingStop) => "a debugger holds it stopped: continue or detach it".to_string(),
+        Claim::NotDraining { writer, fd: f, .. } => format!(
+            "read fd {} while waiting (communicate(), or a thread draining it): {} cannot finish until you do; to unstick now, kill {}",
+            f.fd,
+            process(writer),
+            writer.pid
+        ),
         Claim::StoppedJob(child) => format!(
             "bring {} to the foreground (fg) or give it a stdin; or kill it",
             process(child)
@@ -158,4 +170,22 @@ fn deadlock(evidence: &[Evidence], own: &[Edge], cycle: &[Edge], pid: i32) -> Op
             })
         }
     }
+}
+
+/// The reader of a full pipe is not stuck on it: it sleeps or polls
+/// (`sleeping`, `running`, `idle-in-epoll`, or found not draining), so it
+/// will not read by itself.
+fn reader_waits_elsewhere(evidence: &[Evidence]) -> bool {
+    evidence.iter().any(|e| match e {
+        Evidence::OtherEnd {
+            role: EndRole::Reader,
+            verdict,
+            claim,
+            ..
+        } => {
+            matches!(verdict, Verdict::Sleeping | Verdict::Running | Verdict::IdleInEpoll)
+                || matches!(**claim, Claim::NotDraining { .. })
+        }
+        _ => false,
+    })
 }

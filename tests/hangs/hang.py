@@ -833,6 +833,47 @@ def node_parent_waits_undrained():
     return {"parent": P.pid, "child": C}
 
 
+def parent_polls_undrained():
+    """Seed 000 as subprocess runs it with a timeout: the parent polls
+    (Popen.wait(timeout=...) sleeps between waitpid calls) and never reads
+    the child's stdout, which the child has filled."""
+    child = """
+        import sys
+        sys.stdout.write("x" * (1 << 20))
+        sys.stdout.flush()
+    """
+    P = Py("""
+        import subprocess, sys
+        p = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE)
+        report(child=p.pid)
+        p.wait(timeout=3600)   # polls; never reads p.stdout
+    """, pycode(child), report=True)
+    C = P.report()["child"]
+    wait_for(blocked_in(C, WRITE, fd=1))
+    return {"parent": P.pid, "child": C}
+
+
+def node_child_awaits_input():
+    """Seed 002's shape: a Python parent sends a Node child half a line and
+    blocks reading its reply; the child's event loop waits on stdin for the
+    rest of the line."""
+    node = need("node")
+    code = """
+        const rl = require("readline").createInterface({input: process.stdin});
+        rl.on("line", (line) => console.log("ok " + line.length));
+    """
+    P = Py("""
+        import subprocess, sys
+        p = subprocess.Popen([sys.argv[1], "-e", sys.argv[2]], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        report(child=p.pid)
+        p.stdin.write(b'{"type": "user", "message": "no newline')
+        p.stdin.flush()
+        p.stdout.readline()   # the reply comes after a whole line
+    """, node, textwrap.dedent(code), report=True)
+    C = P.report()["child"]
+    wait_for(blocked_in(C, EPOLL), blocked_in(P.pid, READ))
+    return {"parent": P.pid, "child": C}
+
 def node_writes_child_stdin():
     """A Node parent writes 1 MiB into its child's stdin (a unix socketpair,
     as Node's stdio 'pipe' is) and the child never reads it."""
@@ -1320,6 +1361,8 @@ SCENARIOS = {
     "node-parent-waits-undrained": node_parent_waits_undrained,
     "node-writes-child-stdin": node_writes_child_stdin,
     "timed-futex": timed_futex,
+    "parent-polls-undrained": parent_polls_undrained,
+    "node-child-awaits-input": node_child_awaits_input,
     "jvm-idle": jvm_idle,
     "interactive-shell-stopped-job": interactive_shell_stopped_job,
     "pipeline": pipeline,

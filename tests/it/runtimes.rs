@@ -284,3 +284,45 @@ fn watch_says_how_a_process_ended() {
         "{killed:#}"
     );
 }
+
+/// A parent that polls for its child's exit (`Popen.wait(timeout=...)`)
+/// and never reads the pipe the child filled is not "sleeping": it is the
+/// one not draining, and the child's next step says so.
+#[test]
+fn a_polling_parent_that_never_reads_its_childs_full_pipe_is_named() {
+    let s = Scenario::start("parent-polls-undrained");
+    let (parent, child) = (s.num("parent"), s.num("child"));
+    let p = diagnose(parent, "300ms");
+    assert_eq!(
+        (p["verdict"].as_str(), p["severity"].as_str()),
+        (Some("pipe-full"), Some("critical")),
+        "{p:#}"
+    );
+    let summary = p["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with(&format!("its child pid {child} ")) && summary.ends_with("it is not reading it"),
+        "{summary}"
+    );
+    let c = diagnose(child, "300ms");
+    let next = finding(&c, "pipe-full")["next_step"].as_str().unwrap().to_string();
+    assert!(
+        next.contains("never reads fd") && next.contains("communicate()"),
+        "{next}"
+    );
+}
+
+/// Seed 002's shape from the child's side: a Node child waiting in epoll
+/// for the rest of a line its parent will never send, while the parent
+/// blocks reading its reply, is a deadlock named from either pid.
+#[test]
+fn a_node_child_awaiting_input_from_a_parent_awaiting_its_reply_is_a_deadlock() {
+    let Some(s) = Scenario::try_start("node-child-awaits-input") else {
+        return;
+    };
+    let (parent, child) = (s.num("parent"), s.num("child"));
+    for (named, cycle) in [(child, [child, parent]), (parent, [parent, child])] {
+        let p = diagnose(named, "300ms");
+        assert_eq!(p["verdict"], "deadlock", "{p:#}");
+        assert_eq!(finding(&p, "deadlock")["cycle"], serde_json::json!(cycle));
+    }
+}

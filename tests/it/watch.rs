@@ -99,7 +99,7 @@ fn verdict_changes_repeats_and_stalls() {
     assert_eq!(stalled["severity"], "critical");
     assert!(stalled["still_for_seconds"].as_u64().unwrap() >= 3);
     assert!(
-        stalled["summary"].as_str().unwrap().starts_with("nothing moved for 3s"),
+        stalled["summary"].as_str().unwrap().starts_with("nothing moved for 3"),
         "{stalled}"
     );
 }
