@@ -133,7 +133,17 @@ pub(super) fn activity(judge: &mut Judge, view: &View) -> Option<Finding> {
                 match waits::dns(view, thread) {
                     // A resolver's socket stands for the set (glibc polls it).
                     Some(dns) => (Verdict::BlockedOnRead, WaitClaim::Dns(dns)),
-                    None => (Verdict::IdleInEpoll, WaitClaim::Polling(call)),
+                    None => {
+                        // Which fds it polls is unknown, but the network
+                        // connections it holds are what such a loop waits on.
+                        let connections: Vec<FdFacts> = view
+                            .fds
+                            .iter()
+                            .filter(|f| f.inode.and_then(|i| view.tcp(i)).is_some_and(|t| t.state != "LISTEN"))
+                            .map(|f| world.fd_facts(view, f.fd.fd))
+                            .collect();
+                        (Verdict::IdleInEpoll, WaitClaim::Polling { call, connections })
+                    }
                 }
             }
             Some(Wait::Futex) if thread.timed_futex() => (Verdict::Sleeping, WaitClaim::TimedFutex),

@@ -355,7 +355,12 @@ pub enum WaitClaim {
     Dns(DnsWait),
     Accepting(Option<FdFacts>),
     Epoll(EpollWait),
-    Polling(Option<&'static str>),
+    /// poll or select: the set is in its memory; the TCP connections the
+    /// process holds, which such a loop usually waits on.
+    Polling {
+        call: Option<&'static str>,
+        connections: Vec<FdFacts>,
+    },
     Futex {
         /// Futex waiters among the threads, and the thread count.
         parked: usize,

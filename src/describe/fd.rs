@@ -169,6 +169,10 @@ fn tcp_timeline(t: &TcpFacts) -> String {
     }
     if let Some(ms) = t.last_recv_ms.filter(|&ms| ms >= 1000) {
         said.push_str(&format!(", nothing received for {}", elapsed(u64::from(ms))));
+        // Sent since: it asked, and waits for an answer.
+        if let Some(sent) = t.last_send_ms.filter(|&sent| sent < ms) {
+            said.push_str(&format!(" (last sent {} ago)", elapsed(u64::from(sent))));
+        }
     }
     if let (Some(n), true) = (t.retransmits.filter(|&n| n > 0), t.tx_queue > 0) {
         said.push_str(&format!(

@@ -173,7 +173,15 @@ fn waiting(who: &str, wait: &WaitClaim) -> String {
         WaitClaim::Accepting(Some(f)) => format!("{who} waiting for a connection on {}", fd::long(f)),
         WaitClaim::Accepting(None) => format!("{who} waiting for a connection"),
         WaitClaim::Epoll(epoll) => epoll_wait(who, epoll),
-        WaitClaim::Polling(call) => format!("{who} idle in {}", call.unwrap_or("poll/select")),
+        WaitClaim::Polling { call, connections } => {
+            let holds = match connections.as_slice() {
+                [] => String::new(),
+                [one] => format!("; its one connection: {}", fd::brief(one)),
+                [one, two] => format!("; its connections: {} and {}", fd::brief(one), fd::brief(two)),
+                many => format!("; it holds {} TCP connections", many.len()),
+            };
+            format!("{who} idle in {}{holds}", call.unwrap_or("poll/select"))
+        }
         WaitClaim::Futex {
             parked,
             threads,

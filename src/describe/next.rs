@@ -96,6 +96,8 @@ fn waiting(wait: &WaitClaim, pid: i32) -> Option<String> {
             ),
         },
         WaitClaim::Hidden { .. } => format!("run whystuck as its user, or as root: whystuck {pid}"),
+        WaitClaim::Epoll(epoll) => return event_loop(&epoll.watched, pid),
+        WaitClaim::Polling { connections, .. } => return event_loop(connections, pid),
         WaitClaim::Lock(lock) => return lock_step(lock, pid),
         WaitClaim::Terminal(t) => format!(
             "it waits for someone to type on {}: answer it there, or, if nobody will, run it with a stdin that is not a terminal (< /dev/null)",
@@ -188,4 +190,30 @@ fn reader_waits_elsewhere(evidence: &[Evidence]) -> bool {
         }
         _ => false,
     })
+}
+
+/// An event loop waits on what its fds bring: the first other process
+/// that should write to it, or a connection that has gone silent.
+fn event_loop(watched: &[FdFacts], pid: i32) -> Option<String> {
+    if let Some(writer) = watched
+        .iter()
+        .filter(|f| !f.is_own_wakeup())
+        .flat_map(|f| f.peers.iter())
+        .find(|p| p.pid != pid)
+    {
+        return Some(format!(
+            "it waits for input from {}: see what that one is doing (whystuck {})",
+            process_name(writer.pid, writer.comm.as_ref()),
+            writer.pid
+        ));
+    }
+    let silent = watched.iter().find_map(|f| match &f.what {
+        FdWhat::Tcp(t) if t.last_recv_ms.is_some_and(|ms| ms >= 10_000) => Some(t),
+        _ => None,
+    })?;
+    Some(format!(
+        "it waits for {}, which has sent nothing for {}: check that peer, or the network to it",
+        silent.remote,
+        super::elapsed(u64::from(silent.last_recv_ms.unwrap_or(0)))
+    ))
 }
