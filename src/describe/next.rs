@@ -90,10 +90,14 @@ fn waiting(wait: &WaitClaim, pid: i32) -> Option<String> {
                 process_name(writer.pid, writer.comm.as_ref()),
                 writer.pid
             ),
-            None => format!(
-                "it waits for input on {}: check whatever should send it",
-                fd::brief(f)
-            ),
+            None => match f.peers.first() {
+                // Its own pipe: only one of its threads can write it.
+                Some(own) => format!(
+                    "only this process holds the other end (fd {}): one of its own threads has to write it",
+                    own.fd
+                ),
+                None => format!("it waits for input on {}: check whatever should send it", fd::brief(f)),
+            },
         },
         WaitClaim::Hidden { .. } => format!("run whystuck as its user, or as root: whystuck {pid}"),
         WaitClaim::Epoll(epoll) => return event_loop(&epoll.watched, pid),
