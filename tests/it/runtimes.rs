@@ -326,3 +326,21 @@ fn a_node_child_awaiting_input_from_a_parent_awaiting_its_reply_is_a_deadlock() 
         assert_eq!(finding(&p, "deadlock")["cycle"], serde_json::json!(cycle));
     }
 }
+
+/// An event loop's non-blocking write into a TCP connection whose peer
+/// never reads: waiting in epoll for EPOLLOUT with the send buffer past what
+/// poll calls writable is pipe-full, naming the process holding the peer.
+#[test]
+fn a_pending_write_into_a_tcp_peer_that_never_reads_is_pipe_full() {
+    let s = Scenario::start("tcp-pending-write");
+    let p = diagnose(s.num("target"), "300ms");
+    assert_eq!(
+        (p["verdict"].as_str(), p["severity"].as_str()),
+        (Some("pipe-full"), Some("critical")),
+        "{p:#}"
+    );
+    let full = finding(&p, "pipe-full");
+    assert_eq!(full["fd"], s.num("fd"));
+    assert_eq!(peers(full).first().map(|p| p.0), Some(s.num("reader")), "{full:#}");
+    assert!(full["summary"].as_str().unwrap().contains("TCP 127.0.0.1:"), "{full:#}");
+}
