@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 mod cgroup;
 mod detail;
+mod sockets;
 mod unavailable;
 pub use cgroup::*;
 pub use detail::*;
