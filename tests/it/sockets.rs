@@ -188,3 +188,24 @@ fn a_client_connecting_to_a_full_listener_names_its_owner() {
         .unwrap_or_else(|| panic!("no N/M in {summary}"));
     assert!(counts.0 > counts.1, "{summary}");
 }
+
+/// A connect whose SYN is dropped retransmits it: after a second or more,
+/// the client's socket is SYN_SENT with retransmits counted, and its line
+/// says so.
+#[test]
+fn a_dropped_syn_is_retransmitted_and_said() {
+    let s = Scenario::start("connect-to-full-listener");
+    std::thread::sleep(std::time::Duration::from_millis(1600));
+    let p = diagnose(s.num("target"), "0");
+    let tcp = p["tcp"]
+        .as_array()
+        .and_then(|t| t.first())
+        .unwrap_or_else(|| panic!("{p:#}"));
+    assert_eq!(tcp["state"], "SYN_SENT", "{tcp:#}");
+    assert!(tcp["retransmits"].as_u64().unwrap_or(0) >= 1, "{tcp:#}");
+    assert!(
+        tcp.get("last_recv_ms").is_none(),
+        "no receive times before it is established: {tcp:#}"
+    );
+    assert!(p["summary"].as_str().unwrap().contains("SYN retransmit"), "{p:#}");
+}
