@@ -127,15 +127,7 @@ pub(super) fn throttled(view: &View) -> Option<Finding> {
             interval_ms: progress.interval_ms,
         },
     ];
-    evidence.extend(
-        view.threads
-            .iter()
-            .filter(|t| t.on_cpu())
-            .map(|t| Evidence::ThreadOnCpu {
-                tid: t.tid(),
-                comm: t.comm(),
-            }),
-    );
+    evidence.extend(view.threads_on_cpu());
     let claim = Claim::Throttled(Throttled {
         cgroup,
         quota_us,

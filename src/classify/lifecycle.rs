@@ -176,14 +176,6 @@ pub(super) fn busy(view: &View) -> Option<Finding> {
         ticks: progress.cpu_ticks,
         interval_ms: progress.interval_ms,
     }];
-    evidence.extend(
-        view.threads
-            .iter()
-            .filter(|t| t.on_cpu())
-            .map(|t| Evidence::ThreadOnCpu {
-                tid: t.tid(),
-                comm: t.comm(),
-            }),
-    );
+    evidence.extend(view.threads_on_cpu());
     Some(Finding::new(Verdict::Busy, Claim::Busy(progress.clone()), evidence))
 }

@@ -3,7 +3,7 @@
 //! thread waits on, progress between the samples) so that findings and the
 //! report read the same interpretation.
 
-use super::finding::{Call, FdWhat, ProcessRef, TcpFacts, ThreadRef, UdpFacts, UnixFacts};
+use super::finding::{Call, Evidence, FdWhat, ProcessRef, TcpFacts, ThreadRef, UdpFacts, UnixFacts};
 use super::progress::Progress;
 use crate::linux::fd::{link_inode, pipe_is_full, Access, EPOLLOUT, O_NONBLOCK};
 use crate::linux::net::{tcp_poll_writable, unix_poll_writable};
@@ -361,6 +361,17 @@ impl<'a> View<'a> {
 
     fn blocked_writing(&self, inode: u64) -> bool {
         self.blocked_write_inodes.binary_search(&inode).is_ok()
+    }
+
+    /// Each thread found running, as evidence that CPU is being spent.
+    pub fn threads_on_cpu(&self) -> impl Iterator<Item = Evidence> + '_ {
+        self.threads
+            .iter()
+            .filter(|t| t.on_cpu())
+            .map(|t| Evidence::ThreadOnCpu {
+                tid: t.tid(),
+                comm: t.comm(),
+            })
     }
 
     /// The main thread (tid == pid), if it is still there.

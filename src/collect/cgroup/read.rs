@@ -106,19 +106,29 @@ impl CgroupReader {
         Ok(freezer)
     }
 
+    /// Where the process's cgroup for `controller` is: in the v1 hierarchy
+    /// that has it, else in v2; the first found wins over a failure.
+    fn controller(&self, lines: &[Membership], controller: &'static str) -> Result<(Want, Located), Reason> {
+        [Want::V1(controller), Want::V2]
+            .into_iter()
+            .filter_map(|want| Some((want, want.line(lines)?)))
+            .map(|(want, line)| Ok((want, self.locate(line, want)?)))
+            .reduce(|first, second| first.or(second))
+            .unwrap_or_else(|| {
+                Err(Reason::new(
+                    ReasonKind::NotSupported,
+                    format!("in no {controller} cgroup"),
+                ))
+            })
+    }
+
     /// The CPU quota over the process: its own cgroup's, or the nearest
     /// ancestor's (a parent's quota holds back its whole subtree), and
     /// that cgroup's `cpu.stat`.
     pub(super) fn cpu(&mut self, lines: &[Membership]) -> Fact<CpuLimit> {
-        let found = [Want::V1("cpu"), Want::V2]
-            .into_iter()
-            .filter_map(|want| Some((want, want.line(lines)?)))
-            .map(|(want, line)| Ok::<_, Reason>((want, self.locate(line, want)?)))
-            .reduce(|first, second| first.or(second));
-        let (want, located) = match found {
-            Some(Ok(found)) => found,
-            Some(Err(reason)) => return Fact::Unavailable(reason),
-            None => return Fact::Unavailable(Reason::new(ReasonKind::NotSupported, "in no cpu cgroup")),
+        let (want, located) = match self.controller(lines, "cpu") {
+            Ok(found) => found,
+            Err(reason) => return Fact::Unavailable(reason),
         };
         let mount = located.mount;
         let mut limit = CpuLimit {
@@ -195,15 +205,9 @@ impl CgroupReader {
 
     /// The process's memory cgroup: v1's memory hierarchy, or v2's.
     pub(super) fn memory(&mut self, lines: &[Membership]) -> Fact<MemoryCgroup> {
-        let found = [Want::V1("memory"), Want::V2]
-            .into_iter()
-            .filter_map(|want| Some((want, want.line(lines)?)))
-            .map(|(want, line)| Ok::<_, Reason>((want, self.locate(line, want)?)))
-            .reduce(|first, second| first.or(second));
-        let (want, located) = match found {
-            Some(Ok(found)) => found,
-            Some(Err(reason)) => return Fact::Unavailable(reason),
-            None => return Fact::Unavailable(Reason::new(ReasonKind::NotSupported, "in no memory cgroup")),
+        let (want, located) = match self.controller(lines, "memory") {
+            Ok(found) => found,
+            Err(reason) => return Fact::Unavailable(reason),
         };
         let key = (located.mount, located.rel.clone());
         if let Some(cached) = self.cache.memory.get(&key) {
