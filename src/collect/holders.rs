@@ -234,8 +234,8 @@ fn read_links(
         }
         path.clear();
         let _ = write!(path, "{pid}/fd");
-        let fds = match reader.root.numeric_entries(&path) {
-            Ok(fds) => fds,
+        let (fd_dir, fds) = match reader.root.open_listing(&path) {
+            Ok(listing) => listing,
             Err(e) if is_vanished(&e) => continue,
             Err(e) => {
                 if let Some(unsearchable) = unsearchable.as_deref_mut() {
@@ -252,8 +252,8 @@ fn read_links(
         let mut links = Vec::with_capacity(fds.len());
         for fd in fds {
             path.clear();
-            let _ = write!(path, "{pid}/fd/{fd}");
-            if let Ok(target) = reader.root.readlink(&path) {
+            let _ = write!(path, "{fd}");
+            if let Ok(target) = fd_dir.readlink(&path) {
                 links.push((fd, target));
             }
         }

@@ -153,8 +153,9 @@ impl Sampler {
     }
 
     fn threads(&self, dir: &ProcDir, buf: &mut Vec<u8>, gone: &mut bool, last_round: bool) -> Fact<Vec<Thread>> {
-        let tids = match dir.numeric_entries("task") {
-            Ok(tids) => tids,
+        // Each thread's files are read relative to the task directory.
+        let (task, tids) = match dir.open_listing("task") {
+            Ok(listing) => listing,
             Err(e) => {
                 *gone |= is_gone(&e);
                 return Fact::Unavailable(reason_for(&e));
@@ -163,15 +164,16 @@ impl Sampler {
         let mut threads = Vec::with_capacity(tids.len());
         // Stacks are root's: once refused, not asked again for this process.
         let mut stack_refused: Option<Reason> = None;
+        let mut path = String::new();
         for tid in tids {
             let mut thread_gone = false;
-            let stat = read_fact(dir, buf, &format!("task/{tid}/stat"), &mut thread_gone, parse::stat);
+            let stat = read_thread_fact(&task, buf, &mut path, tid, "stat", &mut thread_gone, parse::stat);
             if matches!(&stat, Fact::Unavailable(r) if r.kind == ReasonKind::NotSupported) || thread_gone {
                 continue; // the thread exited after the listing
             }
             // Context switches only matter between two samples.
             let status = if self.thread_status {
-                read_fact(dir, buf, &format!("task/{tid}/status"), &mut thread_gone, |b| {
+                read_thread_fact(&task, buf, &mut path, tid, "status", &mut thread_gone, |b| {
                     let status = parse::status(b);
                     Ok(ContextSwitches {
                         voluntary_ctxt_switches: status.voluntary_ctxt_switches,
@@ -184,14 +186,8 @@ impl Sampler {
                     "one sample: context switches not read",
                 ))
             };
-            let syscall = read_fact(
-                dir,
-                buf,
-                &format!("task/{tid}/syscall"),
-                &mut thread_gone,
-                parse::syscall,
-            );
-            let wchan = read_fact(dir, buf, &format!("task/{tid}/wchan"), &mut thread_gone, |b| {
+            let syscall = read_thread_fact(&task, buf, &mut path, tid, "syscall", &mut thread_gone, parse::syscall);
+            let wchan = read_thread_fact(&task, buf, &mut path, tid, "wchan", &mut thread_gone, |b| {
                 Ok(String::from_utf8_lossy(b).trim().to_string())
             });
             let wchan = normalise_wchan(wchan, &syscall);
@@ -201,10 +197,12 @@ impl Sampler {
                 .filter(|s| !s.is_kernel_thread() && s.state != 'R')
                 .map(|s| s.state);
             if let (true, Some(state)) = (last_round, waiting) {
-                last_ran_at_ms = Some(read_fact(
-                    dir,
+                last_ran_at_ms = Some(read_thread_fact(
+                    &task,
                     buf,
-                    &format!("task/{tid}/sched"),
+                    &mut path,
+                    tid,
+                    "sched",
                     &mut thread_gone,
                     parse::sched_exec_start,
                 ));
@@ -217,7 +215,7 @@ impl Sampler {
                     kernel_stack = Some(match &stack_refused {
                         Some(reason) => Fact::Unavailable(reason.clone()),
                         None => {
-                            let stack = read_fact(dir, buf, &format!("task/{tid}/stack"), &mut thread_gone, |b| {
+                            let stack = read_thread_fact(&task, buf, &mut path, tid, "stack", &mut thread_gone, |b| {
                                 Ok(parse::kernel_stack(b))
                             });
                             if let Fact::Unavailable(r) = &stack {
@@ -372,6 +370,28 @@ impl Sampler {
     }
 }
 
+/// [`read_fact`] of thread `tid`'s file `name`, relative to the task
+/// directory (`TID/NAME`, written into the reused `path`). An unparsable
+/// one is named from the process's directory, `task/TID/NAME`.
+fn read_thread_fact<T>(
+    task: &ProcDir,
+    buf: &mut Vec<u8>,
+    path: &mut String,
+    tid: i32,
+    name: &str,
+    gone: &mut bool,
+    parse: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Fact<T> {
+    path.clear();
+    let _ = write!(path, "{tid}/{name}");
+    match read_fact(task, buf, path, gone, parse) {
+        Fact::Unavailable(r) if r.kind == ReasonKind::Unparsable => {
+            Fact::Unavailable(Reason::new(r.kind, format!("task/{}", r.detail)))
+        }
+        fact => fact,
+    }
+}
+
 /// The process `pid` is a thread of, when it is not its own (/proc/TID
 /// exists for every thread).
 pub(super) fn thread_of(status: &Fact<Status>, pid: i32) -> Option<i32> {
@@ -456,8 +476,9 @@ pub(super) fn read_fdinfo(dir: &ProcDir, buf: &mut Vec<u8>, fd: i32) -> Option<F
 /// Every fd and its link text (readlink only: the target is never
 /// followed).
 fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Vec<(i32, Vec<u8>)>> {
-    let numbers = match dir.numeric_entries("fd") {
-        Ok(numbers) => numbers,
+    // Each link is read relative to the fd directory: `N`, not `fd/N`.
+    let (fd_dir, numbers) = match dir.open_listing("fd") {
+        Ok(listing) => listing,
         Err(e) => {
             *gone |= is_gone(&e);
             return Fact::Unavailable(reason_for(&e));
@@ -467,8 +488,8 @@ fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Vec<(i32, Vec<u8>)>> {
     let mut path = String::new();
     for fd in numbers {
         path.clear();
-        let _ = write!(path, "fd/{fd}");
-        match dir.readlink(&path) {
+        let _ = write!(path, "{fd}");
+        match fd_dir.readlink(&path) {
             Ok(target) => links.push((fd, target)),
             Err(e) if is_vanished(&e) => continue, // closed after the listing
             Err(e) => return Fact::Unavailable(reason_for(&e)),
