@@ -79,6 +79,11 @@ impl Batch {
         }
     }
 
+    /// The read helpers this run started (see [`CmdlineReader::pids`]).
+    pub fn helper_pids(&self) -> &[i32] {
+        self.cmdlines.pids()
+    }
+
     /// A new sampling round: who is whose child is found again.
     pub fn start_round(&mut self) {
         self.parents = None;

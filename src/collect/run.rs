@@ -344,8 +344,10 @@ impl Collector {
 
     fn find_holders(&mut self, snapshot: &mut Snapshot) {
         let dirs = &self.dirs;
-        self.holders
-            .update(&mut self.reader, &|pid| dirs.contains_key(&pid), snapshot);
+        let own = std::process::id() as i32;
+        let helpers = self.batch.helper_pids();
+        let skipped = |pid| dirs.contains_key(&pid) || pid == own || helpers.contains(&pid);
+        self.holders.update(&mut self.reader, &skipped, snapshot);
         self.locks.update(&mut self.reader, snapshot);
     }
 }
