@@ -63,10 +63,9 @@ impl Batch {
         }
     }
 
-    /// What `pid`'s new sample left for the batch; `cmdline` for a first
-    /// sample, whose command line is still to be read.
-    pub fn leave(&mut self, pid: i32, left: Left, cmdline: bool) {
-        if cmdline {
+    /// What `pid`'s new sample left for the batch.
+    pub fn leave(&mut self, pid: i32, left: Left) {
+        if left.cmdline {
             self.pending.cmdlines.push(pid);
         }
         if let Some(tables) = left.sockets {

@@ -129,6 +129,8 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
         ProcDir::open_root(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
     let live = proc_root == std::path::Path::new("/proc");
     let cgroups = CgroupReader::new(proc_root, &root);
+    // A proc file system's own root: its files are the kernel's.
+    let live_proc = root.is_proc_mount_root();
     let start = Instant::now();
     let budget = Budget::new(start, options.timeout);
     let mut collector = Collector {
@@ -149,11 +151,14 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
             page_size: 4096,
             single_round: options.interval.is_zero(),
             kernel_stacks: visibility::reads_kernel_stacks(),
+            direct_cmdlines: live_proc,
         },
-        // The read helper starts now, when there is anything to read: its
-        // start overlaps the first round's reads.
+        // Under a fake tree every command line is read through the read
+        // helper: it starts now, when there is anything to read, its start
+        // overlapping the first round's reads. On the live /proc most are
+        // read directly, and it starts at the first that is not.
         batch: Batch::new(
-            CmdlineReader::new(options.helper.clone(), !request.pids.is_empty()),
+            CmdlineReader::new(options.helper.clone(), !live_proc && !request.pids.is_empty()),
             options.helper.timeout,
         ),
         dirs: Dirs::new(),
@@ -283,7 +288,7 @@ impl Collector {
             return added;
         }
         self.dirs.insert(pid, dir.ok());
-        self.batch.leave(pid, left, true);
+        self.batch.leave(pid, left);
         snapshot.processes.push(ProcessRecord {
             pid,
             role,
@@ -329,7 +334,7 @@ impl Collector {
                 }
             };
             let (sample, left) = take_sample(&mut self.reader, &self.sampler, dir, record.pid, record.samples.first());
-            self.batch.leave(record.pid, left, false);
+            self.batch.leave(record.pid, left);
             record.samples.push(sample);
         }
         self.finish_batch(snapshot);

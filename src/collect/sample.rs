@@ -9,7 +9,7 @@ use super::depth::{fifo_fds, full_self_pipes, probe_pipe, wanted_fds, MAX_SELF_P
 use super::dir::ProcDir;
 use super::net::NetTables;
 use super::parse;
-use super::reason::{is_gone, is_vanished, reason_for};
+use super::reason::{is_gone, is_vanished, memory_readable_directly, reason_for};
 use super::run::Reader;
 use crate::linux::fd::{pipe_is_full, FdKind};
 use crate::snapshot::*;
@@ -34,6 +34,10 @@ pub(super) struct Sampler {
     pub single_round: bool,
     /// It may read kernel stacks (root's CAP_SYS_ADMIN).
     pub kernel_stacks: bool,
+    /// Command lines may be read in-process (the live /proc, whose files
+    /// are the kernel's: a fake tree's could lead anywhere), for processes
+    /// whose memory cannot hang the read ([`memory_readable_directly`]).
+    pub direct_cmdlines: bool,
 }
 
 /// What a sample leaves for its batch to finish (see [`super::batch`]).
@@ -42,6 +46,8 @@ pub(super) struct Left {
     /// Its namespace's socket tables, to join its unix sockets with.
     pub sockets: Option<Rc<NetTables>>,
     pub children: ChildrenLeft,
+    /// Its command line is still to be read, through the read helper.
+    pub cmdline: bool,
 }
 
 /// What is left to do for a sample's children.
@@ -75,13 +81,6 @@ impl Sampler {
             sample.status = status;
             return (sample, left);
         }
-        // Read once, in a batch through the read helper (see
-        // `batch::fill_cmdlines`): a read that hangs on a held memory-map
-        // lock is paid once.
-        let cmdline = Fact::Unavailable(Reason::new(
-            ReasonKind::NotCollected,
-            "read once, with the first sample",
-        ));
         let io = read_fact(dir, &mut reader.buf, "io", &mut gone, |b| Ok(parse::io(b)));
         // With two samples: how long it waited for a CPU in between.
         let schedstat = self
@@ -91,6 +90,19 @@ impl Sampler {
         // last round only (the diagnosis is of the last sample).
         let last_round = !first || self.single_round;
         let threads = self.threads(dir, &mut reader.buf, &mut gone, last_round);
+        // Read once, with the first sample: here when no thread of the
+        // process can be holding its memory-map lock for good, else when
+        // the batch ends, through the read helper (see
+        // `batch::fill_cmdlines`), where a read that hangs is given up.
+        let direct = first && self.direct_cmdlines && memory_readable_directly(&threads);
+        left.cmdline = first && !direct;
+        let cmdline = match direct {
+            true => match dir.read("cmdline", &mut reader.buf) {
+                Ok(()) => Fact::Ok(parse::cmdline(&reader.buf)),
+                Err(e) => Fact::Unavailable(reason_for(&e)),
+            },
+            false => cmdline_not_read(),
+        };
         // "Now" in the clock of each CPU those threads last ran on.
         let cpus: BTreeSet<u32> = threads
             .ok()
@@ -135,7 +147,8 @@ impl Sampler {
             presence: if gone { Presence::Exited } else { Presence::Present },
             stat,
             status,
-            cmdline,
+            // One that exited is not asked for it (as when the helper reads).
+            cmdline: if gone { cmdline_not_read() } else { cmdline },
             io,
             threads,
             fds,
@@ -530,6 +543,14 @@ fn tcp_sockets(
         }
         Err(reason) => Fact::Unavailable(reason),
     }
+}
+
+/// A command line not read with this sample.
+fn cmdline_not_read<T>() -> Fact<T> {
+    Fact::Unavailable(Reason::new(
+        ReasonKind::NotCollected,
+        "read once, with the first sample",
+    ))
 }
 
 /// `wchan` reads `0` both for a thread that is not waiting and for one we may
