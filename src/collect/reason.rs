@@ -154,9 +154,15 @@ mod tests {
     #[test]
     fn memory_is_read_directly_only_when_no_thread_can_hold_its_lock() {
         let readable = |threads: Vec<Thread>| memory_readable_directly(&Fact::Ok(threads));
-        assert!(readable(vec![thread('S', Some("do_epoll_wait")), thread('R', Some(""))]));
+        assert!(readable(vec![
+            thread('S', Some("do_epoll_wait")),
+            thread('R', Some(""))
+        ]));
         // Asleep uninterruptibly, anywhere: it may hold the lock, or wait for it.
-        assert!(!readable(vec![thread('S', Some("ep_poll")), thread('D', Some("io_schedule"))]));
+        assert!(!readable(vec![
+            thread('S', Some("ep_poll")),
+            thread('D', Some("io_schedule"))
+        ]));
         assert!(!readable(vec![thread('D', Some("rwsem_down_write_slowpath"))]));
         // A FUSE wait starts interruptible.
         assert!(!readable(vec![thread('S', Some("request_wait_answer"))]));
