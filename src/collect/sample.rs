@@ -1,9 +1,9 @@
 //! Sampling one process through its held /proc directory: stat, status,
 //! io, threads, fd links, fd details (fdinfo and pipe fill, for every fd or
-//! only the ones that matter), the pipe probe, and its TCP sockets. What a
-//! sample can only get when its batch ends (its unix sockets, its
-//! children's stats) it leaves as [`Left`] for [`super::batch`]; it knows
-//! nothing of the snapshot it goes into.
+//! only the ones that matter) and the pipe probe. What a sample can only
+//! get when its batch ends (its sockets, its command line through the read
+//! helper, its children's stats) it leaves as [`Left`] for
+//! [`super::batch`]; it knows nothing of the snapshot it goes into.
 
 use super::depth::{fifo_fds, full_self_pipes, probe_pipe, wanted_fds, MAX_SELF_PIPE_PROBES};
 use super::dir::ProcDir;
@@ -43,12 +43,15 @@ pub(super) struct Sampler {
 /// What a sample leaves for its batch to finish (see [`super::batch`]).
 #[derive(Default)]
 pub(super) struct Left {
-    /// Its namespace's socket tables, to join its unix sockets with.
-    pub sockets: Option<Rc<NetTables>>,
+    pub sockets: Option<SocketsLeft>,
     pub children: ChildrenLeft,
     /// Its command line is still to be read, through the read helper.
     pub cmdline: bool,
 }
+
+/// A sample's namespace's socket tables, to join its sockets with, and the
+/// inode of every socket it holds.
+pub(super) type SocketsLeft = (Rc<NetTables>, Vec<u64>);
 
 /// What is left to do for a sample's children.
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +125,7 @@ impl Sampler {
         });
         let links = fd_links(dir, &mut gone);
         let sockets = match &links {
-            Fact::Ok(links) => tcp_sockets(reader, dir, pid, links, &mut left),
+            Fact::Ok(links) => sockets(reader, dir, pid, links, &mut left),
             Fact::Unavailable(reason) => Fact::Unavailable(reason.clone()),
         };
         if let Fact::Ok(links) = &links {
@@ -511,16 +514,11 @@ fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Vec<(i32, Vec<u8>)>> {
     Fact::Ok(links)
 }
 
-/// The process's TCP sockets (all of them: connections are counted); its
-/// unix and UDP sockets are joined with the rest of its batch, for the fds
-/// it kept, from the tables left in `left`.
-fn tcp_sockets(
-    reader: &mut Reader,
-    dir: &ProcDir,
-    pid: i32,
-    links: &[(i32, Vec<u8>)],
-    left: &mut Left,
-) -> Fact<Sockets> {
+/// The process's sockets, all joined with the rest of its batch (see
+/// [`super::batch`]) from the tables of its namespace, left in `left` with
+/// the inodes of every socket it holds: its unix and UDP sockets for the
+/// fds it kept, its TCP ones all (connections are counted).
+fn sockets(reader: &mut Reader, dir: &ProcDir, pid: i32, links: &[(i32, Vec<u8>)], left: &mut Left) -> Fact<Sockets> {
     let inodes: Vec<u64> = links
         .iter()
         .filter_map(|(_, target)| crate::linux::fd::link_inode(target, "socket"))
@@ -528,21 +526,16 @@ fn tcp_sockets(
     if inodes.is_empty() {
         return Fact::Ok(Sockets::default());
     }
-    match reader.net.tables_for(dir, pid) {
-        Ok(tables) => {
-            let sockets = Sockets {
-                source: tables.source.into(),
-                tcp: tables.tcp(&inodes),
-                // Joined with the rest of the batch.
-                unix: Vec::new(),
-                udp: Vec::new(),
-                udp_unavailable: None,
-            };
-            left.sockets = Some(tables);
-            Fact::Ok(sockets)
-        }
-        Err(reason) => Fact::Unavailable(reason),
-    }
+    let tables = reader.net.tables_for(dir, pid);
+    let sockets = Sockets {
+        source: tables.source.into(),
+        tcp: Vec::new(),
+        unix: Vec::new(),
+        udp: Vec::new(),
+        udp_unavailable: None,
+    };
+    left.sockets = Some((tables, inodes));
+    Fact::Ok(sockets)
 }
 
 /// A command line not read with this sample.
