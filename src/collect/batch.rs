@@ -64,13 +64,14 @@ impl Batch {
         }
     }
 
-    /// What `pid`'s new sample left for the batch.
-    pub fn leave(&mut self, pid: i32, left: Left) {
+    /// What `pid`'s new sample left for the batch; `tables`, those of the
+    /// namespace its sockets are in, when it holds any.
+    pub fn leave(&mut self, pid: i32, left: Left, tables: Option<Rc<NetTables>>) {
         if left.cmdline {
             self.pending.cmdlines.push(pid);
         }
-        if let Some(tables) = left.sockets {
-            self.pending.sockets.push((pid, tables));
+        if let (Some(tables), Some((_, inodes))) = (tables, left.sockets) {
+            self.pending.sockets.push((pid, (tables, inodes)));
         }
         match left.children {
             ChildrenLeft::Nothing => {}

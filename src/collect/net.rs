@@ -157,14 +157,14 @@ impl NetCache {
         self.tables.clear();
     }
 
-    /// The tables of the namespace `dir`'s process lives in, none of them
-    /// read yet. One whose namespace cannot be named is read from its own
-    /// files, under a key no other process shares.
-    pub fn tables_for(&mut self, dir: &ProcDir, pid: i32) -> Rc<NetTables> {
-        let (key, source) = match dir.readlink("ns/net") {
-            Ok(key) if self.own_netns.as_deref() == Some(key.as_slice()) => (key, SOCK_DIAG),
-            Ok(key) => (key, PROC_NET),
-            Err(_) => (format!("pid:{pid}").into_bytes(), PROC_NET),
+    /// The tables of the namespace `pid` lives in, by its `ns/net` link,
+    /// none of them read yet. One whose namespace cannot be named is read
+    /// from its own files, under a key no other process shares.
+    pub fn tables_for(&mut self, netns: Option<Vec<u8>>, pid: i32) -> Rc<NetTables> {
+        let (key, source) = match netns {
+            Some(key) if self.own_netns.as_deref() == Some(key.as_slice()) => (key, SOCK_DIAG),
+            Some(key) => (key, PROC_NET),
+            None => (format!("pid:{pid}").into_bytes(), PROC_NET),
         };
         Rc::clone(
             self.tables

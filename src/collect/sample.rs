@@ -5,12 +5,15 @@
 //! helper, its children's stats) it leaves as [`Left`] for
 //! [`super::batch`]; it knows nothing of the snapshot it goes into.
 
+use super::clock::SchedClocks;
 use super::depth::{fifo_fds, full_self_pipes, probe_pipe, wanted_fds, MAX_SELF_PIPE_PROBES};
 use super::dir::ProcDir;
+use super::ends::end_inode;
 use super::net::NetTables;
 use super::parse;
+use super::reason::{absent_reason, Budget};
 use super::reason::{is_gone, is_vanished, memory_readable_directly, reason_for};
-use super::run::Reader;
+use super::visibility::HidePid;
 use crate::linux::fd::{pipe_is_full, FdKind};
 use crate::snapshot::*;
 use crate::text::TargetString;
@@ -40,10 +43,38 @@ pub(super) struct Sampler {
     pub direct_cmdlines: bool,
 }
 
-/// What a sample leaves for its batch to finish (see [`super::batch`]).
+/// What every sampling thread reads through (see [`super::pool`]): /proc
+/// held open, the mount's `hidepid=`, the run's budget, and the scheduler
+/// clocks.
+pub(super) struct Shared<'a> {
+    pub root: &'a ProcDir,
+    pub hidepid: Option<HidePid>,
+    pub budget: Budget,
+    pub clocks: &'a SchedClocks,
+}
+
+impl Shared<'_> {
+    /// Another process named in a report, with its stat.
+    pub fn relative(&self, buf: &mut Vec<u8>, pid: i32) -> Relative {
+        // Missing here is gone, or hidden by hidepid: never "not provided".
+        let stat = read_explained(self.root, buf, &format!("{pid}/stat"), parse::stat, |e| {
+            absent_reason(pid, e, self.hidepid)
+        });
+        Relative { pid, stat }
+    }
+}
+
+/// What a sample leaves: for the collecting thread, which alone keeps the
+/// run's shared state (the index of who holds what, the socket tables),
+/// and for its batch to finish (see [`super::batch`]).
 #[derive(Default)]
 pub(super) struct Left {
-    pub sockets: Option<SocketsLeft>,
+    /// The network namespace its sockets are in (the `ns/net` link, `None`
+    /// when unreadable) and the inode of every socket it holds: joined with
+    /// the rest of its batch from that namespace's tables.
+    pub sockets: Option<(Option<Vec<u8>>, Vec<u64>)>,
+    /// Its pipe and socket fds (inode, fd), for the index of who holds what.
+    pub ends: Vec<(u64, i32)>,
     pub children: ChildrenLeft,
     /// Its command line is still to be read, through the read helper.
     pub cmdline: bool,
@@ -69,30 +100,38 @@ impl Sampler {
     /// `elapsed_ms` into the run. A first sample of a thread id stops at its
     /// status, which names its process (see [`thread_of`]): nothing else of
     /// it is read, and its fds are not indexed as a holder of their own.
-    pub fn sample(&self, reader: &mut Reader, dir: &ProcDir, pid: i32, elapsed_ms: u64, first: bool) -> (Sample, Left) {
+    pub fn sample(
+        &self,
+        shared: &Shared,
+        buf: &mut Vec<u8>,
+        dir: &ProcDir,
+        pid: i32,
+        elapsed_ms: u64,
+        first: bool,
+    ) -> (Sample, Left) {
         let mut left = Left::default();
         let mut gone = false;
-        let stat = read_fact(dir, &mut reader.buf, "stat", &mut gone, parse::stat);
+        let stat = read_fact(dir, buf, "stat", &mut gone, parse::stat);
         if gone {
             let reason = Reason::new(ReasonKind::Gone, "the process exited");
             return (Sample::absent(elapsed_ms, Presence::Exited, reason), left);
         }
-        let status = read_fact(dir, &mut reader.buf, "status", &mut gone, |b| Ok(parse::status(b)));
+        let status = read_fact(dir, buf, "status", &mut gone, |b| Ok(parse::status(b)));
         if first && thread_of(&status, pid).is_some() {
             let reason = Reason::new(ReasonKind::NotCollected, "a thread: its process is sampled");
             let mut sample = Sample::absent(elapsed_ms, Presence::Present, reason);
             sample.status = status;
             return (sample, left);
         }
-        let io = read_fact(dir, &mut reader.buf, "io", &mut gone, |b| Ok(parse::io(b)));
+        let io = read_fact(dir, buf, "io", &mut gone, |b| Ok(parse::io(b)));
         // With two samples: how long it waited for a CPU in between.
         let schedstat = self
             .thread_status
-            .then(|| read_fact(dir, &mut reader.buf, "schedstat", &mut gone, parse::schedstat));
+            .then(|| read_fact(dir, buf, "schedstat", &mut gone, parse::schedstat));
         // When each thread last ran, and its kernel stack, are read in the
         // last round only (the diagnosis is of the last sample).
         let last_round = !first || self.single_round;
-        let threads = self.threads(dir, &mut reader.buf, &mut gone, last_round);
+        let threads = self.threads(dir, buf, &mut gone, last_round);
         // Read once, with the first sample: here when no thread of the
         // process can be holding its memory-map lock for good, else when
         // the batch ends, through the read helper (see
@@ -100,8 +139,8 @@ impl Sampler {
         let direct = first && self.direct_cmdlines && memory_readable_directly(&threads);
         left.cmdline = first && !direct;
         let cmdline = match direct {
-            true => match dir.read("cmdline", &mut reader.buf) {
-                Ok(()) => Fact::Ok(parse::cmdline(&reader.buf)),
+            true => match dir.read("cmdline", buf) {
+                Ok(()) => Fact::Ok(parse::cmdline(buf)),
                 Err(e) => Fact::Unavailable(reason_for(&e)),
             },
             false => cmdline_not_read(),
@@ -115,36 +154,36 @@ impl Sampler {
             .filter_map(|t| t.stat.ok()?.processor)
             .collect();
         let sched_now_ms = (!cpus.is_empty()).then(|| {
-            let Reader { clocks, root, buf, .. } = reader;
             cpus.into_iter()
                 .map(|cpu| CpuNow {
                     cpu,
-                    now_ms: clocks.now_on(root, buf, cpu),
+                    now_ms: shared.clocks.now_on(shared.root, buf, cpu),
                 })
                 .collect()
         });
         let links = fd_links(dir, &mut gone);
         let sockets = match &links {
-            Fact::Ok(links) => sockets(reader, dir, pid, links, &mut left),
+            Fact::Ok(links) => sockets(dir, links, &mut left),
             Fact::Unavailable(reason) => Fact::Unavailable(reason.clone()),
         };
         if let Fact::Ok(links) = &links {
-            reader.ends.add_links(pid, links);
+            let end = |(fd, target): &(i32, Vec<u8>)| Some((end_inode(target)?, *fd));
+            left.ends = links.iter().filter_map(end).collect();
         }
         let (fds, fd_totals) = match links {
             Fact::Ok(links) => {
-                let (fds, totals) = self.fd_details(dir, &mut reader.buf, links, &threads);
+                let (fds, totals) = self.fd_details(dir, buf, links, &threads);
                 (Fact::Ok(fds), totals)
             }
             Fact::Unavailable(reason) => (Fact::Unavailable(reason), None),
         };
-        let children = self.children(dir, &mut reader.buf, pid, &threads, &mut gone, &mut left);
+        let children = self.children(dir, buf, pid, &threads, &mut gone, &mut left);
         // Only a zombie's verdict names its parent (the one not reaping it).
         let zombie = stat.ok().is_some_and(Stat::is_zombie);
         let ppid = stat.ok().and_then(|s| s.ppid).filter(|&p| p > 0 && zombie);
-        let parent = ppid.map(|p| Box::new(reader.relative(p)));
+        let parent = ppid.map(|p| Box::new(shared.relative(buf, p)));
         let tracer_pid = status.ok().and_then(|s| s.tracer_pid).filter(|&p| p > 0);
-        let tracer = tracer_pid.map(|p| Box::new(reader.relative(p)));
+        let tracer = tracer_pid.map(|p| Box::new(shared.relative(buf, p)));
         let sample = Sample {
             elapsed_ms,
             presence: if gone { Presence::Exited } else { Presence::Present },
@@ -518,7 +557,7 @@ fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Vec<(i32, Vec<u8>)>> {
 /// [`super::batch`]) from the tables of its namespace, left in `left` with
 /// the inodes of every socket it holds: its unix and UDP sockets for the
 /// fds it kept, its TCP ones all (connections are counted).
-fn sockets(reader: &mut Reader, dir: &ProcDir, pid: i32, links: &[(i32, Vec<u8>)], left: &mut Left) -> Fact<Sockets> {
+fn sockets(dir: &ProcDir, links: &[(i32, Vec<u8>)], left: &mut Left) -> Fact<Sockets> {
     let inodes: Vec<u64> = links
         .iter()
         .filter_map(|(_, target)| crate::linux::fd::link_inode(target, "socket"))
@@ -526,16 +565,9 @@ fn sockets(reader: &mut Reader, dir: &ProcDir, pid: i32, links: &[(i32, Vec<u8>)
     if inodes.is_empty() {
         return Fact::Ok(Sockets::default());
     }
-    let tables = reader.net.tables_for(dir, pid);
-    let sockets = Sockets {
-        source: tables.source.into(),
-        tcp: Vec::new(),
-        unix: Vec::new(),
-        udp: Vec::new(),
-        udp_unavailable: None,
-    };
-    left.sockets = Some((tables, inodes));
-    Fact::Ok(sockets)
+    left.sockets = Some((dir.readlink("ns/net").ok(), inodes));
+    // Its source is set, and the rest joined, when the batch ends.
+    Fact::Ok(Sockets::default())
 }
 
 /// A command line not read with this sample.
