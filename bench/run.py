@@ -1,19 +1,30 @@
 #!/usr/bin/env python3
-"""Benchmark whystuck against the tools it replaces, on the same load.
+"""Benchmark whystuck against the physical floor and the tools it replaces.
 
     python3 bench/run.py [--runs N] [SCENARIO...]
 
-Builds whystuck in release mode, creates a reproducible load, then runs each
+Builds whystuck in release mode and the floor (`../shared/bench/floor.c`, a C
+program doing the minimal /proc and sock_diag reads, built into target/
+with `gcc -O2 -pthread`), creates a reproducible load, then runs each
 command N times (alternating between the commands, so drift hits them all
-alike) and prints the median wall time and the median peak RSS of each, with
-the ratio to whystuck. Commands that are not installed are skipped. Needs
-GNU time (/usr/bin/time, Debian package `time`) for peak RSS.
+alike) and prints the median wall time, the spread (fastest to slowest run),
+the median peak RSS of each, and each command's time relative to whystuck.
+Commands that are not installed are skipped. Needs GNU time (/usr/bin/time,
+Debian package `time`) for peak RSS.
+
+The floor is run in its matched mode: `-P none -p PID` for one process, `-P
+first` for a scan (the pipe probes whystuck also does), with `-x
+io,cmdline,netns` (the io, cmdline and ns/net reads whystuck also does);
+single-threaded (the target) and with `-t 2` (for reference).
 
 Scenarios:
   fds    one process with 10,000 open fds: 5,000 pipe ends, 4,800 unix
          socketpair ends, 200 TCP ends on loopback (100 connections).
-  processes  2,000 processes with 20 fds each: `whystuck --all --interval 0`
-         beside ps -eLo, ss -xtanp, both back to back, and lsof -nP.
+  shared     2,000 processes sharing the same 20 fds (5 pipes and 5 unix
+         socketpairs, both ends, inherited from their parent).
+  processes  2,000 processes each with its own 20 fds (5 pipes, 5 unix
+         socketpairs), and `whystuck PID` (two samples 1 s apart) on one of
+         them.
   scaling  peak RSS at 5,000 processes, and the time at 5,000 against 2,000.
   watch  `whystuck watch --every 1s` on 100 idle processes for 30 s: CPU
          time per second, beside `ps` run once a second on the same pids.
@@ -21,6 +32,10 @@ Scenarios:
          diagnosed by default and with --deep (every fd read in depth); one
          with 10,000 threads parked on a futex, beside `ps -L`. Each run's
          report is checked to be complete (nothing skipped for time).
+
+Each of fds, shared and processes compares `whystuck --interval 0` with the
+floor, `ps -eLo pid,tid,stat,wchan; ss -xtanp` back to back and `lsof -nP`
+(`-p PID` for one process).
 """
 import argparse
 import json
@@ -36,6 +51,21 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WHYSTUCK = os.path.join(ROOT, "target", "release", "whystuck")
+FLOOR_SOURCE = os.path.join(ROOT, "..", "shared", "bench", "floor.c")
+FLOOR = os.path.join(ROOT, "target", "bench", "floor")
+# The reads whystuck does beyond the floor's defaults (see floor.c's header).
+FLOOR_EXTRA = ["-x", "io,cmdline,netns"]
+PS_SS = ["sh", "-c", "ps -eLo pid,tid,stat,wchan; ss -xtanp"]
+
+
+def build_floor():
+    """Build the floor into target/bench; False when it cannot be."""
+    if not (os.path.exists(FLOOR_SOURCE) and shutil.which("gcc")):
+        print(f"(no floor: {FLOOR_SOURCE} or gcc missing)")
+        return False
+    os.makedirs(os.path.dirname(FLOOR), exist_ok=True)
+    subprocess.run(["gcc", "-O2", "-pthread", "-o", FLOOR, FLOOR_SOURCE], check=True)
+    return True
 
 
 def hold_fds(pipes, socketpairs, tcp_connections):
@@ -82,7 +112,20 @@ def measure(argv):
         return wall, int(report.read().split()[-1])
 
 
+# The issue's targets, as each scenario measures them: (what, figure, met).
+TARGETS = []
+# A second whystuck to run beside the first (--baseline), or None.
+BASELINE = None
+
+
+def target(what, figure, met):
+    TARGETS.append((what, figure, met))
+
+
 def compare(title, commands, runs):
+    """Run the commands alternately, `runs` times each; print the table and
+    return {label: (median wall s, median peak RSS KiB)}. The first command
+    is whystuck, the base of the ratios."""
     commands = [(label, argv) for label, argv in commands if shutil.which(argv[0])]
     results = {label: ([], []) for label, _ in commands}
     for _ in range(runs):
@@ -91,28 +134,63 @@ def compare(title, commands, runs):
             results[label][0].append(wall)
             results[label][1].append(rss)
     base = statistics.median(results[commands[0][0]][0])
-    print(f"\n{title}  ({os.cpu_count()} cores, median of {runs} runs)")
-    print(f"  {'command':<44} {'wall':>10} {'peak RSS':>10} {'time / whystuck':>16}")
+    print(f"\n{title}  ({os.cpu_count()} cores, median of {runs} runs, alternated)")
+    print(f"  {'command':<52} {'wall':>9} {'spread':>17} {'peak RSS':>9} {'time / whystuck':>16}")
+    medians = {}
     for label, _ in commands:
         walls, rsss = results[label]
-        wall = statistics.median(walls)
-        print(f"  {label:<44} {wall * 1000:>8.1f}ms {statistics.median(rsss) / 1024:>7.1f}MiB {wall / base:>15.2f}x")
+        wall, rss = statistics.median(walls), statistics.median(rsss)
+        medians[label] = (wall, rss)
+        spread = f"{min(walls) * 1000:.1f}-{max(walls) * 1000:.1f}"
+        print(f"  {label:<52} {wall * 1000:>7.1f}ms {spread:>15}ms {rss / 1024:>6.1f}MiB {wall / base:>15.2f}x")
+    return medians
+
+
+def against_floor(label, target, pid=None):
+    """The usual commands on a load: whystuck, the floor (matched, one and
+    two threads), ps and ss back to back, lsof."""
+    one = ["-p", str(pid)] if pid else []
+    pipes = ["-P", "none"] if pid else ["-P", "first"]
+    argv = ["--interval", "0", "--fail-on", "never", *target]
+    commands = [(f"whystuck --interval 0 {label}", [WHYSTUCK, *argv])]
+    if BASELINE:
+        commands.append((f"baseline --interval 0 {label}", [BASELINE, *argv]))
+    if os.path.exists(FLOOR):
+        matched = " ".join(pipes + FLOOR_EXTRA + (["-p", "PID"] if pid else []))
+        commands.append((f"floor {matched}", [FLOOR, *pipes, *FLOOR_EXTRA, *one]))
+        commands.append((f"floor -t 2 {matched}", [FLOOR, "-t", "2", *pipes, *FLOOR_EXTRA, *one]))
+    commands.append(("ps -eLo pid,tid,stat,wchan; ss -xtanp", PS_SS))
+    commands.append(("lsof -nP" + (" -p PID" if pid else ""), ["lsof", "-nP", *one]))
+    return commands
+
+
+def check_targets(load, medians, floor_ratio):
+    """Record the targets of a load measured by `against_floor`."""
+    (_, (wall, rss)), *others = medians.items()
+    beside = dict(others)
+    floor = next((m for label, m in beside.items() if label.startswith("floor -P")), None)
+    if floor:
+        ratio = wall / floor[0]
+        target(f"{load}: at most {floor_ratio}x the matched single-threaded floor", f"{ratio:.2f}x", ratio <= floor_ratio)
+    ps_ss = beside.get("ps -eLo pid,tid,stat,wchan; ss -xtanp")
+    if ps_ss:
+        target(f"{load}: faster than ps and ss back to back", f"they take {ps_ss[0] / wall:.2f}x its time", wall < ps_ss[0])
+    lsof = next((m for label, m in beside.items() if label.startswith("lsof")), None)
+    if lsof:
+        target(f"{load}: at least 3x faster than lsof", f"lsof takes {lsof[0] / wall:.2f}x its time", lsof[0] >= 3 * wall)
+    return wall, rss
 
 
 def bench_fds(runs):
     pid = hold_fds(pipes=5000, socketpairs=4800, tcp_connections=100)
     try:
         count = len(os.listdir(f"/proc/{pid}/fd"))
-        compare(
+        medians = compare(
             f"one process with {count} fds (pipes, unix socketpairs, loopback TCP)",
-            [
-                ("whystuck --interval 0 PID", [WHYSTUCK, "--interval", "0", "--fail-on", "never", str(pid)]),
-                ("ls -l /proc/PID/fd  (the floor)", ["ls", "-l", f"/proc/{pid}/fd"]),
-                ("lsof -nP -p PID", ["lsof", "-nP", "-p", str(pid)]),
-                ("ss -xtanp", ["ss", "-xtanp"]),
-            ],
+            against_floor("PID", [str(pid)], pid=pid),
             runs,
         )
+        check_targets(f"one process, {count} fds", medians, 1.3)
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
@@ -191,9 +269,11 @@ def check_complete(label, argv, what, expected):
         sys.exit(f"{label}: the report is incomplete; its timing would mean nothing")
 
 
-def spawn_many(count, pipes_per_process=5, socketpairs_per_process=5):
+def spawn_many(count, shared=False, pipes_per_process=5, socketpairs_per_process=5):
     """Fork `count` processes holding 20 fds each (pipes and unix
-    socketpairs), parked in pause(). Returns the pid of their parent."""
+    socketpairs, both ends), parked in pause(): each its own, or with
+    `shared` the same 20, opened once by their parent. Returns the pid of
+    their parent."""
     ready_r, ready_w = os.pipe()
     parent = os.fork()
     if parent:
@@ -205,12 +285,17 @@ def spawn_many(count, pipes_per_process=5, socketpairs_per_process=5):
     os.close(ready_r)
     import signal
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+
+    def open_fds():
+        keep = [os.pipe() for _ in range(pipes_per_process)]
+        return keep + [socket.socketpair() for _ in range(socketpairs_per_process)]
+
+    inherited = open_fds() if shared else []
     children = []
     for _ in range(count):
         child = os.fork()
         if child == 0:
-            keep = [os.pipe() for _ in range(pipes_per_process)]
-            keep += [socket.socketpair() for _ in range(socketpairs_per_process)]
+            keep = inherited or open_fds()
             os.write(ready_w, b"!")
             os.close(ready_w)
             while True:
@@ -231,28 +316,54 @@ def kill_tree(parent):
     os.waitpid(parent, 0)
 
 
-def bench_processes(runs, count=2000):
-    parent = spawn_many(count)
+def first_child(parent):
+    with open(f"/proc/{parent}/task/{parent}/children") as f:
+        return int(f.read().split()[0])
+
+
+def bench_many(runs, shared, count=2000):
+    parent = spawn_many(count, shared=shared)
     try:
         procs = sum(1 for d in os.listdir("/proc") if d.isdigit())
-        compare(
-            f"{count} processes with 20 fds each ({procs} processes on the host)",
-            [
-                ("whystuck --all --interval 0", [WHYSTUCK, "--all", "--interval", "0", "--fail-on", "never"]),
-                ("ps -eLo pid,tid,stat,wchan", ["ps", "-eLo", "pid,tid,stat,wchan"]),
-                ("ss -xtanp", ["ss", "-xtanp"]),
-                ("ps -eLo ... ; ss -xtanp", ["sh", "-c", "ps -eLo pid,tid,stat,wchan; ss -xtanp"]),
-                ("lsof -nP", ["lsof", "-nP"]),
-            ],
+        what = "sharing the same 20 fds" if shared else "with 20 fds each, its own"
+        medians = compare(
+            f"{count} processes {what} ({procs} processes on the host)",
+            against_floor("--all", ["--all"]),
             runs,
         )
+        load = f"{count} processes {'sharing 20 fds' if shared else 'with their own 20 fds'}"
+        _, rss = check_targets(load, medians, 1.0)
+        target(f"{load}: peak RSS under 16 MiB", f"{rss / 1024:.1f} MiB", rss < 16 * 1024)
+        if not shared:
+            # One of them, with the default interval: two samples 1 s apart.
+            pid = str(first_child(parent))
+            argv = ["--fail-on", "never", pid]
+            commands = [("whystuck PID", [WHYSTUCK, *argv])]
+            if BASELINE:
+                commands.append(("baseline PID", [BASELINE, *argv]))
+            single = compare(
+                f"one of the {count} processes, two samples 1 s apart (target: at most 1,025 ms)",
+                commands,
+                runs,
+            )
+            wall = single["whystuck PID"][0]
+            target(f"whystuck PID (1 s interval) beside {count} processes: at most 1,025 ms",
+                   f"{wall * 1000:.1f} ms", wall <= 1.025)
     finally:
         kill_tree(parent)
 
 
+def bench_shared(runs):
+    bench_many(runs, shared=True)
+
+
+def bench_processes(runs):
+    bench_many(runs, shared=False)
+
+
 def bench_scaling(runs):
     """Peak memory at 5,000 processes, and time at 5,000 against 2,000."""
-    times = {}
+    times, peaks = {}, {}
     for count in (2000, 5000):
         parent = spawn_many(count)
         try:
@@ -265,11 +376,15 @@ def bench_scaling(runs):
                 sys.exit(f"whystuck --all at {count}: the report is incomplete; its timing would mean nothing")
             samples = [measure(argv) for _ in range(runs)]
             times[count] = statistics.median(w for w, _ in samples)
-            rss = statistics.median(r for _, r in samples)
+            rss = peaks[count] = statistics.median(r for _, r in samples)
             print(f"\nwhystuck --all --interval 0 at {count} processes: {times[count] * 1000:.1f}ms, peak RSS {rss / 1024:.1f}MiB")
         finally:
             kill_tree(parent)
-    print(f"  5,000 / 2,000 processes: {times[5000] / times[2000]:.2f}x the time (2.5x would be linear)")
+    growth = times[5000] / times[2000]
+    print(f"  5,000 / 2,000 processes: {growth:.2f}x the time (2.5x would be linear)")
+    target("5,000 against 2,000 processes: time linear (at most 2.7x)", f"{growth:.2f}x", growth <= 2.7)
+    rss_growth = peaks[5000] / peaks[2000]
+    target("5,000 against 2,000 processes: peak RSS linear (at most 2.5x)", f"{rss_growth:.2f}x", rss_growth <= 2.5)
 
 
 def cpu_seconds(pid):
@@ -310,6 +425,7 @@ def bench_watch(runs, processes=100, seconds=30):
 
 SCENARIOS = {
     "fds": bench_fds,
+    "shared": bench_shared,
     "processes": bench_processes,
     "scaling": bench_scaling,
     "watch": bench_watch,
@@ -320,14 +436,23 @@ SCENARIOS = {
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--baseline", metavar="BINARY",
+                        help="another whystuck binary, run beside this one (an earlier build)")
     parser.add_argument("scenarios", nargs="*", metavar="SCENARIO", help=", ".join(SCENARIOS))
     args = parser.parse_args()
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario {unknown[0]!r} (choose from {', '.join(SCENARIOS)})")
+    global BASELINE
+    BASELINE = args.baseline and os.path.abspath(args.baseline)
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    build_floor()
     for name in args.scenarios or SCENARIOS:
         SCENARIOS[name](args.runs)
+    if TARGETS:
+        print("\nTargets")
+        for what, figure, met in TARGETS:
+            print(f"  {'met    ' if met else 'NOT MET'}  {what}: {figure}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@
 //!   binary's, so nothing is lowered and root opens what root may.
 //! - Capabilities belong to a thread: the lowering affects only the thread
 //!   that opens, which is what it should affect. whystuck opens these paths
-//!   from its one main thread.
+//!   from its main thread; the threads that sample processes beside it (see
+//!   `collect/pool.rs`) read only /proc, through directories held open, and
+//!   are started after any [`give_up`], whose sets they inherit.
 //! - Lowering that fails fails the open (never opened with the
 //!   capabilities instead); raising again cannot be refused by the kernel
 //!   (it stays within the permitted set), and if it ever were, the run

@@ -14,7 +14,7 @@ use super::net::{NetTables, UnixSockets};
 use super::parse;
 use super::reason::{reason_for, stuck_on_file_server, Budget};
 use super::run::{Dirs, Reader};
-use super::sample::{read_fdinfo, unfilled_child, ChildrenLeft, Left};
+use super::sample::{read_fdinfo, unfilled_child, ChildrenLeft, Left, SocketsLeft};
 use crate::snapshot::*;
 use crate::text::TargetString;
 use std::collections::{HashMap, HashSet};
@@ -39,8 +39,9 @@ pub(super) struct Batch {
 struct Pending {
     /// Command lines still to read (first samples).
     cmdlines: Vec<i32>,
-    /// Unix sockets still to join, with the tables of each pid's namespace.
-    sockets: Vec<(i32, Rc<NetTables>)>,
+    /// Sockets still to join, with the tables of each pid's namespace and
+    /// the inodes of every socket it holds.
+    sockets: Vec<(i32, SocketsLeft)>,
     /// Children named, whose stats are still to be filled in.
     children: Vec<i32>,
     /// Children still to be found by ppid (see [`Parents`]).
@@ -63,20 +64,25 @@ impl Batch {
         }
     }
 
-    /// What `pid`'s new sample left for the batch; `cmdline` for a first
-    /// sample, whose command line is still to be read.
-    pub fn leave(&mut self, pid: i32, left: Left, cmdline: bool) {
-        if cmdline {
+    /// What `pid`'s new sample left for the batch; `tables`, those of the
+    /// namespace its sockets are in, when it holds any.
+    pub fn leave(&mut self, pid: i32, left: Left, tables: Option<Rc<NetTables>>) {
+        if left.cmdline {
             self.pending.cmdlines.push(pid);
         }
-        if let Some(tables) = left.sockets {
-            self.pending.sockets.push((pid, tables));
+        if let (Some(tables), Some((_, inodes))) = (tables, left.sockets) {
+            self.pending.sockets.push((pid, (tables, inodes)));
         }
         match left.children {
             ChildrenLeft::Nothing => {}
             ChildrenLeft::Stats => self.pending.children.push(pid),
             ChildrenLeft::ByPpid => self.pending.child_lists.push(pid),
         }
+    }
+
+    /// The read helpers this run started (see [`CmdlineReader::pids`]).
+    pub fn helper_pids(&self) -> &[i32] {
+        self.cmdlines.pids()
     }
 
     /// A new sampling round: who is whose child is found again.
@@ -139,33 +145,56 @@ impl Batch {
         }
     }
 
-    /// Give the samples taken since the last join their unix sockets: one
-    /// read per network namespace, keeping only the sockets of the fds those
-    /// samples kept, and full ones (see [`super::net::NetCache::unix_sockets`]),
-    /// so a host's whole table is never held. Then their UDP sockets, when
-    /// one of those fds is a socket neither TCP nor unix.
+    /// Give the samples taken since the last join their sockets, one
+    /// namespace at a time. Unix sockets first: one read (or a few
+    /// questions) keeping only the sockets of the fds those samples kept,
+    /// and full ones (see [`super::net::NetCache::unix_sockets`]), so a
+    /// host's whole table is never held. Then TCP, when a socket they hold
+    /// is not a unix one: all of each sample's. Then UDP, when a kept
+    /// socket is neither.
     fn join_sockets(&mut self, reader: &mut Reader, dirs: &Dirs, records: &Records, snapshot: &mut Snapshot) {
-        // The pending samples' (pid, record), by namespace, in the order sampled.
-        let mut namespaces: Vec<(Rc<NetTables>, Vec<Member>)> = Vec::new();
+        // The pending samples' (pid, record, sockets), by namespace, in the order sampled.
+        let mut namespaces: Vec<Namespace> = Vec::new();
         let mut by_tables: HashMap<*const NetTables, usize> = HashMap::new();
-        for (pid, tables) in std::mem::take(&mut self.pending.sockets) {
+        for (pid, (tables, inodes)) in std::mem::take(&mut self.pending.sockets) {
             let Some(at) = records.find(pid) else { continue };
             let group = *by_tables.entry(Rc::as_ptr(&tables)).or_insert_with(|| {
                 namespaces.push((tables, Vec::new()));
                 namespaces.len() - 1
             });
-            namespaces[group].1.push((pid, at));
+            namespaces[group].1.push(((pid, at), inodes));
         }
-        for (tables, members) in namespaces {
-            let wanted: HashSet<u64> = members
-                .iter()
-                .filter_map(|&(_, at)| snapshot.processes[at].samples.last())
-                .flat_map(kept_socket_inodes)
-                .collect();
+        for (tables, sockets_of) in namespaces {
+            let members: Vec<Member> = sockets_of.iter().map(|(member, _)| *member).collect();
+            let kept = |at: usize| {
+                snapshot.processes[at]
+                    .samples
+                    .last()
+                    .into_iter()
+                    .flat_map(kept_socket_inodes)
+            };
+            let wanted: HashSet<u64> = members.iter().flat_map(|&(_, at)| kept(at)).collect();
+            // A lazily read member's full socketpair is found among every
+            // full socket: only with none of those are the wanted enough.
+            let lazy = |at: usize| {
+                snapshot.processes[at]
+                    .samples
+                    .last()
+                    .is_some_and(|s| s.fd_totals.is_some())
+            };
+            let only_wanted = !members.iter().any(|&(_, at)| lazy(at));
             let Some(dir) = members.iter().find_map(|(pid, _)| dirs.get(pid)?.as_ref()) else {
                 continue;
             };
-            let unix = match reader.net.unix_sockets(&tables, dir, &wanted) {
+            // Every socket held, until it is found to be a unix one.
+            let mut unknown: HashSet<u64> = sockets_of
+                .iter()
+                .flat_map(|(_, inodes)| inodes.iter().copied())
+                .collect();
+            let unix = match reader
+                .net
+                .unix_sockets(&tables, dir, &wanted, only_wanted, &mut unknown)
+            {
                 Ok(unix) => unix,
                 Err(reason) => {
                     for &(_, at) in &members {
@@ -177,16 +206,28 @@ impl Batch {
                 }
             };
             read_full_socketpairs(reader, dirs, &unix, &members, snapshot);
+            let tcp = (!unknown.is_empty()).then(|| reader.net.tcp_sockets(&tables, dir));
+            if let Some(Ok(tcp)) = &tcp {
+                unknown.retain(|&inode| !tcp.contains(inode));
+            }
             // UDP only when a kept socket could be one: neither TCP nor unix.
-            let maybe_udp = |inode: u64| !tables.is_tcp(inode) && unix.get(inode).is_none();
-            let udp = members
+            let udp = wanted
                 .iter()
-                .filter_map(|&(_, at)| snapshot.processes[at].samples.last())
-                .any(|sample| kept_socket_inodes(sample).any(maybe_udp))
+                .any(|inode| unknown.contains(inode))
                 .then(|| reader.net.udp_sockets(&tables, dir));
-            for &(_, at) in &members {
-                let Some(sample) = last_sample(snapshot, at) else {
+            for ((_, at), inodes) in &sockets_of {
+                let Some(sample) = last_sample(snapshot, *at) else {
                     continue;
+                };
+                let tcp = match &tcp {
+                    Some(Ok(tcp)) => tcp.among(inodes),
+                    // Its sockets are all unix ones.
+                    _ if !inodes.iter().any(|inode| unknown.contains(inode)) => Vec::new(),
+                    Some(Err(reason)) => {
+                        sample.sockets = Fact::Unavailable(reason.clone());
+                        continue;
+                    }
+                    None => Vec::new(),
                 };
                 let joined: Vec<UnixSocket> = kept_socket_inodes(sample)
                     .filter_map(|inode| unix.get(inode).cloned())
@@ -202,6 +243,7 @@ impl Batch {
                     None => (Vec::new(), None),
                 };
                 if let Fact::Ok(sockets) = &mut sample.sockets {
+                    sockets.tcp = tcp;
                     sockets.unix = joined;
                     sockets.udp = udp;
                     sockets.udp_unavailable = udp_unavailable;
@@ -260,6 +302,10 @@ impl Batch {
 
 /// A pid and where its record is in the snapshot (see [`Records`]).
 type Member = (i32, usize);
+
+/// One network namespace's tables, and the batch's members in it with the
+/// inodes of every socket each holds.
+type Namespace = (Rc<NetTables>, Vec<(Member, Vec<u64>)>);
 
 /// Where each pid's record is in the snapshot, sorted by pid: made from the
 /// snapshot when a batch ends, for that batch's fill-ins only (records are

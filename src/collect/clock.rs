@@ -11,28 +11,35 @@
 //! the round. The error is the time between the two reads (at most a
 //! scheduler tick); what the task clock leaves out during the wait itself
 //! makes the result a lower bound, which is what it claims to be.
+//!
+//! The offsets are shared by the sampling threads (see [`super::pool`]):
+//! whichever first needs a CPU's measures it, pinning itself (affinity is
+//! a thread's own), while the others wait for the lock.
 
 use super::dir::ProcDir;
 use super::parse;
 use super::reason::reason_for;
 use crate::snapshot::{Fact, Reason, ReasonKind};
 use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 
 #[derive(Default)]
 pub(super) struct SchedClocks {
     /// Per CPU: CLOCK_MONOTONIC minus the task clock, in milliseconds.
-    offsets: BTreeMap<u32, Result<f64, Reason>>,
+    offsets: Mutex<BTreeMap<u32, Result<f64, Reason>>>,
 }
 
 impl SchedClocks {
     /// A new round: offsets drift, and are measured again when needed.
     pub fn start_round(&mut self) {
-        self.offsets.clear();
+        self.offsets.get_mut().unwrap_or_else(PoisonError::into_inner).clear();
     }
 
-    /// "Now" in CPU `cpu`'s task clock.
-    pub fn now_on(&mut self, root: &ProcDir, buf: &mut Vec<u8>, cpu: u32) -> Fact<f64> {
-        let offset = self.offsets.entry(cpu).or_insert_with(|| measure(root, buf, cpu));
+    /// "Now" in CPU `cpu`'s task clock, measured by the calling thread
+    /// the first time the round asks.
+    pub fn now_on(&self, root: &ProcDir, buf: &mut Vec<u8>, cpu: u32) -> Fact<f64> {
+        let mut offsets = self.offsets.lock().unwrap_or_else(PoisonError::into_inner);
+        let offset = offsets.entry(cpu).or_insert_with(|| measure(root, buf, cpu));
         match offset {
             Ok(offset) => Fact::Ok(monotonic_ms() - *offset),
             Err(reason) => Fact::Unavailable(reason.clone()),

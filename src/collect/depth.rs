@@ -4,6 +4,8 @@
 //! a pipe, or a FIFO a thread reads or writes, is probed for its fill.
 
 use super::dir::ProcDir;
+use crate::linux::syscall::syscall_name;
+use crate::linux::wait::syscall_wait;
 use crate::snapshot::*;
 use std::collections::{BTreeSet, HashMap};
 use std::io;
@@ -14,17 +16,21 @@ use std::os::fd::AsRawFd;
 /// it is read). Self-pipes are added by `Sampler::fd_details` when they
 /// are full, socketpairs when sockets are joined.
 ///
-/// Which fd a thread waits on is judged properly by classify (`ThreadView`
-/// in src/classify/view.rs: the syscall's table entry says whether argument
-/// 0 is an fd); this over-approximates it with argument 0 of every blocked
-/// syscall, so no table is needed here, and must stay a superset of it.
+/// Which fd a thread waits on is judged by classify (`ThreadView` in
+/// src/classify/view.rs) from the syscall's wait ([`syscall_wait`]: its
+/// argument 0 is an fd when the wait is on one); this is a superset of it:
+/// argument 0 of every blocked syscall whose wait is on an fd, or whose
+/// name this build does not know. Not a sleep's clock id (0 or 1, taken
+/// for stdin or stdout) or a wait4's pid.
 pub(super) fn wanted_fds(links: &[(i32, Vec<u8>)], threads: &Fact<Vec<Thread>>) -> BTreeSet<i32> {
     let mut wanted: BTreeSet<i32> = threads
         .ok()
         .into_iter()
         .flatten()
         .filter_map(|t| match t.syscall.ok()? {
-            Syscall::Blocked { nr, args } if *nr >= 0 => i32::try_from(*args.first()?).ok(),
+            Syscall::Blocked { nr, args } if *nr >= 0 && arg0_may_be_an_fd(*nr, args) => {
+                i32::try_from(*args.first()?).ok()
+            }
             _ => None,
         })
         .collect();
@@ -35,6 +41,15 @@ pub(super) fn wanted_fds(links: &[(i32, Vec<u8>)], threads: &Fact<Vec<Thread>>) 
             .map(|(fd, _)| *fd),
     );
     wanted
+}
+
+/// Whether argument 0 of blocked syscall `nr` (this host's numbering) can
+/// be an fd it waits on: its wait is on an fd, or its name is unknown.
+fn arg0_may_be_an_fd(nr: i64, args: &[u64]) -> bool {
+    match syscall_name(std::env::consts::ARCH, nr) {
+        Some(name) => syscall_wait(name, args).waits_on_fd(),
+        None => true,
+    }
 }
 
 /// The fds threads are reading or writing in pipe code (`pipe_read`,
@@ -97,4 +112,51 @@ pub(super) fn probe_pipe(dir: &ProcDir, fd: i32) -> io::Result<PipeFill> {
         buffered_bytes: buffered.max(0) as u64,
         capacity_bytes: capacity.max(0) as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This host's number of a syscall.
+    fn nr(name: &str) -> i64 {
+        (0..1024)
+            .find(|&nr| syscall_name(std::env::consts::ARCH, nr) == Some(name))
+            .unwrap_or_else(|| panic!("{name}"))
+    }
+
+    fn blocked(nr: i64, arg0: u64) -> Thread {
+        Thread {
+            tid: 1,
+            stat: Fact::Ok(Stat::default()),
+            status: Fact::Ok(ContextSwitches::default()),
+            wchan: Fact::Ok(String::new()),
+            syscall: Fact::Ok(Syscall::Blocked {
+                nr,
+                args: vec![arg0, 0, 0, 0, 0, 0].into(),
+            }),
+            last_ran_at_ms: None,
+            kernel_stack: None,
+        }
+    }
+
+    /// A read's fd and an epoll wait's are read in depth, with every epoll
+    /// fd; a sleep's clock id and a wait4's pid are not taken for fds; an
+    /// unknown syscall's first argument is, to be safe.
+    #[test]
+    fn only_fds_a_thread_may_wait_on_are_wanted() {
+        if syscall_name(std::env::consts::ARCH, 0).is_none() {
+            return; // no syscall table for this architecture
+        }
+        let threads = Fact::Ok(vec![
+            blocked(nr("read"), 5),
+            blocked(nr("epoll_wait"), 6),
+            blocked(nr("clock_nanosleep"), 1),
+            blocked(nr("wait4"), 3),
+            blocked(100_000, 7),
+        ]);
+        let links = vec![(9, b"anon_inode:[eventpoll]".to_vec()), (0, b"/dev/null".to_vec())];
+        let wanted: Vec<i32> = wanted_fds(&links, &threads).into_iter().collect();
+        assert_eq!(wanted, [5, 6, 7, 9]);
+    }
 }

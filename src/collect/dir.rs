@@ -84,40 +84,94 @@ impl ProcDir {
         read_whole(&file, rel, buf)
     }
 
-    /// The text of a symbolic link (an fd's target), never followed.
+    /// The text of a symbolic link (an fd's target), never followed: read
+    /// on the stack and copied once, exactly sized (a scan reads tens of
+    /// thousands).
     pub fn readlink(&self, rel: &str) -> io::Result<Vec<u8>> {
+        let mut buf = [0u8; 512];
+        let n = with_c_path(rel, |path| {
+            // SAFETY: `path` is NUL-terminated; the kernel writes at most
+            // `buf.len()` bytes into `buf`.
+            unsafe { libc::readlinkat(self.fd.as_raw_fd(), path, buf.as_mut_ptr().cast(), buf.len()) }
+        })?;
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if (n as usize) < buf.len() {
+            return Ok(buf[..n as usize].to_vec());
+        }
+        // Longer than the stack buffer (a deep path): as long as it takes.
         let target = nix::fcntl::readlinkat(self.fd.as_fd(), rel)?;
         Ok(target.into_vec())
     }
 
     /// Numeric entry names of a directory (pids, tids, fds), sorted.
     pub fn numeric_entries(&self, rel: &str) -> io::Result<Vec<i32>> {
-        let dir_fd = nix::fcntl::openat(self.fd.as_fd(), rel, dir_flags(), Mode::empty())?;
+        Ok(self.open_listing(rel)?.1)
+    }
+
+    /// A subdirectory, held open, and its numeric entry names, sorted: an
+    /// fd directory's links and a task directory's files are then read
+    /// relative to it (`N`, not `fd/N` from the pid's: one path component
+    /// fewer for the kernel to walk, for each of thousands of fds).
+    pub fn open_listing(&self, rel: &str) -> io::Result<(ProcDir, Vec<i32>)> {
+        let dir = self.open_dir(rel)?;
+        let entries = numeric_names(&dir.fd)?;
+        Ok((dir, entries))
+    }
+}
+
+/// Call `f` with `rel` as a NUL-terminated C string, on the stack when short.
+fn with_c_path<T>(rel: &str, f: impl FnOnce(*const libc::c_char) -> T) -> io::Result<T> {
+    let invalid = || io::Error::from_raw_os_error(libc::EINVAL);
+    if rel.as_bytes().contains(&0) {
+        return Err(invalid());
+    }
+    let mut short = [0u8; 64];
+    if rel.len() < short.len() {
+        short[..rel.len()].copy_from_slice(rel.as_bytes());
+        return Ok(f(short.as_ptr().cast()));
+    }
+    let long = std::ffi::CString::new(rel).map_err(|_| invalid())?;
+    Ok(f(long.as_ptr()))
+}
+
+/// The numeric entry names of a freshly opened directory, sorted.
+fn numeric_names(dir_fd: &OwnedFd) -> io::Result<Vec<i32>> {
+    let mut entries = Vec::new();
+    loop {
         // getdents64 straight into one large buffer: libc's readdir sizes its
         // buffer from /proc's st_blksize (1 KiB), a syscall per ~40 entries.
-        let mut buf = vec![0u8; 64 << 10];
-        let mut entries = Vec::new();
-        loop {
+        let n = DENTS.with_borrow_mut(|buf| {
             // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
             let n = unsafe { libc::syscall(libc::SYS_getdents64, dir_fd.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
+            if n > 0 {
+                entries.extend(
+                    dirent_names(&buf[..n as usize])
+                        .filter_map(|name| std::str::from_utf8(name).ok()?.parse::<i32>().ok()),
+                );
             }
-            if n == 0 {
-                break;
-            }
-            entries.extend(
-                dirent_names(&buf[..n as usize]).filter_map(|name| std::str::from_utf8(name).ok()?.parse::<i32>().ok()),
-            );
-            // procfs fills the buffer while entries remain: room for another
-            // (a name is at most 255 bytes) means the listing is complete.
-            if (n as usize) < buf.len() - 512 {
-                break;
-            }
+            n
+        });
+        if n < 0 {
+            return Err(io::Error::last_os_error());
         }
-        entries.sort_unstable();
-        Ok(entries)
+        // procfs fills the buffer while entries remain: room for another
+        // (a name is at most 255 bytes) means the listing is complete.
+        if n == 0 || (n as usize) < DENTS_BYTES - 512 {
+            break;
+        }
     }
+    entries.sort_unstable();
+    Ok(entries)
+}
+
+const DENTS_BYTES: usize = 64 << 10;
+
+thread_local! {
+    /// Each thread's getdents64 buffer, allocated once: a scan lists two
+    /// directories of every process.
+    static DENTS: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; DENTS_BYTES]);
 }
 
 /// Read all of an open file into `buf` (cleared first), reusing its
@@ -186,6 +240,25 @@ mod tests {
         std::fs::write(dir.path().join("not-a-number"), b"").unwrap();
         let listed = ProcDir::open(dir.path()).unwrap().numeric_entries(".").unwrap();
         assert_eq!(listed, (0..3000).collect::<Vec<i32>>());
+    }
+
+    #[test]
+    fn readlink_reads_long_targets_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [1, 511, 512, 513, 3000] {
+            let target = "x".repeat(len);
+            let link = dir.path().join(format!("link{len}"));
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            let read = ProcDir::open(dir.path())
+                .unwrap()
+                .readlink(&format!("link{len}"))
+                .unwrap();
+            assert_eq!(read, target.as_bytes(), "{len}");
+        }
+        let held = ProcDir::open(dir.path()).unwrap();
+        assert_eq!(held.readlink("a\0b").unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        let long = format!(".{}/link1", "/.".repeat(40));
+        assert_eq!(held.readlink(&long).unwrap(), b"x", "a path past the stack buffer");
     }
 
     #[test]

@@ -44,6 +44,16 @@ impl EndIndex {
         }
     }
 
+    /// `pid`'s pipe and socket fds as (inode, fd), once per pid.
+    pub fn add_ends(&mut self, pid: i32, ends: &[(u64, i32)]) {
+        if !self.first_time(pid) {
+            return;
+        }
+        for &(inode, fd) in ends {
+            self.add(inode, pid, fd);
+        }
+    }
+
     pub fn add(&mut self, inode: u64, pid: i32, fd: i32) {
         match u32::try_from(inode) {
             Ok(narrow) => self.narrow.push((narrow, pid, fd)),

@@ -87,6 +87,10 @@ impl Running {
         })
     }
 
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     /// The next frame, or `None` if none arrived within `timeout`.
     fn next_frame(&mut self, timeout: Duration) -> io::Result<Option<(i32, i32, Vec<u8>)>> {
         let deadline = Instant::now() + timeout;
@@ -163,6 +167,8 @@ fn take_frame(pending: &mut Vec<u8>) -> Option<(i32, i32, Vec<u8>)> {
 pub struct CmdlineReader {
     config: HelperConfig,
     running: Option<Running>,
+    /// Every helper started, the abandoned ones too.
+    started: Vec<i32>,
 }
 
 impl CmdlineReader {
@@ -171,7 +177,18 @@ impl CmdlineReader {
     /// first read.
     pub fn new(config: HelperConfig, start_now: bool) -> CmdlineReader {
         let running = start_now.then(|| Running::spawn(&config).ok()).flatten();
-        CmdlineReader { config, running }
+        let started = running.iter().map(Running::pid).collect();
+        CmdlineReader {
+            config,
+            running,
+            started,
+        }
+    }
+
+    /// The pids of the helpers started, the abandoned ones too: whystuck's
+    /// own processes, never to be taken for a target's.
+    pub fn pids(&self) -> &[i32] {
+        &self.started
     }
 
     /// The command line of each (pid, start time), in order. A read that
@@ -194,7 +211,10 @@ impl CmdlineReader {
             let running = match self.running.take() {
                 Some(running) => running,
                 None => match Running::spawn(&self.config) {
-                    Ok(running) => running,
+                    Ok(running) => {
+                        self.started.push(running.pid());
+                        running
+                    }
                     Err(e) => {
                         let reason = format!("the read helper could not start: {e}");
                         while results.len() < targets.len() {

@@ -29,8 +29,11 @@ pub(super) struct HolderSearch {
 
 impl HolderSearch {
     /// Add the holders of every end the snapshot's processes hold that has
-    /// not been looked up yet. `sampled` tells the pids in the snapshot.
-    pub fn update(&mut self, reader: &mut Reader, sampled: &dyn Fn(i32) -> bool, snapshot: &mut Snapshot) {
+    /// not been looked up yet. `skipped` tells the pids not to read: those
+    /// in the snapshot (read already), and whystuck's own process and read
+    /// helpers (thousands of held /proc directories and the helpers' pipes,
+    /// never the other end of a target's pipe or socket).
+    pub fn update(&mut self, reader: &mut Reader, skipped: &dyn Fn(i32) -> bool, snapshot: &mut Snapshot) {
         let wanted: BTreeSet<u64> = snapshot
             .processes
             .iter()
@@ -51,10 +54,10 @@ impl HolderSearch {
         let paths: HashSet<&[u8]> = fifos.iter().map(|(path, _)| path.as_slice()).collect();
         let mut on_paths = Vec::new();
         if !self.scanned {
-            index_unsampled(reader, sampled, snapshot, &paths, &mut on_paths);
+            index_unsampled(reader, skipped, snapshot, &paths, &mut on_paths);
             self.scanned = true;
         } else if !paths.is_empty() {
-            read_links(reader, sampled, None, &mut |_, pid, links| {
+            read_links(reader, skipped, None, &mut |_, pid, links| {
                 on_paths.extend(
                     links
                         .iter()
@@ -178,20 +181,20 @@ impl HolderSearch {
     }
 }
 
-/// Read the fd links of every process not in the snapshot into the index,
+/// Read the fd links of every process not `skipped` into the index,
 /// and collect those on `paths` into `on_paths` as (pid, fd, path). A
 /// process whose fds cannot be listed is recorded as unsearchable, never
 /// skipped silently.
 fn index_unsampled(
     reader: &mut Reader,
-    sampled: &dyn Fn(i32) -> bool,
+    skipped: &dyn Fn(i32) -> bool,
     snapshot: &mut Snapshot,
     paths: &HashSet<&[u8]>,
     on_paths: &mut Vec<(i32, i32, Vec<u8>)>,
 ) {
     read_links(
         reader,
-        sampled,
+        skipped,
         Some(&mut snapshot.unsearchable),
         &mut |reader, pid, links| {
             reader.ends.add_links(pid, links);
@@ -207,18 +210,18 @@ fn index_unsampled(
 /// An fd and its link text.
 type Link = (i32, Vec<u8>);
 
-/// Call `each` with the fd links of every process not in the snapshot;
+/// Call `each` with the fd links of every process not `skipped`;
 /// those whose fds cannot be listed (or are not reached within the run's
 /// budget) go into `unsearchable`, when given.
 fn read_links(
     reader: &mut Reader,
-    sampled: &dyn Fn(i32) -> bool,
+    skipped: &dyn Fn(i32) -> bool,
     mut unsearchable: Option<&mut Vec<Unsearchable>>,
     each: &mut dyn FnMut(&mut Reader, i32, &[Link]),
 ) {
     let mut path = String::new();
     for pid in reader.root.numeric_entries(".").unwrap_or_default() {
-        if sampled(pid) {
+        if skipped(pid) {
             continue;
         }
         if reader.budget.out_of_time() {
@@ -234,8 +237,8 @@ fn read_links(
         }
         path.clear();
         let _ = write!(path, "{pid}/fd");
-        let fds = match reader.root.numeric_entries(&path) {
-            Ok(fds) => fds,
+        let (fd_dir, fds) = match reader.root.open_listing(&path) {
+            Ok(listing) => listing,
             Err(e) if is_vanished(&e) => continue,
             Err(e) => {
                 if let Some(unsearchable) = unsearchable.as_deref_mut() {
@@ -252,8 +255,8 @@ fn read_links(
         let mut links = Vec::with_capacity(fds.len());
         for fd in fds {
             path.clear();
-            let _ = write!(path, "{pid}/fd/{fd}");
-            if let Ok(target) = reader.root.readlink(&path) {
+            let _ = write!(path, "{fd}");
+            if let Ok(target) = fd_dir.readlink(&path) {
                 links.push((fd, target));
             }
         }

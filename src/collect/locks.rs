@@ -192,8 +192,8 @@ fn find_holders(reader: &mut Reader, file: &mut LockedFile, path: Option<&[u8]>)
 fn look_through(reader: &mut Reader, file: &mut LockedFile, pid: i32, path: Option<&[u8]>, fallback: bool) {
     let mut rel = String::new();
     let _ = write!(rel, "{pid}/fd");
-    let fds = match reader.root.numeric_entries(&rel) {
-        Ok(fds) => fds,
+    let (fd_dir, fds) = match reader.root.open_listing(&rel) {
+        Ok(listing) => listing,
         // Gone (a flock taker that forked and exited): it holds nothing.
         Err(e) if is_vanished(&e) => {
             file.searched.push(pid);
@@ -209,8 +209,8 @@ fn look_through(reader: &mut Reader, file: &mut LockedFile, pid: i32, path: Opti
     let mut on_any_path = Vec::new();
     for fd in fds {
         rel.clear();
-        let _ = write!(rel, "{pid}/fd/{fd}");
-        let Ok(target) = reader.root.readlink(&rel) else {
+        let _ = write!(rel, "{fd}");
+        let Ok(target) = fd_dir.readlink(&rel) else {
             continue;
         };
         if Some(target.as_slice()) == path {

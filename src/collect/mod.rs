@@ -10,14 +10,18 @@
 //! - `run.rs`: a run's rounds ([`collect`]), the state they share, and the
 //!   wait between a process's two samples;
 //! - `sample.rs`: sampling one process through its held directory (`dir.rs`):
-//!   stat, status, io, threads, fd links, fd details, TCP; `depth.rs`: which
-//!   fds are read in depth, and the pipe probe;
+//!   stat, status, io, threads, fd links, fd details, its command line when
+//!   it cannot hang; `depth.rs`: which fds are read in depth, and the pipe
+//!   probe;
+//! - `pool.rs`: samples taken on a few threads, kept in order; `take.rs`:
+//!   a batch's first samples and the second round on it, each settled on
+//!   the collecting thread (cgroups, the index of ends, socket tables);
 //! - `holders.rs`: who holds the other end of each pipe and socket
 //!   (through the index in `ends.rs`); `locks.rs`: who holds the file
 //!   locks sampled threads wait for (`/proc/locks`, fdinfo `lock:` lines);
 //! - `batch.rs`: what a batch of samples lacks until it ends, by pid:
-//!   command lines through the read helper ([`helper`]), unix sockets
-//!   (`net.rs`, [`sockdiag`]), full socketpairs, children's stats;
+//!   command lines through the read helper ([`helper`]), sockets (`net.rs`,
+//!   [`sockdiag`]), full socketpairs, children's stats;
 //! - `cgroup/`: each process's cgroups (`/proc/PID/cgroup`) and, once a
 //!   round per distinct cgroup, what can matter of them: frozen, the CPU
 //!   quota and its throttling, memory and pressure;
@@ -43,6 +47,7 @@ mod holders;
 mod locks;
 mod net;
 pub mod parse;
+mod pool;
 pub mod pulse;
 mod pystacks;
 mod reason;
@@ -50,6 +55,7 @@ mod run;
 mod sample;
 pub mod select;
 pub mod sockdiag;
+mod take;
 mod visibility;
 
 use crate::snapshot::Snapshot;

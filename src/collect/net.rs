@@ -3,13 +3,16 @@
 //! In whystuck's own namespace the tables come from sock_diag netlink (the
 //! only source of unix peers and send-buffer fill); in another namespace, or
 //! under a fake `--proc-root`, from the target's `net/tcp`, `net/tcp6` and
-//! `net/unix` text files. The TCP table is read once per sampling round and
-//! shared by every process in that namespace. Unix sockets, which a host can
-//! have by the tens of thousands, are read once per batch of samples and
-//! filtered as they are read: only the ones the batch kept fds for, and full
-//! ones, are held (with the path each one's peer is bound to). The UDP table is read at most once per round, when a
-//! batch kept a socket fd that is neither TCP nor unix (from `net/udp` and
-//! `net/udp6` when sock_diag is not the source, or has no UDP).
+//! `net/unix` text files. Unix sockets, which a host can have by the tens of
+//! thousands, are read first, once per batch of samples, and filtered as
+//! they are read: only the ones the batch kept fds for, and full ones, are
+//! held (with the path each one's peer is bound to); a few are asked for
+//! one by one. The TCP table is read at most once per sampling round, when
+//! a batch holds a socket that is not a unix one, and shared by every
+//! process in that namespace. The UDP table is read at most once per round,
+//! when a batch kept a socket fd that is neither TCP nor unix (from
+//! `net/udp` and `net/udp6` when sock_diag is not the source, or has no
+//! UDP).
 
 use super::dir::ProcDir;
 use super::{parse, sockdiag};
@@ -21,67 +24,78 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// One namespace's TCP table, sorted by inode, and where its unix sockets
-/// come from. TCP is held whole (a host has few connections per process, and
-/// a process's are counted); unix sockets, of which a host can have tens of
-/// thousands, are read afterwards for the ones a batch of samples kept (see
-/// [`NetCache::unix_sockets`]).
+/// One namespace's socket tables, each read when a batch first needs it,
+/// once a round, and where they come from. TCP is held whole (a host has
+/// few connections per process, and a process's are counted); unix
+/// sockets, of which a host can have tens of thousands, are read for the
+/// ones a batch of samples kept (see [`NetCache::unix_sockets`]).
 pub struct NetTables {
     pub source: &'static str,
-    tcp: Vec<TcpSocket>,
-    /// Sorted by inode; read when first needed ([`NetCache::udp_sockets`]).
+    /// Sorted by inode ([`NetCache::tcp_sockets`]).
+    tcp: OnceCell<Result<Vec<TcpSocket>, Reason>>,
+    /// Sorted by inode ([`NetCache::udp_sockets`]).
     udp: OnceCell<Result<Vec<UdpSocket>, Reason>>,
 }
 
 impl NetTables {
-    fn new(source: &'static str, tcp: impl IntoIterator<Item = TcpSocket>) -> Self {
-        let mut tcp: Vec<TcpSocket> = tcp.into_iter().filter(|s| s.inode != 0).collect();
-        // A connection between two processes of this host appears twice,
-        // with local and remote swapped: that names the other end.
-        let by_ends: HashMap<(SocketAddr, SocketAddr), u64> =
-            tcp.iter().map(|s| ((s.local, s.remote), s.inode)).collect();
-        // A client still connecting (SYN_SENT) to a listener of this host:
-        // its other end is the listening socket, bound to the address or to
-        // every address of the family, on the port.
-        let listeners: HashMap<SocketAddr, u64> = tcp
-            .iter()
-            .filter(|s| s.state == "LISTEN")
-            .map(|s| (s.local, s.inode))
-            .collect();
-        let listener_of = |remote: SocketAddr| {
-            let any = SocketAddr::new(
-                match remote {
-                    SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
-                    SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
-                },
-                remote.port(),
-            );
-            listeners.get(&remote).or_else(|| listeners.get(&any)).copied()
-        };
-        for socket in &mut tcp {
-            socket.peer_inode = match socket.state.as_ref() {
-                "SYN_SENT" => listener_of(socket.remote),
-                _ => by_ends.get(&(socket.remote, socket.local)).copied(),
-            };
-        }
-        tcp.sort_unstable_by_key(|s| s.inode);
+    fn new(source: &'static str) -> Self {
         NetTables {
             source,
-            tcp,
+            tcp: OnceCell::new(),
             udp: OnceCell::new(),
         }
     }
+}
 
+/// A TCP table sorted by inode, each socket joined with its other end on
+/// this host.
+fn tcp_table(tcp: impl IntoIterator<Item = TcpSocket>) -> Vec<TcpSocket> {
+    let mut tcp: Vec<TcpSocket> = tcp.into_iter().filter(|s| s.inode != 0).collect();
+    // A connection between two processes of this host appears twice,
+    // with local and remote swapped: that names the other end.
+    let by_ends: HashMap<(SocketAddr, SocketAddr), u64> = tcp.iter().map(|s| ((s.local, s.remote), s.inode)).collect();
+    // A client still connecting (SYN_SENT) to a listener of this host:
+    // its other end is the listening socket, bound to the address or to
+    // every address of the family, on the port.
+    let listeners: HashMap<SocketAddr, u64> = tcp
+        .iter()
+        .filter(|s| s.state == "LISTEN")
+        .map(|s| (s.local, s.inode))
+        .collect();
+    let listener_of = |remote: SocketAddr| {
+        let any = SocketAddr::new(
+            match remote {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+            },
+            remote.port(),
+        );
+        listeners.get(&remote).or_else(|| listeners.get(&any)).copied()
+    };
+    for socket in &mut tcp {
+        socket.peer_inode = match socket.state.as_ref() {
+            "SYN_SENT" => listener_of(socket.remote),
+            _ => by_ends.get(&(socket.remote, socket.local)).copied(),
+        };
+    }
+    tcp.sort_unstable_by_key(|s| s.inode);
+    tcp
+}
+
+/// One namespace's TCP sockets, sorted by inode.
+pub struct TcpSockets<'a>(&'a [TcpSocket]);
+
+impl TcpSockets<'_> {
     /// The TCP sockets among these inodes.
-    pub fn tcp(&self, inodes: &[u64]) -> Vec<TcpSocket> {
+    pub fn among(&self, inodes: &[u64]) -> Vec<TcpSocket> {
         inodes
             .iter()
-            .filter_map(|&i| find(&self.tcp, i, |s| s.inode).cloned())
+            .filter_map(|&i| find(self.0, i, |s| s.inode).cloned())
             .collect()
     }
 
-    pub fn is_tcp(&self, inode: u64) -> bool {
-        find(&self.tcp, inode, |s| s.inode).is_some()
+    pub fn contains(&self, inode: u64) -> bool {
+        find(self.0, inode, |s| s.inode).is_some()
     }
 }
 
@@ -124,7 +138,7 @@ pub struct NetCache {
     /// Each dump's deadline, and the run's, which no dump goes past.
     timeout: Duration,
     run_deadline: Instant,
-    tables: HashMap<Vec<u8>, Result<Rc<NetTables>, Reason>>,
+    tables: HashMap<Vec<u8>, Rc<NetTables>>,
 }
 
 impl NetCache {
@@ -143,39 +157,66 @@ impl NetCache {
         self.tables.clear();
     }
 
-    /// The tables of the namespace `dir`'s process lives in. One whose
-    /// namespace cannot be named is read from its own files, under a key no
-    /// other process shares.
-    pub fn tables_for(&mut self, dir: &ProcDir, pid: i32) -> Result<Rc<NetTables>, Reason> {
-        match dir.readlink("ns/net") {
-            Ok(key) if self.own_netns.as_deref() == Some(key.as_slice()) => {
-                self.cached(key, |cache| cache.read_sock_diag_tcp())
+    /// The tables of the namespace `pid` lives in, by its `ns/net` link,
+    /// none of them read yet. One whose namespace cannot be named is read
+    /// from its own files, under a key no other process shares.
+    pub fn tables_for(&mut self, netns: Option<Vec<u8>>, pid: i32) -> Rc<NetTables> {
+        let (key, source) = match netns {
+            Some(key) if self.own_netns.as_deref() == Some(key.as_slice()) => (key, SOCK_DIAG),
+            Some(key) => (key, PROC_NET),
+            None => (format!("pid:{pid}").into_bytes(), PROC_NET),
+        };
+        Rc::clone(
+            self.tables
+                .entry(key)
+                .or_insert_with(|| Rc::new(NetTables::new(source))),
+        )
+    }
+
+    /// The TCP sockets of the namespace `tables` are for (`dir` is a
+    /// process in it), read the first time a round asks.
+    pub fn tcp_sockets<'a>(&self, tables: &'a NetTables, dir: &ProcDir) -> Result<TcpSockets<'a>, Reason> {
+        let read = || match tables.source {
+            SOCK_DIAG => {
+                let tcp = sockdiag::dump_tcp(self.dump_timeout()?).map_err(dump_failed)?;
+                Ok(tcp_table(tcp.into_iter().map(tcp_socket)))
             }
-            Ok(key) => self.cached(key, |_| read_text_tcp(dir)),
-            Err(_) => self.cached(format!("pid:{pid}").into_bytes(), |_| read_text_tcp(dir)),
+            _ => read_text_tcp(dir),
+        };
+        match tables.tcp.get_or_init(read) {
+            Ok(tcp) => Ok(TcpSockets(tcp)),
+            Err(reason) => Err(reason.clone()),
         }
     }
 
-    /// The unix sockets of the namespace `tables` were read for (`dir` is a
-    /// process in it): those in `wanted`, and every one whose send buffer is
-    /// full (a wakeup socketpair losing signals, wanted or not). Read from
-    /// the same source as the tables, filtered as it is read.
+    /// The unix sockets of the namespace `tables` are for (`dir` is a
+    /// process in it): those in `wanted`, and, unless `only_wanted`, every
+    /// one whose send buffer is full (a wakeup socketpair losing signals,
+    /// wanted or not). Read from the tables' source, filtered as it is read;
+    /// every socket of `unknown` found to be a unix socket is taken out of
+    /// it (what is left may be TCP).
+    ///
+    /// A few wanted sockets, with no full ones to find, are asked for one
+    /// by one (with their peers, for the path each peer is bound to): the
+    /// kernel looks through its unix sockets once per question instead of
+    /// writing all of them out, tens of thousands on a busy host.
     pub fn unix_sockets(
         &self,
         tables: &NetTables,
         dir: &ProcDir,
         wanted: &HashSet<u64>,
+        only_wanted: bool,
+        unknown: &mut HashSet<u64>,
     ) -> Result<UnixSockets, Reason> {
-        let keep = |s: &UnixSocket| wanted.contains(&s.inode) || s.send_buffer_full() == Some(true);
+        let keep = |s: &UnixSocket| wanted.contains(&s.inode) || (!only_wanted && s.send_buffer_full() == Some(true));
         if tables.source == SOCK_DIAG {
             let mut kept = Vec::new();
             // The peers of wanted sockets, for the path each is bound to (a
             // server's accepted socket carries its listener's): a connected
             // peer names the wanted socket as its own peer.
             let mut peers: Vec<(u64, TargetString)> = Vec::new();
-            let timeout = self.dump_timeout()?;
-            sockdiag::dump_unix(timeout, &mut |s| {
-                let socket = unix_socket(s);
+            let mut each = |socket: UnixSocket| {
+                unknown.remove(&socket.inode);
                 if let (Some(peer), Some(path)) = (socket.peer_inode, &socket.path) {
                     if wanted.contains(&peer) {
                         peers.push((socket.inode, path.clone()));
@@ -184,8 +225,24 @@ impl NetCache {
                 if keep(&socket) {
                     kept.push(socket);
                 }
-            })
-            .map_err(dump_failed)?;
+            };
+            let timeout = self.dump_timeout()?;
+            if only_wanted && wanted.len() <= MAX_UNIX_QUESTIONS {
+                let asked: Vec<u64> = wanted.iter().copied().collect();
+                let mut found = Vec::new();
+                sockdiag::query_unix(timeout, &asked, &mut |s| found.push(unix_socket(s))).map_err(dump_failed)?;
+                let others: HashSet<u64> = found
+                    .iter()
+                    .filter_map(|s| s.peer_inode)
+                    .filter(|peer| !wanted.contains(peer))
+                    .collect();
+                let others: Vec<u64> = others.into_iter().collect();
+                let timeout = self.dump_timeout()?;
+                sockdiag::query_unix(timeout, &others, &mut |s| found.push(unix_socket(s))).map_err(dump_failed)?;
+                found.into_iter().for_each(&mut each);
+            } else {
+                sockdiag::dump_unix(timeout, &mut |s| each(unix_socket(s))).map_err(dump_failed)?;
+            }
             for socket in &mut kept {
                 let path = peers.iter().find(|(inode, _)| Some(*inode) == socket.peer_inode);
                 socket.peer_path = path.map(|(_, path)| path.clone());
@@ -193,6 +250,9 @@ impl NetCache {
             return Ok(UnixSockets::new(kept));
         }
         let mut all = parse::proc_net_unix(&read_text(dir, "net/unix")?);
+        for socket in &all {
+            unknown.remove(&socket.inode);
+        }
         all.retain(keep);
         Ok(UnixSockets::new(all))
     }
@@ -220,19 +280,6 @@ impl NetCache {
         }
     }
 
-    fn cached(
-        &mut self,
-        key: Vec<u8>,
-        read: impl FnOnce(&Self) -> Result<NetTables, Reason>,
-    ) -> Result<Rc<NetTables>, Reason> {
-        if let Some(tables) = self.tables.get(&key) {
-            return tables.clone();
-        }
-        let tables = read(self).map(Rc::new);
-        self.tables.insert(key, tables.clone());
-        tables
-    }
-
     /// Each dump's deadline: its own timeout, cut to what is left of the run's.
     fn dump_timeout(&self) -> Result<Duration, Reason> {
         let left = self.run_deadline.saturating_duration_since(Instant::now());
@@ -244,14 +291,15 @@ impl NetCache {
             false => Ok(self.timeout.min(left)),
         }
     }
-
-    fn read_sock_diag_tcp(&self) -> Result<NetTables, Reason> {
-        let tcp = sockdiag::dump_tcp(self.dump_timeout()?).map_err(dump_failed)?;
-        Ok(NetTables::new(SOCK_DIAG, tcp.into_iter().map(tcp_socket)))
-    }
 }
 
 const SOCK_DIAG: &str = "sock_diag";
+const PROC_NET: &str = "proc_net";
+
+/// Wanted unix sockets asked for one by one, at most (with as many peers
+/// again): each question costs about what a 45th of a dump does, whatever
+/// the host's number of sockets.
+const MAX_UNIX_QUESTIONS: usize = 16;
 
 fn dump_failed(e: std::io::Error) -> Reason {
     let kind = match e.kind() {
@@ -279,12 +327,12 @@ fn read_text_udp(dir: &ProcDir) -> Result<Vec<UdpSocket>, Reason> {
     Ok(udp)
 }
 
-fn read_text_tcp(dir: &ProcDir) -> Result<NetTables, Reason> {
+fn read_text_tcp(dir: &ProcDir) -> Result<Vec<TcpSocket>, Reason> {
     let mut tcp = Vec::new();
     for rel in ["net/tcp", "net/tcp6"] {
         tcp.extend(parse::proc_net_tcp(&read_text(dir, rel)?));
     }
-    Ok(NetTables::new("proc_net", tcp))
+    Ok(tcp_table(tcp))
 }
 
 fn tcp_socket(s: sockdiag::InetDiag) -> TcpSocket {

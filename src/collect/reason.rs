@@ -3,7 +3,7 @@
 //! memory is not to be read, and the run's spent budget.
 
 use super::visibility::{self, HidePid};
-use crate::snapshot::{Reason, ReasonKind, Sample};
+use crate::snapshot::{Fact, Reason, ReasonKind, Sample, Thread};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -72,6 +72,23 @@ pub(super) fn stuck_on_file_server(sample: &Sample) -> Option<Reason> {
     ))
 }
 
+/// Whether a process's memory (its cmdline) can be read in-process, with
+/// no helper to give the read up: no thread of it sleeps uninterruptibly
+/// (a thread faulting on a dead mapping holds the memory-map lock in D, and
+/// one queued to take it for writing waits in D: a read would wait behind
+/// both), and none waits on a FUSE or NFS server (a fault there sleeps
+/// interruptibly first). A thread whose state or wchan is unknown counts
+/// as one that could.
+pub(super) fn memory_readable_directly(threads: &Fact<Vec<Thread>>) -> bool {
+    threads.ok().is_some_and(|threads| {
+        threads.iter().all(|t| {
+            let state = t.stat.ok().map(|s| s.state);
+            let wchan = t.wchan.ok().map(String::as_str);
+            matches!(state, Some(s) if s != 'D') && wchan.is_some_and(|w| !crate::linux::wait::waits_on_file_server(w))
+        })
+    })
+}
+
 /// The process exited (its held directory answers ESRCH).
 pub(super) fn is_gone(err: &io::Error) -> bool {
     err.raw_os_error() == Some(libc::ESRCH)
@@ -110,5 +127,48 @@ impl Budget {
             ReasonKind::TimedOut,
             format!("not read: the run's --timeout of {budget} ran out"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Stat, Syscall};
+
+    fn thread(state: char, wchan: Option<&str>) -> Thread {
+        let unknown = || Reason::new(ReasonKind::Permission, "permission denied");
+        Thread {
+            tid: 7,
+            stat: Fact::Ok(Stat {
+                state,
+                ..Stat::default()
+            }),
+            status: Fact::Unavailable(unknown()),
+            wchan: wchan.map_or_else(|| Fact::Unavailable(unknown()), |w| Fact::Ok(w.to_string())),
+            syscall: Fact::Ok(Syscall::Running),
+            last_ran_at_ms: None,
+            kernel_stack: None,
+        }
+    }
+
+    #[test]
+    fn memory_is_read_directly_only_when_no_thread_can_hold_its_lock() {
+        let readable = |threads: Vec<Thread>| memory_readable_directly(&Fact::Ok(threads));
+        assert!(readable(vec![
+            thread('S', Some("do_epoll_wait")),
+            thread('R', Some(""))
+        ]));
+        // Asleep uninterruptibly, anywhere: it may hold the lock, or wait for it.
+        assert!(!readable(vec![
+            thread('S', Some("ep_poll")),
+            thread('D', Some("io_schedule"))
+        ]));
+        assert!(!readable(vec![thread('D', Some("rwsem_down_write_slowpath"))]));
+        // A FUSE wait starts interruptible.
+        assert!(!readable(vec![thread('S', Some("request_wait_answer"))]));
+        // Unknown is not safe.
+        assert!(!readable(vec![thread('S', None)]));
+        let gone = Reason::new(ReasonKind::Gone, "the process exited");
+        assert!(!memory_readable_directly(&Fact::Unavailable(gone)));
     }
 }

@@ -9,7 +9,7 @@
 //! the interval after its first sample started.
 
 use super::batch::Batch;
-use super::cgroup::{CgroupReader, Round};
+use super::cgroup::CgroupReader;
 use super::clock::SchedClocks;
 use super::dir::ProcDir;
 use super::ends::EndIndex;
@@ -17,14 +17,15 @@ use super::helper::CmdlineReader;
 use super::holders::HolderSearch;
 use super::locks::LockSearch;
 use super::net::NetCache;
+use super::pool;
 use super::pystacks;
-use super::reason::{absent_reason, stuck_on_file_server, Budget};
-use super::sample::{read_explained, read_fact, thread_of, Left, Sampler};
+use super::reason::{stuck_on_file_server, Budget};
+use super::sample::{read_fact, Sampler, Shared};
 use super::visibility::{self, HidePid};
 use super::{parse, Options, Request, MAX_RELATED};
 use crate::snapshot::*;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What every part of a run reads through: /proc held open, the mount's
 /// `hidepid=`, the run's budget, the socket tables, the index of who holds
@@ -45,13 +46,22 @@ pub(super) struct Reader {
 }
 
 impl Reader {
+    /// What the sampling threads read through.
+    fn shared(&self) -> Shared<'_> {
+        Shared {
+            root: &self.root,
+            hidepid: self.hidepid,
+            budget: self.budget,
+            clocks: &self.clocks,
+        }
+    }
+
     /// Another process named in a report, with its stat.
     pub fn relative(&mut self, pid: i32) -> Relative {
-        // Missing here is gone, or hidden by hidepid: never "not provided".
-        let stat = read_explained(&self.root, &mut self.buf, &format!("{pid}/stat"), parse::stat, |e| {
-            absent_reason(pid, e, self.hidepid)
-        });
-        Relative { pid, stat }
+        let mut buf = std::mem::take(&mut self.buf);
+        let relative = self.shared().relative(&mut buf, pid);
+        self.buf = buf;
+        relative
     }
 
     /// The open flags of another process's fd, when readable.
@@ -114,13 +124,15 @@ impl Reader {
 /// thousands.
 pub(super) type Dirs = BTreeMap<i32, Option<ProcDir>>;
 
-struct Collector {
-    reader: Reader,
-    sampler: Sampler,
-    batch: Batch,
-    dirs: Dirs,
+pub(super) struct Collector {
+    pub reader: Reader,
+    pub sampler: Sampler,
+    pub batch: Batch,
+    pub dirs: Dirs,
     holders: HolderSearch,
     locks: LockSearch,
+    /// Threads sampling at once (see [`super::pool`]).
+    pub threads: usize,
 }
 
 pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapshot> {
@@ -129,6 +141,8 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
         ProcDir::open_root(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
     let live = proc_root == std::path::Path::new("/proc");
     let cgroups = CgroupReader::new(proc_root, &root);
+    // A proc file system's own root: its files are the kernel's.
+    let live_proc = root.is_proc_mount_root();
     let start = Instant::now();
     let budget = Budget::new(start, options.timeout);
     let mut collector = Collector {
@@ -149,16 +163,20 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
             page_size: 4096,
             single_round: options.interval.is_zero(),
             kernel_stacks: visibility::reads_kernel_stacks(),
+            direct_cmdlines: live_proc,
         },
-        // The read helper starts now, when there is anything to read: its
-        // start overlaps the first round's reads.
+        // Under a fake tree every command line is read through the read
+        // helper: it starts now, when there is anything to read, its start
+        // overlapping the first round's reads. On the live /proc most are
+        // read directly, and it starts at the first that is not.
         batch: Batch::new(
-            CmdlineReader::new(options.helper.clone(), !request.pids.is_empty()),
+            CmdlineReader::new(options.helper.clone(), !live_proc && !request.pids.is_empty()),
             options.helper.timeout,
         ),
         dirs: Dirs::new(),
         holders: HolderSearch::default(),
         locks: LockSearch::default(),
+        threads: pool::threads(),
     };
     collector.reader.hidepid = visibility::restriction(&collector.reader.root, proc_root);
     let host = collector.reader.host();
@@ -176,20 +194,20 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
         locks: None,
         visibility: None,
     };
-    for &pid in request.pids {
-        collector.add(&mut snapshot, pid, Role::Target);
-    }
+    collector.add_all(&mut snapshot, request.pids, Role::Target);
     collector.finish_batch(&mut snapshot);
     if request.tree {
         // A generation at a time: a batch's children are known when it ends.
         let mut generation: Vec<i32> = request.pids.to_vec();
         while !generation.is_empty() {
-            let mut next = Vec::new();
-            for child in children_of(&snapshot, &generation) {
-                if collector.add(&mut snapshot, child, Role::Descendant) {
-                    next.push(child);
-                }
-            }
+            let children = children_of(&snapshot, &generation);
+            let added = collector.add_all(&mut snapshot, &children, Role::Descendant);
+            let next = children
+                .into_iter()
+                .zip(added)
+                .filter(|&(_, added)| added)
+                .map(|(child, _)| child);
+            let next: Vec<i32> = next.collect();
             collector.finish_batch(&mut snapshot);
             generation = next;
         }
@@ -254,45 +272,6 @@ impl Collector {
         }
     }
 
-    /// Open `pid`'s directory and take its first sample, unless it is
-    /// already in the snapshot. Whether it was added. A thread id is not
-    /// added: its process is, named by that thread when it is a target.
-    fn add(&mut self, snapshot: &mut Snapshot, pid: i32, role: Role) -> bool {
-        if self.dirs.contains_key(&pid) {
-            return false;
-        }
-        // Past the budget the sample is skipped: not even its directory is opened.
-        let budget = self.reader.budget;
-        let dir = match budget.out_of_time() {
-            true => Err(budget.spent()),
-            false => self
-                .reader
-                .root
-                .open_dir(&pid.to_string())
-                .map_err(|e| absent_reason(pid, &e, self.reader.hidepid)),
-        };
-        let (sample, left) = take_sample(&mut self.reader, &self.sampler, dir.as_ref(), pid, None);
-        if let Some(tgid) = thread_of(&sample.status, pid) {
-            let added = self.add(snapshot, tgid, role);
-            if let Some(record) = snapshot.processes.iter_mut().find(|r| r.pid == tgid) {
-                if role == Role::Target {
-                    record.role = Role::Target;
-                    record.named_thread = Some(pid);
-                }
-            }
-            return added;
-        }
-        self.dirs.insert(pid, dir.ok());
-        self.batch.leave(pid, left, true);
-        snapshot.processes.push(ProcessRecord {
-            pid,
-            role,
-            named_thread: None,
-            samples: vec![sample],
-        });
-        true
-    }
-
     /// Every process sampled again, each at least the interval after its
     /// first sample started, then the batch finished.
     fn second_round(&mut self, snapshot: &mut Snapshot, options: &Options) {
@@ -307,31 +286,7 @@ impl Collector {
         self.reader.clocks.start_round();
         self.reader.cgroups.start_round();
         self.batch.start_round();
-        // Past the budget a process gets a skipped sample (and is judged by
-        // its first), so its report says why it has no rates.
-        for record in &mut snapshot.processes {
-            let first_ms = record.samples.first().map_or(0, |s| s.elapsed_ms);
-            let due = start + Duration::from_millis(first_ms) + interval;
-            let wait = due.saturating_duration_since(Instant::now());
-            if !wait.is_zero() {
-                std::thread::sleep(wait);
-            }
-            // A directory that could not be opened is not found again, for
-            // the reason the first sample gave.
-            let never_opened = record.samples.first().and_then(|s| s.stat.reason());
-            let gone;
-            let dir = match (self.dirs.get(&record.pid), never_opened) {
-                (Some(Some(dir)), _) => Ok(dir),
-                (_, Some(reason)) => Err(reason),
-                (_, None) => {
-                    gone = Reason::new(ReasonKind::Gone, "no such process");
-                    Err(&gone)
-                }
-            };
-            let (sample, left) = take_sample(&mut self.reader, &self.sampler, dir, record.pid, record.samples.first());
-            self.batch.leave(record.pid, left, false);
-            record.samples.push(sample);
-        }
+        self.second_samples(snapshot, interval);
         self.finish_batch(snapshot);
         // The locks waited for, as of this round.
         self.locks.start_round();
@@ -344,50 +299,11 @@ impl Collector {
 
     fn find_holders(&mut self, snapshot: &mut Snapshot) {
         let dirs = &self.dirs;
-        self.holders
-            .update(&mut self.reader, &|pid| dirs.contains_key(&pid), snapshot);
+        let own = std::process::id() as i32;
+        let helpers = self.batch.helper_pids();
+        let skipped = |pid| dirs.contains_key(&pid) || pid == own || helpers.contains(&pid);
+        self.holders.update(&mut self.reader, &skipped, snapshot);
         self.locks.update(&mut self.reader, snapshot);
-    }
-}
-
-/// A sample of `pid` through its directory, now: skipped past the budget,
-/// not found when the directory could not be opened. `previous`: its first
-/// sample, when this is its second.
-fn take_sample(
-    reader: &mut Reader,
-    sampler: &Sampler,
-    dir: Result<&ProcDir, &Reason>,
-    pid: i32,
-    previous: Option<&Sample>,
-) -> (Sample, Left) {
-    let first = previous.is_none();
-    let budget = reader.budget;
-    let elapsed_ms = budget.start.elapsed().as_millis() as u64;
-    if budget.out_of_time() {
-        return (
-            Sample::absent(elapsed_ms, Presence::Skipped, budget.spent()),
-            Left::default(),
-        );
-    }
-    match dir {
-        Ok(dir) => {
-            let (mut sample, left) = sampler.sample(reader, dir, pid, elapsed_ms, first);
-            // A thread id's first sample names its process, nothing more.
-            let thread = first && thread_of(&sample.status, pid).is_some();
-            if sample.presence == Presence::Present && !thread {
-                let round = Round {
-                    last: !first || sampler.single_round,
-                    two_samples: !sampler.single_round,
-                };
-                let Reader { root, cgroups, .. } = reader;
-                sample.cgroups = Some(cgroups.read(root, dir, &sample, previous, round));
-            }
-            (sample, left)
-        }
-        Err(reason) => (
-            Sample::absent(elapsed_ms, Presence::NotFound, reason.clone()),
-            Left::default(),
-        ),
     }
 }
 

@@ -1,16 +1,19 @@
 //! Sampling one process through its held /proc directory: stat, status,
 //! io, threads, fd links, fd details (fdinfo and pipe fill, for every fd or
-//! only the ones that matter), the pipe probe, and its TCP sockets. What a
-//! sample can only get when its batch ends (its unix sockets, its
-//! children's stats) it leaves as [`Left`] for [`super::batch`]; it knows
-//! nothing of the snapshot it goes into.
+//! only the ones that matter) and the pipe probe. What a sample can only
+//! get when its batch ends (its sockets, its command line through the read
+//! helper, its children's stats) it leaves as [`Left`] for
+//! [`super::batch`]; it knows nothing of the snapshot it goes into.
 
+use super::clock::SchedClocks;
 use super::depth::{fifo_fds, full_self_pipes, probe_pipe, wanted_fds, MAX_SELF_PIPE_PROBES};
 use super::dir::ProcDir;
+use super::ends::end_inode;
 use super::net::NetTables;
 use super::parse;
-use super::reason::{is_gone, is_vanished, reason_for};
-use super::run::Reader;
+use super::reason::{absent_reason, Budget};
+use super::reason::{is_gone, is_vanished, memory_readable_directly, reason_for};
+use super::visibility::HidePid;
 use crate::linux::fd::{pipe_is_full, FdKind};
 use crate::snapshot::*;
 use crate::text::TargetString;
@@ -34,15 +37,52 @@ pub(super) struct Sampler {
     pub single_round: bool,
     /// It may read kernel stacks (root's CAP_SYS_ADMIN).
     pub kernel_stacks: bool,
+    /// Command lines may be read in-process (the live /proc, whose files
+    /// are the kernel's: a fake tree's could lead anywhere), for processes
+    /// whose memory cannot hang the read ([`memory_readable_directly`]).
+    pub direct_cmdlines: bool,
 }
 
-/// What a sample leaves for its batch to finish (see [`super::batch`]).
+/// What every sampling thread reads through (see [`super::pool`]): /proc
+/// held open, the mount's `hidepid=`, the run's budget, and the scheduler
+/// clocks.
+pub(super) struct Shared<'a> {
+    pub root: &'a ProcDir,
+    pub hidepid: Option<HidePid>,
+    pub budget: Budget,
+    pub clocks: &'a SchedClocks,
+}
+
+impl Shared<'_> {
+    /// Another process named in a report, with its stat.
+    pub fn relative(&self, buf: &mut Vec<u8>, pid: i32) -> Relative {
+        // Missing here is gone, or hidden by hidepid: never "not provided".
+        let stat = read_explained(self.root, buf, &format!("{pid}/stat"), parse::stat, |e| {
+            absent_reason(pid, e, self.hidepid)
+        });
+        Relative { pid, stat }
+    }
+}
+
+/// What a sample leaves: for the collecting thread, which alone keeps the
+/// run's shared state (the index of who holds what, the socket tables),
+/// and for its batch to finish (see [`super::batch`]).
 #[derive(Default)]
 pub(super) struct Left {
-    /// Its namespace's socket tables, to join its unix sockets with.
-    pub sockets: Option<Rc<NetTables>>,
+    /// The network namespace its sockets are in (the `ns/net` link, `None`
+    /// when unreadable) and the inode of every socket it holds: joined with
+    /// the rest of its batch from that namespace's tables.
+    pub sockets: Option<(Option<Vec<u8>>, Vec<u64>)>,
+    /// Its pipe and socket fds (inode, fd), for the index of who holds what.
+    pub ends: Vec<(u64, i32)>,
     pub children: ChildrenLeft,
+    /// Its command line is still to be read, through the read helper.
+    pub cmdline: bool,
 }
+
+/// A sample's namespace's socket tables, to join its sockets with, and the
+/// inode of every socket it holds.
+pub(super) type SocketsLeft = (Rc<NetTables>, Vec<u64>);
 
 /// What is left to do for a sample's children.
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
@@ -60,37 +100,51 @@ impl Sampler {
     /// `elapsed_ms` into the run. A first sample of a thread id stops at its
     /// status, which names its process (see [`thread_of`]): nothing else of
     /// it is read, and its fds are not indexed as a holder of their own.
-    pub fn sample(&self, reader: &mut Reader, dir: &ProcDir, pid: i32, elapsed_ms: u64, first: bool) -> (Sample, Left) {
+    pub fn sample(
+        &self,
+        shared: &Shared,
+        buf: &mut Vec<u8>,
+        dir: &ProcDir,
+        pid: i32,
+        elapsed_ms: u64,
+        first: bool,
+    ) -> (Sample, Left) {
         let mut left = Left::default();
         let mut gone = false;
-        let stat = read_fact(dir, &mut reader.buf, "stat", &mut gone, parse::stat);
+        let stat = read_fact(dir, buf, "stat", &mut gone, parse::stat);
         if gone {
             let reason = Reason::new(ReasonKind::Gone, "the process exited");
             return (Sample::absent(elapsed_ms, Presence::Exited, reason), left);
         }
-        let status = read_fact(dir, &mut reader.buf, "status", &mut gone, |b| Ok(parse::status(b)));
+        let status = read_fact(dir, buf, "status", &mut gone, |b| Ok(parse::status(b)));
         if first && thread_of(&status, pid).is_some() {
             let reason = Reason::new(ReasonKind::NotCollected, "a thread: its process is sampled");
             let mut sample = Sample::absent(elapsed_ms, Presence::Present, reason);
             sample.status = status;
             return (sample, left);
         }
-        // Read once, in a batch through the read helper (see
-        // `batch::fill_cmdlines`): a read that hangs on a held memory-map
-        // lock is paid once.
-        let cmdline = Fact::Unavailable(Reason::new(
-            ReasonKind::NotCollected,
-            "read once, with the first sample",
-        ));
-        let io = read_fact(dir, &mut reader.buf, "io", &mut gone, |b| Ok(parse::io(b)));
+        let io = read_fact(dir, buf, "io", &mut gone, |b| Ok(parse::io(b)));
         // With two samples: how long it waited for a CPU in between.
         let schedstat = self
             .thread_status
-            .then(|| read_fact(dir, &mut reader.buf, "schedstat", &mut gone, parse::schedstat));
+            .then(|| read_fact(dir, buf, "schedstat", &mut gone, parse::schedstat));
         // When each thread last ran, and its kernel stack, are read in the
         // last round only (the diagnosis is of the last sample).
         let last_round = !first || self.single_round;
-        let threads = self.threads(dir, &mut reader.buf, &mut gone, last_round);
+        let threads = self.threads(dir, buf, &mut gone, last_round);
+        // Read once, with the first sample: here when no thread of the
+        // process can be holding its memory-map lock for good, else when
+        // the batch ends, through the read helper (see
+        // `batch::fill_cmdlines`), where a read that hangs is given up.
+        let direct = first && self.direct_cmdlines && memory_readable_directly(&threads);
+        left.cmdline = first && !direct;
+        let cmdline = match direct {
+            true => match dir.read("cmdline", buf) {
+                Ok(()) => Fact::Ok(parse::cmdline(buf)),
+                Err(e) => Fact::Unavailable(reason_for(&e)),
+            },
+            false => cmdline_not_read(),
+        };
         // "Now" in the clock of each CPU those threads last ran on.
         let cpus: BTreeSet<u32> = threads
             .ok()
@@ -100,42 +154,43 @@ impl Sampler {
             .filter_map(|t| t.stat.ok()?.processor)
             .collect();
         let sched_now_ms = (!cpus.is_empty()).then(|| {
-            let Reader { clocks, root, buf, .. } = reader;
             cpus.into_iter()
                 .map(|cpu| CpuNow {
                     cpu,
-                    now_ms: clocks.now_on(root, buf, cpu),
+                    now_ms: shared.clocks.now_on(shared.root, buf, cpu),
                 })
                 .collect()
         });
         let links = fd_links(dir, &mut gone);
         let sockets = match &links {
-            Fact::Ok(links) => tcp_sockets(reader, dir, pid, links, &mut left),
+            Fact::Ok(links) => sockets(dir, links, &mut left),
             Fact::Unavailable(reason) => Fact::Unavailable(reason.clone()),
         };
         if let Fact::Ok(links) = &links {
-            reader.ends.add_links(pid, links);
+            let end = |(fd, target): &(i32, Vec<u8>)| Some((end_inode(target)?, *fd));
+            left.ends = links.iter().filter_map(end).collect();
         }
         let (fds, fd_totals) = match links {
             Fact::Ok(links) => {
-                let (fds, totals) = self.fd_details(dir, &mut reader.buf, links, &threads);
+                let (fds, totals) = self.fd_details(dir, buf, links, &threads);
                 (Fact::Ok(fds), totals)
             }
             Fact::Unavailable(reason) => (Fact::Unavailable(reason), None),
         };
-        let children = self.children(dir, &mut reader.buf, pid, &threads, &mut gone, &mut left);
+        let children = self.children(dir, buf, pid, &threads, &mut gone, &mut left);
         // Only a zombie's verdict names its parent (the one not reaping it).
         let zombie = stat.ok().is_some_and(Stat::is_zombie);
         let ppid = stat.ok().and_then(|s| s.ppid).filter(|&p| p > 0 && zombie);
-        let parent = ppid.map(|p| Box::new(reader.relative(p)));
+        let parent = ppid.map(|p| Box::new(shared.relative(buf, p)));
         let tracer_pid = status.ok().and_then(|s| s.tracer_pid).filter(|&p| p > 0);
-        let tracer = tracer_pid.map(|p| Box::new(reader.relative(p)));
+        let tracer = tracer_pid.map(|p| Box::new(shared.relative(buf, p)));
         let sample = Sample {
             elapsed_ms,
             presence: if gone { Presence::Exited } else { Presence::Present },
             stat,
             status,
-            cmdline,
+            // One that exited is not asked for it (as when the helper reads).
+            cmdline: if gone { cmdline_not_read() } else { cmdline },
             io,
             threads,
             fds,
@@ -153,8 +208,9 @@ impl Sampler {
     }
 
     fn threads(&self, dir: &ProcDir, buf: &mut Vec<u8>, gone: &mut bool, last_round: bool) -> Fact<Vec<Thread>> {
-        let tids = match dir.numeric_entries("task") {
-            Ok(tids) => tids,
+        // Each thread's files are read relative to the task directory.
+        let (task, tids) = match dir.open_listing("task") {
+            Ok(listing) => listing,
             Err(e) => {
                 *gone |= is_gone(&e);
                 return Fact::Unavailable(reason_for(&e));
@@ -163,15 +219,16 @@ impl Sampler {
         let mut threads = Vec::with_capacity(tids.len());
         // Stacks are root's: once refused, not asked again for this process.
         let mut stack_refused: Option<Reason> = None;
+        let mut path = String::new();
         for tid in tids {
             let mut thread_gone = false;
-            let stat = read_fact(dir, buf, &format!("task/{tid}/stat"), &mut thread_gone, parse::stat);
+            let stat = read_thread_fact(&task, buf, &mut path, tid, "stat", &mut thread_gone, parse::stat);
             if matches!(&stat, Fact::Unavailable(r) if r.kind == ReasonKind::NotSupported) || thread_gone {
                 continue; // the thread exited after the listing
             }
             // Context switches only matter between two samples.
             let status = if self.thread_status {
-                read_fact(dir, buf, &format!("task/{tid}/status"), &mut thread_gone, |b| {
+                read_thread_fact(&task, buf, &mut path, tid, "status", &mut thread_gone, |b| {
                     let status = parse::status(b);
                     Ok(ContextSwitches {
                         voluntary_ctxt_switches: status.voluntary_ctxt_switches,
@@ -184,14 +241,8 @@ impl Sampler {
                     "one sample: context switches not read",
                 ))
             };
-            let syscall = read_fact(
-                dir,
-                buf,
-                &format!("task/{tid}/syscall"),
-                &mut thread_gone,
-                parse::syscall,
-            );
-            let wchan = read_fact(dir, buf, &format!("task/{tid}/wchan"), &mut thread_gone, |b| {
+            let syscall = read_thread_fact(&task, buf, &mut path, tid, "syscall", &mut thread_gone, parse::syscall);
+            let wchan = read_thread_fact(&task, buf, &mut path, tid, "wchan", &mut thread_gone, |b| {
                 Ok(String::from_utf8_lossy(b).trim().to_string())
             });
             let wchan = normalise_wchan(wchan, &syscall);
@@ -201,10 +252,12 @@ impl Sampler {
                 .filter(|s| !s.is_kernel_thread() && s.state != 'R')
                 .map(|s| s.state);
             if let (true, Some(state)) = (last_round, waiting) {
-                last_ran_at_ms = Some(read_fact(
-                    dir,
+                last_ran_at_ms = Some(read_thread_fact(
+                    &task,
                     buf,
-                    &format!("task/{tid}/sched"),
+                    &mut path,
+                    tid,
+                    "sched",
                     &mut thread_gone,
                     parse::sched_exec_start,
                 ));
@@ -217,7 +270,7 @@ impl Sampler {
                     kernel_stack = Some(match &stack_refused {
                         Some(reason) => Fact::Unavailable(reason.clone()),
                         None => {
-                            let stack = read_fact(dir, buf, &format!("task/{tid}/stack"), &mut thread_gone, |b| {
+                            let stack = read_thread_fact(&task, buf, &mut path, tid, "stack", &mut thread_gone, |b| {
                                 Ok(parse::kernel_stack(b))
                             });
                             if let Fact::Unavailable(r) = &stack {
@@ -372,6 +425,28 @@ impl Sampler {
     }
 }
 
+/// [`read_fact`] of thread `tid`'s file `name`, relative to the task
+/// directory (`TID/NAME`, written into the reused `path`). An unparsable
+/// one is named from the process's directory, `task/TID/NAME`.
+fn read_thread_fact<T>(
+    task: &ProcDir,
+    buf: &mut Vec<u8>,
+    path: &mut String,
+    tid: i32,
+    name: &str,
+    gone: &mut bool,
+    parse: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Fact<T> {
+    path.clear();
+    let _ = write!(path, "{tid}/{name}");
+    match read_fact(task, buf, path, gone, parse) {
+        Fact::Unavailable(r) if r.kind == ReasonKind::Unparsable => {
+            Fact::Unavailable(Reason::new(r.kind, format!("task/{}", r.detail)))
+        }
+        fact => fact,
+    }
+}
+
 /// The process `pid` is a thread of, when it is not its own (/proc/TID
 /// exists for every thread).
 pub(super) fn thread_of(status: &Fact<Status>, pid: i32) -> Option<i32> {
@@ -456,8 +531,9 @@ pub(super) fn read_fdinfo(dir: &ProcDir, buf: &mut Vec<u8>, fd: i32) -> Option<F
 /// Every fd and its link text (readlink only: the target is never
 /// followed).
 fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Vec<(i32, Vec<u8>)>> {
-    let numbers = match dir.numeric_entries("fd") {
-        Ok(numbers) => numbers,
+    // Each link is read relative to the fd directory: `N`, not `fd/N`.
+    let (fd_dir, numbers) = match dir.open_listing("fd") {
+        Ok(listing) => listing,
         Err(e) => {
             *gone |= is_gone(&e);
             return Fact::Unavailable(reason_for(&e));
@@ -467,8 +543,8 @@ fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Vec<(i32, Vec<u8>)>> {
     let mut path = String::new();
     for fd in numbers {
         path.clear();
-        let _ = write!(path, "fd/{fd}");
-        match dir.readlink(&path) {
+        let _ = write!(path, "{fd}");
+        match fd_dir.readlink(&path) {
             Ok(target) => links.push((fd, target)),
             Err(e) if is_vanished(&e) => continue, // closed after the listing
             Err(e) => return Fact::Unavailable(reason_for(&e)),
@@ -477,16 +553,11 @@ fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Vec<(i32, Vec<u8>)>> {
     Fact::Ok(links)
 }
 
-/// The process's TCP sockets (all of them: connections are counted); its
-/// unix and UDP sockets are joined with the rest of its batch, for the fds
-/// it kept, from the tables left in `left`.
-fn tcp_sockets(
-    reader: &mut Reader,
-    dir: &ProcDir,
-    pid: i32,
-    links: &[(i32, Vec<u8>)],
-    left: &mut Left,
-) -> Fact<Sockets> {
+/// The process's sockets, all joined with the rest of its batch (see
+/// [`super::batch`]) from the tables of its namespace, left in `left` with
+/// the inodes of every socket it holds: its unix and UDP sockets for the
+/// fds it kept, its TCP ones all (connections are counted).
+fn sockets(dir: &ProcDir, links: &[(i32, Vec<u8>)], left: &mut Left) -> Fact<Sockets> {
     let inodes: Vec<u64> = links
         .iter()
         .filter_map(|(_, target)| crate::linux::fd::link_inode(target, "socket"))
@@ -494,21 +565,17 @@ fn tcp_sockets(
     if inodes.is_empty() {
         return Fact::Ok(Sockets::default());
     }
-    match reader.net.tables_for(dir, pid) {
-        Ok(tables) => {
-            let sockets = Sockets {
-                source: tables.source.into(),
-                tcp: tables.tcp(&inodes),
-                // Joined with the rest of the batch.
-                unix: Vec::new(),
-                udp: Vec::new(),
-                udp_unavailable: None,
-            };
-            left.sockets = Some(tables);
-            Fact::Ok(sockets)
-        }
-        Err(reason) => Fact::Unavailable(reason),
-    }
+    left.sockets = Some((dir.readlink("ns/net").ok(), inodes));
+    // Its source is set, and the rest joined, when the batch ends.
+    Fact::Ok(Sockets::default())
+}
+
+/// A command line not read with this sample.
+fn cmdline_not_read<T>() -> Fact<T> {
+    Fact::Unavailable(Reason::new(
+        ReasonKind::NotCollected,
+        "read once, with the first sample",
+    ))
 }
 
 /// `wchan` reads `0` both for a thread that is not waiting and for one we may

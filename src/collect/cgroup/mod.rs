@@ -101,19 +101,30 @@ impl CgroupReader {
         self.cache = Cache::default();
     }
 
-    /// The cgroups of the process whose directory is `dir`, as this round
-    /// reads them; `previous` is its earlier sample, in a second round.
+    /// The `/proc/PID/cgroup` of the process whose directory is `dir`, as
+    /// read: by any sampling thread, before [`CgroupReader::read`].
+    pub fn read_membership(dir: &ProcDir, buf: &mut Vec<u8>) -> Result<TargetString, Reason> {
+        match dir.read("cgroup", buf) {
+            Ok(()) => Ok(TargetString::new(buf.as_slice())),
+            Err(e) => Err(reason_for(&e)),
+        }
+    }
+
+    /// The cgroups of a process whose `/proc/PID/cgroup` is as `read`,
+    /// as this round reads them; `previous` is its earlier sample, in a
+    /// second round. On the collecting thread only: the cgroup files are
+    /// opened with the caller's rights, lowered for this thread alone.
     pub fn read(
         &mut self,
         root: &ProcDir,
-        dir: &ProcDir,
+        read: Result<TargetString, Reason>,
         sample: &Sample,
         previous: Option<&Sample>,
         round: Round,
     ) -> Box<Cgroups> {
-        let raw = match dir.read("cgroup", &mut self.buf) {
-            Ok(()) => TargetString::new(self.buf.as_slice()),
-            Err(e) => return Box::new(Cgroups::unread(reason_for(&e))),
+        let raw = match read {
+            Ok(raw) => raw,
+            Err(reason) => return Box::new(Cgroups::unread(reason)),
         };
         let lines = match membership(raw.as_bytes()) {
             Ok(lines) => lines,

@@ -99,6 +99,51 @@ fn live_unix_socketpair_full_4096_byte_writes() {
     );
 }
 
+/// Asked for one by one, unix sockets come as the dump has them; an inode
+/// that is no unix socket's (a TCP socket's, or nobody's) is left out.
+#[test]
+fn live_unix_queries_answer_as_the_dump() {
+    let (a, mut b) = UnixStream::pair().unwrap();
+    b.write_all(b"queued").unwrap();
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (ai, bi) = (inode_of(&a), inode_of(&b));
+    let mut asked = Vec::new();
+    query_unix(T, &[ai, inode_of(&tcp), bi, u64::from(u32::MAX), 1 << 40], &mut |s| {
+        asked.push(s)
+    })
+    .unwrap();
+    assert_eq!(asked.iter().map(|s| s.inode).collect::<Vec<_>>(), [ai, bi]);
+    let all = dump_all_unix(T).unwrap();
+    for s in &asked {
+        let dumped = find_unix(&all, s.inode);
+        assert_eq!(
+            (s.peer_inode, s.rqueue, s.sock_type, s.state),
+            (dumped.peer_inode, dumped.rqueue, dumped.sock_type, dumped.state)
+        );
+    }
+    assert_eq!(asked[0].rqueue, Some(6), "the bytes b wrote wait in a");
+    assert_eq!(asked[0].peer_inode, Some(bi));
+}
+
+/// One request for both families finds what one request per family does.
+#[test]
+fn live_tcp_one_request_for_both_families() {
+    let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let v6 = TcpListener::bind("[::1]:0").ok();
+    let both: Vec<u64> = dump_tcp(T).unwrap().iter().map(|s| s.inode).collect();
+    let per_family = dump_inet(DiagSocket::open(T).unwrap(), IPPROTO_TCP, TCP_EXTENSIONS, u32::MAX).unwrap();
+    assert!(both.contains(&inode_of(&v4)));
+    if let Some(v6) = &v6 {
+        assert!(both.contains(&inode_of(v6)), "the IPv6 listener");
+    }
+    for s in per_family.iter().filter(|s| s.inode != 0) {
+        // Sockets of other tests come and go meanwhile: ours are there.
+        if [Some(inode_of(&v4)), v6.as_ref().map(inode_of)].contains(&Some(s.inode)) {
+            assert!(both.contains(&s.inode));
+        }
+    }
+}
+
 #[test]
 fn live_unix_bound_names() {
     use std::os::unix::net::UnixListener;
@@ -398,7 +443,7 @@ fn measure_tcp_dump() {
         let (whole, cpu_times): (Vec<Duration>, Vec<Duration>) = (0..101)
             .map(|_| {
                 let (start, cpu_start) = (Instant::now(), cpu());
-                dump_inet(T, IPPROTO_TCP, ext, states).unwrap();
+                dump_inet(DiagSocket::open(T).unwrap(), IPPROTO_TCP, ext, states).unwrap();
                 (start.elapsed(), cpu() - cpu_start)
             })
             .unzip();

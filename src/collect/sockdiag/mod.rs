@@ -13,9 +13,10 @@
 //! retransmissions, RTT) and socket memory (a full send buffer). UDP as
 //! `ss -ua`.
 //!
-//! Each public function opens one netlink socket, sends one dump request per
-//! address family, reads the multipart reply up to `NLMSG_DONE`, and closes
-//! the socket. A caller is expected to dump once per run and then join the
+//! Each public function opens one netlink socket, sends its requests (one
+//! dump for TCP's two address families, one per family for UDP, one dump or
+//! one question per socket for unix), reads the replies (a dump's multipart
+//! reply up to `NLMSG_DONE`), and closes the socket. A caller is expected to dump once per run and then join the
 //! results with the socket inodes it found under `/proc/<pid>/fd`.
 //!
 //! All reply parsing is done with explicit, bounds-checked slice reads
@@ -39,7 +40,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
-use wire::{inet_diag_request, invalid, parse_inet_messages, parse_unix_messages, unix_diag_request, Progress};
+use wire::{inet_diag_request, invalid, parse_inet_messages, parse_unix_messages, Progress};
+use wire::{tcp_diag_request_both_families, unix_diag_request, unix_query_request};
 use wire::{AF_INET, AF_INET6, ALL_STATES, IPPROTO_TCP, IPPROTO_UDP, TCP_EXTENSIONS, TCP_STATES_WITH_INODES};
 
 /// One TCP or UDP socket, as `inet_diag` reports it (`ss -tan`, `ss -uan`).
@@ -168,25 +170,38 @@ const RECV_BUF_LEN: usize = 32 * 1024;
 /// Never blocks longer than `timeout` in total; on expiry returns
 /// [`io::ErrorKind::TimedOut`]. A kernel without IPv6 support yields only the
 /// IPv4 sockets.
+///
+/// Both families come from one request (the older `inet_diag_req` takes
+/// `AF_UNSPEC`): one walk of the kernel's connection tables, which are as
+/// large as the host's memory makes them whatever they hold, instead of one
+/// per family. A kernel that refuses it is asked once per family.
 pub fn dump_tcp(timeout: Duration) -> io::Result<Vec<InetDiag>> {
-    dump_inet(timeout, IPPROTO_TCP, TCP_EXTENSIONS, TCP_STATES_WITH_INODES)
+    let mut conn = DiagSocket::open(timeout)?;
+    let mut out = Vec::new();
+    let request = tcp_diag_request_both_families(TCP_EXTENSIONS, TCP_STATES_WITH_INODES, 1);
+    match conn.dump(&request, parse_inet_messages, &mut |s| out.push(s)) {
+        Ok(()) => Ok(out),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT | libc::EOPNOTSUPP)) => {
+            dump_inet(conn, IPPROTO_TCP, TCP_EXTENSIONS, TCP_STATES_WITH_INODES)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Dump all UDP sockets (AF_INET and AF_INET6) of the caller's network
 /// namespace. As [`dump_tcp`]; a kernel without UDP diag support (the
 /// `udp_diag` module) fails with `ENOENT`.
 pub fn dump_udp(timeout: Duration) -> io::Result<Vec<InetDiag>> {
-    dump_inet(timeout, IPPROTO_UDP, 0, ALL_STATES)
+    dump_inet(DiagSocket::open(timeout)?, IPPROTO_UDP, 0, ALL_STATES)
 }
 
 /// One request per address family on one socket.
-fn dump_inet(timeout: Duration, protocol: u8, extensions: u8, states: u32) -> io::Result<Vec<InetDiag>> {
-    let mut conn = DiagSocket::open(timeout)?;
+fn dump_inet(mut conn: DiagSocket, protocol: u8, extensions: u8, states: u32) -> io::Result<Vec<InetDiag>> {
     let mut out = Vec::new();
     let mut push = |s| out.push(s);
     let request = |family, seq| inet_diag_request(family, protocol, extensions, states, seq);
-    conn.dump(&request(AF_INET, 1), parse_inet_messages, &mut push)?;
-    match conn.dump(&request(AF_INET6, 2), parse_inet_messages, &mut push) {
+    conn.dump(&request(AF_INET, 2), parse_inet_messages, &mut push)?;
+    match conn.dump(&request(AF_INET6, 3), parse_inet_messages, &mut push) {
         Ok(()) => {}
         // No inet6 diag handler (IPv6 compiled out / module not loadable).
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EAFNOSUPPORT)) => {}
@@ -205,6 +220,29 @@ fn dump_inet(timeout: Duration, protocol: u8, extensions: u8, states: u32) -> io
 pub fn dump_unix(timeout: Duration, each: &mut dyn FnMut(UnixDiag)) -> io::Result<()> {
     let mut conn = DiagSocket::open(timeout)?;
     conn.dump(&unix_diag_request(1), parse_unix_messages, each)
+}
+
+/// The unix sockets among `inodes`, asked for one by one (each answer is
+/// the kernel looking through its unix sockets once, without writing them
+/// all out as a dump does), each handed to `each`; an inode that is no
+/// unix socket's is left out. As [`dump_unix`] for what each holds and
+/// for `timeout`, which covers every question.
+pub fn query_unix(timeout: Duration, inodes: &[u64], each: &mut dyn FnMut(UnixDiag)) -> io::Result<()> {
+    let mut conn = DiagSocket::open(timeout)?;
+    for (seq, &inode) in (1..).zip(inodes) {
+        // Socket inodes are 32-bit; a wider one is nobody's socket.
+        let Ok(inode) = u32::try_from(inode) else { continue };
+        conn.send(&unix_query_request(inode, seq))?;
+        let n = conn.recv()?;
+        let datagram = conn.buf.get(..n).ok_or_else(|| invalid("netlink reply too long"))?;
+        let mut found = Vec::new();
+        match parse_unix_messages(datagram, &mut found) {
+            Ok(_) => found.into_iter().for_each(&mut *each),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------

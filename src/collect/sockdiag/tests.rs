@@ -372,6 +372,34 @@ fn request_layout() {
     assert_eq!(read_u32(&u, 0).unwrap(), 40);
     assert_eq!(u[16], AF_UNIX);
     assert_eq!(read_u32(&u, 28).unwrap(), 0x35);
+    // One unix socket: no dump flag, its inode, no cookie.
+    let q = unix_query_request(4_241_490, 5);
+    assert_eq!(q.len(), 40);
+    assert_eq!(read_u16(&q, 6).unwrap(), NLM_F_REQUEST);
+    assert_eq!(read_u32(&q, 24).unwrap(), 4_241_490);
+    assert_eq!(&q[32..40], &[0xff; 8]);
+    // TCP of both families: the older request, AF_UNSPEC, states after the id.
+    let both = tcp_diag_request_both_families(TCP_EXTENSIONS, TCP_STATES_WITH_INODES, 2);
+    assert_eq!(both.len(), 76);
+    assert_eq!(read_u32(&both, 0).unwrap(), 76);
+    assert_eq!(read_u16(&both, 4).unwrap(), TCPDIAG_GETSOCK);
+    assert_eq!(read_u16(&both, 6).unwrap(), NLM_F_REQUEST | NLM_F_DUMP);
+    assert_eq!(&both[16..20], &[0, 0, 0, 0x42]);
+    assert_eq!(read_u32(&both, 68).unwrap(), !0x1040);
+    assert_eq!(read_u32(&both, 72).unwrap(), 0);
+}
+
+/// The older request's replies carry its type: their sockets are parsed.
+#[test]
+fn replies_to_the_older_request_are_parsed() {
+    let msg = real_datagram(REAL_TCP);
+    let mut older = msg.clone();
+    older[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    parse_inet_messages(&msg, &mut a).unwrap();
+    parse_inet_messages(&older, &mut b).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(b.len(), 1);
 }
 
 // ---- real replies ----------------------------------------------------------

@@ -20,6 +20,10 @@ pub(super) const NLM_F_REQUEST: u16 = 0x01;
 /// `NLM_F_ROOT | NLM_F_MATCH`.
 pub(super) const NLM_F_DUMP: u16 = 0x300;
 pub(super) const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// The older inet_diag request (`struct inet_diag_req`), still served: the
+/// one that takes `AF_UNSPEC`, both address families in one walk of the
+/// kernel's tables. Its replies carry the same type.
+pub(super) const TCPDIAG_GETSOCK: u16 = 18;
 
 pub(super) const NLA_HDRLEN: usize = 4;
 /// Strips `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER`.
@@ -33,6 +37,8 @@ pub(super) const IPPROTO_UDP: u8 = libc::IPPROTO_UDP as u8;
 
 /// `sizeof(struct inet_diag_req_v2)`.
 pub(super) const INET_DIAG_REQ_V2_LEN: usize = 56;
+/// `sizeof(struct inet_diag_req)`, the older request.
+pub(super) const INET_DIAG_REQ_LEN: usize = 60;
 /// `sizeof(struct inet_diag_sockid)`.
 pub(super) const INET_DIAG_SOCKID_LEN: usize = 48;
 /// `sizeof(struct inet_diag_msg)`.
@@ -109,24 +115,52 @@ pub(super) fn inet_diag_request(family: u8, protocol: u8, extensions: u8, states
     b
 }
 
-/// `nlmsghdr` + `struct unix_diag_req` for a full unix dump.
-pub(super) fn unix_diag_request(seq: u32) -> Vec<u8> {
-    let mut b = Vec::with_capacity(NLMSG_HDRLEN + UNIX_DIAG_REQ_LEN);
+/// `nlmsghdr` + the older `struct inet_diag_req` for a dump of the TCP
+/// sockets of both address families (`AF_UNSPEC`) in `states`, with the
+/// `extensions` asked for: one walk of the kernel's hash tables where two
+/// `inet_diag_req_v2` dumps (one per family) walk them twice.
+pub(super) fn tcp_diag_request_both_families(extensions: u8, states: u32, seq: u32) -> Vec<u8> {
+    let mut b = Vec::with_capacity(NLMSG_HDRLEN + INET_DIAG_REQ_LEN);
     push_nlmsghdr(
         &mut b,
-        UNIX_DIAG_REQ_LEN,
-        SOCK_DIAG_BY_FAMILY,
+        INET_DIAG_REQ_LEN,
+        TCPDIAG_GETSOCK,
         NLM_F_REQUEST | NLM_F_DUMP,
         seq,
     );
+    b.push(0); // idiag_family: AF_UNSPEC
+    b.push(0); // idiag_src_len
+    b.push(0); // idiag_dst_len
+    b.push(extensions); // idiag_ext
+    b.extend_from_slice(&[0u8; INET_DIAG_SOCKID_LEN]); // id: unused by dumps
+    b.extend_from_slice(&states.to_ne_bytes()); // idiag_states
+    b.extend_from_slice(&0u32.to_ne_bytes()); // idiag_dbs
+    b
+}
+
+/// `nlmsghdr` + `struct unix_diag_req` for a full unix dump.
+pub(super) fn unix_diag_request(seq: u32) -> Vec<u8> {
+    unix_request(NLM_F_REQUEST | NLM_F_DUMP, 0, [0u8; 8], seq)
+}
+
+/// `nlmsghdr` + `struct unix_diag_req` for the one unix socket `inode`
+/// (no cookie: `INET_DIAG_NOCOOKIE`). The kernel answers with its message,
+/// or an error (`ENOENT`: no unix socket has that inode).
+pub(super) fn unix_query_request(inode: u32, seq: u32) -> Vec<u8> {
+    unix_request(NLM_F_REQUEST, inode, [0xff; 8], seq)
+}
+
+fn unix_request(flags: u16, inode: u32, cookie: [u8; 8], seq: u32) -> Vec<u8> {
+    let mut b = Vec::with_capacity(NLMSG_HDRLEN + UNIX_DIAG_REQ_LEN);
+    push_nlmsghdr(&mut b, UNIX_DIAG_REQ_LEN, SOCK_DIAG_BY_FAMILY, flags, seq);
     b.push(AF_UNIX); // sdiag_family
     b.push(0); // sdiag_protocol
     b.extend_from_slice(&0u16.to_ne_bytes()); // pad
     b.extend_from_slice(&ALL_STATES.to_ne_bytes()); // udiag_states
-    b.extend_from_slice(&0u32.to_ne_bytes()); // udiag_ino: any
+    b.extend_from_slice(&inode.to_ne_bytes()); // udiag_ino: 0 for any
     let show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_MEMINFO;
     b.extend_from_slice(&show.to_ne_bytes()); // udiag_show
-    b.extend_from_slice(&[0u8; 8]); // udiag_cookie: unused by dumps
+    b.extend_from_slice(&cookie); // udiag_cookie: unused by dumps
     b
 }
 
@@ -231,7 +265,7 @@ pub(super) fn walk_messages(buf: &[u8], mut on_msg: impl FnMut(&[u8]) -> io::Res
             }
             NLMSG_NOOP => {}
             NLMSG_OVERRUN => return Err(invalid("sock_diag: netlink overrun")),
-            SOCK_DIAG_BY_FAMILY => on_msg(payload)?,
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => on_msg(payload)?,
             _ => return Err(invalid("sock_diag: unexpected netlink message type")),
         }
         off = off.saturating_add(align4(len));

@@ -1,0 +1,134 @@
+//! Sampling on a small pool of threads: as many as the CPUs whystuck may
+//! run on, at most [`MAX_THREADS`], the collecting thread among them.
+//!
+//! Each thread takes the next few items, works on them with its own
+//! scratch state, and leaves each result in its slot; the collecting
+//! thread hands results to `merge` strictly in the order of the items, as
+//! soon as every earlier one has been, between items of its own. So what
+//! the run keeps (the snapshot, the index of who holds what, the socket
+//! tables, the cgroups read, the batch's work) is changed by one thread, in
+//! the order a single thread would have changed it, and a result waits
+//! only for the few being worked on before it.
+//!
+//! The pool threads only read /proc through directories already held open
+//! (or opened relative to the held /proc root): no path a user names, no
+//! cgroup file, nothing opened with the caller's rights (see
+//! [`crate::privilege`], whose lowering is per thread), no read that can
+//! block for good (a command line is read in-process only where nothing
+//! can hold its lock, see [`super::reason::memory_readable_directly`]), and
+//! no socket read (netlink dumps, with their deadlines, stay with the
+//! collecting thread). Each checks the run's budget before each item.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// Threads at most, the collecting one among them: /proc reads of a scan
+/// scale to a few CPUs, then contend in the kernel.
+pub(super) const MAX_THREADS: usize = 4;
+
+/// Items taken at a time by a thread.
+const CHUNK: usize = 8;
+
+/// Threads for a run: the CPUs this process may run on, at most
+/// [`MAX_THREADS`]; 1 when that cannot be read.
+pub(super) fn threads() -> usize {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes one of the
+    // given size for the calling thread (0).
+    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    if unsafe { libc::sched_getaffinity(0, size, &mut allowed) } != 0 {
+        return 1;
+    }
+    let cpus = unsafe { libc::CPU_COUNT(&allowed) };
+    usize::try_from(cpus).unwrap_or(1).clamp(1, MAX_THREADS)
+}
+
+/// `work` on every item, on up to `threads` threads (this one among them),
+/// each with scratch state made by `scratch`; each result handed to
+/// `merge` on this thread, in the order of `items`. With one thread, or
+/// one item, everything runs here, item by item.
+pub(super) fn ordered<T, R, S>(
+    items: &[T],
+    threads: usize,
+    scratch: impl Fn() -> S + Sync,
+    work: impl Fn(&mut S, &T) -> R + Sync,
+    mut merge: impl FnMut(usize, R),
+) where
+    T: Sync,
+    R: Send,
+{
+    let threads = threads.min(items.len().div_ceil(CHUNK)).max(1);
+    if threads == 1 {
+        let mut state = scratch();
+        for (at, item) in items.iter().enumerate() {
+            merge(at, work(&mut state, item));
+        }
+        return;
+    }
+    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    // Take chunks until none is left.
+    let run = |state: &mut S, after_chunk: &mut dyn FnMut()| loop {
+        let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+        if start >= items.len() {
+            return;
+        }
+        for at in start..(start + CHUNK).min(items.len()) {
+            let result = work(state, &items[at]);
+            *slots[at].lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+        }
+        after_chunk();
+    };
+    let mut merged = 0;
+    let mut merge_ready = |upto: usize| {
+        while merged < upto {
+            let result = slots[merged].lock().unwrap_or_else(PoisonError::into_inner).take();
+            let Some(result) = result else { return };
+            merge(merged, result);
+            merged += 1;
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|| run(&mut scratch(), &mut || {}));
+        }
+        let mut state = scratch();
+        run(&mut state, &mut || merge_ready(items.len()));
+    });
+    // Every thread has finished: the rest, in order.
+    merge_ready(items.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_merged_in_order_whatever_the_threads() {
+        let items: Vec<u64> = (0..1000).collect();
+        for threads in [1, 2, 3, 4] {
+            let mut seen = Vec::new();
+            ordered(
+                &items,
+                threads,
+                || 0u64,
+                |calls, &item| {
+                    *calls += 1;
+                    // Uneven work, so threads finish out of order.
+                    if item % 7 == 0 {
+                        std::thread::sleep(std::time::Duration::from_micros(200));
+                    }
+                    item * 2
+                },
+                |at, result| seen.push((at, result)),
+            );
+            let expected: Vec<(usize, u64)> = items.iter().map(|&i| (i as usize, i * 2)).collect();
+            assert_eq!(seen, expected, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn a_process_may_use_at_least_one_thread() {
+        assert!((1..=MAX_THREADS).contains(&threads()));
+    }
+}
