@@ -146,6 +146,7 @@ fn nothing_selected(cli: &Cli, format: render::Format, nothing: NothingSelected)
             pids: &[],
             tree: false,
             related: &whystuck::classify::graph::related_pids,
+            prefetched: None,
         };
         let mut snapshot = collect::collect(&request, &options)?;
         snapshot.visibility = nothing.visibility;
@@ -246,6 +247,7 @@ fn take_snapshot(selection: &Selection, sampling: &Sampling) -> anyhow::Result<S
         pids: &pids,
         tree: selection.tree,
         related: &whystuck::classify::graph::related_pids,
+        prefetched: Some(&selected.prefetched),
     };
     let mut snapshot = collect::collect(&request, &options)?;
     snapshot.visibility = selected.visibility;

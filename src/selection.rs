@@ -3,7 +3,7 @@
 
 use crate::cli::Selection;
 use crate::collect::helper::HelperConfig;
-use crate::collect::select::{scan, Filter};
+use crate::collect::select::{scan, Filter, Prefetched};
 use crate::snapshot::Visibility;
 use anyhow::{anyhow, bail, Context};
 use std::io::Read;
@@ -33,6 +33,8 @@ pub struct Selected {
     pub pids: Vec<i32>,
     /// What the scan could not see, when the selection scanned /proc.
     pub visibility: Option<Visibility>,
+    /// What the scan opened and read of the processes it chose.
+    pub prefetched: Prefetched,
 }
 
 /// The pids to diagnose.
@@ -43,7 +45,7 @@ pub fn resolve(selection: &Selection, helper: &HelperConfig, deadline: Instant) 
         pids.push(read_pidfile(path)?);
     }
     let filtering = selection.all || selection.name.is_some() || selection.user.is_some();
-    let mut visibility = None;
+    let (mut visibility, mut prefetched) = (None, Prefetched::default());
     if filtering {
         let uid = selection.user.as_deref().map(resolve_user).transpose()?;
         let filter = Filter {
@@ -51,7 +53,8 @@ pub fn resolve(selection: &Selection, helper: &HelperConfig, deadline: Instant) 
             uid,
             kernel_threads: selection.kernel_threads,
         };
-        let (found, seen) = scan(helper, &filter, deadline)?;
+        let scanned = scan(helper, &filter, deadline)?;
+        let (found, seen) = (scanned.pids, scanned.visibility);
         if found.is_empty() && pids.is_empty() {
             let hidden = crate::describe::host_unseen(&seen)
                 .map(|note| format!(" among the processes this user can see ({note})"))
@@ -64,13 +67,18 @@ pub fn resolve(selection: &Selection, helper: &HelperConfig, deadline: Instant) 
         }
         pids.extend(found);
         visibility = Some(seen);
+        prefetched = scanned.prefetched;
     }
     if pids.is_empty() {
         bail!("no process to look at: name a PID, or use --all, --name, --user or --pidfile (see whystuck --help)");
     }
     let mut seen = std::collections::HashSet::new();
     pids.retain(|pid| seen.insert(*pid));
-    Ok(Selected { pids, visibility })
+    Ok(Selected {
+        pids,
+        visibility,
+        prefetched,
+    })
 }
 
 fn describe(selection: &Selection) -> String {

@@ -5,7 +5,7 @@
 
 use super::dir::ProcDir;
 use crate::linux::syscall::syscall_name;
-use crate::linux::wait::syscall_wait;
+use crate::linux::wait::{syscall_wait, Wait};
 use crate::snapshot::*;
 use std::collections::{BTreeSet, HashMap};
 use std::io;
@@ -50,6 +50,17 @@ fn arg0_may_be_an_fd(nr: i64, args: &[u64]) -> bool {
         Some(name) => syscall_wait(name, args).waits_on_fd(),
         None => true,
     }
+}
+
+/// The wait a blocked thread's syscall decides (this host's numbering):
+/// none when the syscall is unknown or has no wait of its own, where
+/// classify defers to the wchan and the kernel stack.
+pub(super) fn syscall_decides(syscall: &Fact<Syscall>) -> Option<Wait> {
+    let Syscall::Blocked { nr, args } = syscall.ok()? else {
+        return None;
+    };
+    let name = syscall_name(std::env::consts::ARCH, *nr).filter(|_| *nr >= 0)?;
+    Some(syscall_wait(name, args)).filter(|&wait| wait != Wait::Other)
 }
 
 /// The fds threads are reading or writing in pipe code (`pipe_read`,
@@ -158,5 +169,22 @@ mod tests {
         let links = vec![(9, b"anon_inode:[eventpoll]".to_vec()), (0, b"/dev/null".to_vec())];
         let wanted: Vec<i32> = wanted_fds(&links, &threads).into_iter().collect();
         assert_eq!(wanted, [5, 6, 7, 9]);
+    }
+
+    /// A kernel stack is read only where neither the syscall nor the wchan
+    /// says the wait: pause and read decide theirs; ioctl (no wait of its
+    /// own), an unknown number, a thread outside a syscall do not.
+    #[test]
+    fn a_syscall_decides_the_wait_unless_it_has_none_of_its_own() {
+        if syscall_name(std::env::consts::ARCH, 0).is_none() {
+            return; // no syscall table for this architecture
+        }
+        let decides = |nr| syscall_decides(&blocked(nr, 0).syscall);
+        assert_eq!(decides(nr("pause")), Some(Wait::Signal));
+        assert_eq!(decides(nr("read")), Some(Wait::Read));
+        assert_eq!(decides(nr("ioctl")), None);
+        assert_eq!(decides(100_000), None);
+        assert_eq!(decides(-1), None);
+        assert_eq!(syscall_decides(&Fact::Ok(Syscall::Running)), None);
     }
 }

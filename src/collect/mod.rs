@@ -104,6 +104,8 @@ pub struct Request<'a> {
     /// child a target waits for, the process at the other end of the pipe
     /// it is blocked on). They are sampled as [`Role::Related`](crate::snapshot::Role::Related).
     pub related: &'a dyn Fn(&Snapshot) -> Vec<i32>,
+    /// What the selection's scan already opened and read of the pids.
+    pub prefetched: Option<&'a select::Prefetched>,
 }
 
 /// Expansion to related processes stops after this many of them: a wait-for

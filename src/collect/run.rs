@@ -133,6 +133,8 @@ pub(super) struct Collector {
     locks: LockSearch,
     /// Threads sampling at once (see [`super::pool`]).
     pub threads: usize,
+    /// What the selection's scan opened and read, taken by first samples.
+    pub prefetched: super::select::Prefetched,
 }
 
 pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapshot> {
@@ -177,6 +179,10 @@ pub(super) fn run(request: &Request, options: &Options) -> anyhow::Result<Snapsh
         holders: HolderSearch::default(),
         locks: LockSearch::default(),
         threads: pool::threads(),
+        prefetched: request
+            .prefetched
+            .map(super::select::Prefetched::drain)
+            .unwrap_or_default(),
     };
     collector.reader.hidepid = visibility::restriction(&collector.reader.root, proc_root);
     let host = collector.reader.host();
@@ -358,6 +364,7 @@ mod tests {
             pids: &pids,
             tree: false,
             related: &|_| Vec::new(),
+            prefetched: None,
         };
         let snapshot = collect(&request, &options(interval)).unwrap();
         assert_eq!(snapshot.processes.len(), 2);
@@ -395,6 +402,7 @@ mod tests {
             pids: &[tid],
             tree: false,
             related: &|_| Vec::new(),
+            prefetched: None,
         };
         let snapshot = collect(&request, &options).unwrap();
         done_tx.send(()).unwrap();

@@ -97,21 +97,26 @@ pub(super) enum ChildrenLeft {
 
 impl Sampler {
     /// A sample of `pid` through its held directory `dir`, taken
-    /// `elapsed_ms` into the run. A first sample of a thread id stops at its
-    /// status, which names its process (see [`thread_of`]): nothing else of
-    /// it is read, and its fds are not indexed as a holder of their own.
+    /// `elapsed_ms` into the run; its stat is `read_stat` when the
+    /// selection's scan read it through that directory moments ago. A first
+    /// sample of a thread id stops at its status, which names its process
+    /// (see [`thread_of`]): nothing else of it is read, and its fds are not
+    /// indexed as a holder of their own.
     pub fn sample(
         &self,
         shared: &Shared,
         buf: &mut Vec<u8>,
         dir: &ProcDir,
-        pid: i32,
+        (pid, read_stat): (i32, Option<Stat>),
         elapsed_ms: u64,
         first: bool,
     ) -> (Sample, Left) {
         let mut left = Left::default();
         let mut gone = false;
-        let stat = read_fact(dir, buf, "stat", &mut gone, parse::stat);
+        let stat = match read_stat {
+            Some(stat) => Fact::Ok(stat),
+            None => read_fact(dir, buf, "stat", &mut gone, parse::stat),
+        };
         if gone {
             let reason = Reason::new(ReasonKind::Gone, "the process exited");
             return (Sample::absent(elapsed_ms, Presence::Exited, reason), left);
@@ -263,8 +268,10 @@ impl Sampler {
                 ));
                 // The stack tells apart waits that share a wchan (a tty and a
                 // TCP read both sleep in wait_woken), and what a D sleep is.
-                // One of a large selection: only where the wchan says nothing.
-                let said = wchan.ok().and_then(|w| crate::linux::wait::wchan_wait(w));
+                // One of a large selection: only where neither the syscall
+                // nor the wchan says what the wait is.
+                let said = super::depth::syscall_decides(&syscall)
+                    .or_else(|| wchan.ok().and_then(|w| crate::linux::wait::wchan_wait(w)));
                 let unclear = state == 'D' || said.is_none();
                 if self.kernel_stacks && matches!(state, 'S' | 'D') && (unclear || !self.many) {
                     kernel_stack = Some(match &stack_refused {

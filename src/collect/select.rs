@@ -1,14 +1,47 @@
 //! Choosing processes by what they are (`--all`, `--name`, `--user`): one
 //! pass over /proc reading each process's stat, then the command lines of
 //! those whose comm did not already match, in one batch through the read
-//! helper.
+//! helper. The directory each stat was read through, and the stat, are
+//! handed to the collection ([`Prefetched`]): a scan's processes are not
+//! opened and read twice.
 
 use super::dir::ProcDir;
 use super::helper::{self, HelperConfig};
 use super::parse;
 use super::visibility;
 use crate::snapshot::{Stat, Visibility};
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
+
+/// The directories a scan opened and the stat it read through each, of the
+/// processes it chose. A collection taking one sample uses both for the
+/// first sample; one taking two uses the directories only (a CPU rate needs
+/// the first stat read when its sample is taken).
+#[derive(Default)]
+pub struct Prefetched(Mutex<HashMap<i32, (ProcDir, Stat)>>);
+
+impl Prefetched {
+    /// `pid`'s directory and stat, handed over once.
+    pub(super) fn take(&self, pid: i32) -> Option<(ProcDir, Stat)> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(&pid)
+    }
+
+    /// Everything, moved out of `self`.
+    pub(super) fn drain(&self) -> Prefetched {
+        Prefetched(Mutex::new(std::mem::take(
+            &mut *self.0.lock().unwrap_or_else(PoisonError::into_inner),
+        )))
+    }
+}
+
+/// What a scan found: the pids chosen, how much of the host it could see,
+/// and what it read of them.
+pub struct Scanned {
+    pub pids: Vec<i32>,
+    pub visibility: Visibility,
+    pub prefetched: Prefetched,
+}
 
 pub struct Filter<'a> {
     /// Matched against the comm, then the command line (arguments joined by spaces).
@@ -52,7 +85,7 @@ fn own_ancestors(root: &ProcDir, own: i32) -> std::collections::HashSet<i32> {
 
 /// Every process under the helper's root the filter admits, but whystuck
 /// itself, and how much of the host the scan could see.
-pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow::Result<(Vec<i32>, Visibility)> {
+pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow::Result<Scanned> {
     let proc_root = &helper.proc_root;
     let root =
         ProcDir::open_root(proc_root).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", proc_root.display()))?;
@@ -64,8 +97,20 @@ pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow
     let (mut unreadable, mut visible_threads) = (0, 0);
     // Only a --name match looks at command lines, which ancestors share.
     let ancestors = filter.name.map(|_| own_ancestors(&root, own)).unwrap_or_default();
+    let mut opened = HashMap::new();
     for pid in root.numeric_entries(".")? {
-        if let Err(e) = root.read(&format!("{pid}/stat"), &mut buf) {
+        // Through the directory the collection will hold; out of fds, by path.
+        let (dir, read) = match root.open_dir(&pid.to_string()) {
+            Ok(dir) => {
+                let read = dir.read("stat", &mut buf);
+                (Some(dir), read)
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                (None, root.read(&format!("{pid}/stat"), &mut buf))
+            }
+            Err(e) => (None, Err(e)),
+        };
+        if let Err(e) = read {
             // Listed but refused: hidepid=noaccess. Anything else: gone.
             unreadable += u64::from(matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)));
             continue;
@@ -97,6 +142,9 @@ pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow
             }
             _ => chosen.push(pid),
         }
+        if let Some(dir) = dir {
+            opened.insert(pid, (dir, stat));
+        }
     }
     if let Some(name) = filter.name {
         let cmdlines = helper::CmdlineReader::new(helper.clone(), true).read(&undecided, deadline);
@@ -120,5 +168,12 @@ pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow
             .and_then(|_| visibility::hidden_threads(&root, visible_threads)),
         vanished: 0,
     };
-    Ok((chosen, visibility))
+    // Kept for the chosen only.
+    let kept: std::collections::HashSet<i32> = chosen.iter().copied().collect();
+    opened.retain(|pid, _| kept.contains(pid));
+    Ok(Scanned {
+        pids: chosen,
+        visibility,
+        prefetched: Prefetched(Mutex::new(opened)),
+    })
 }

@@ -29,13 +29,13 @@ pub(super) struct Taken {
 
 /// A sample of `pid` through its directory, now: skipped past the budget,
 /// not found when the directory could not be opened. `first`: its first
-/// sample.
+/// sample; `stat`: its stat, when already read for it.
 fn take_sample(
     shared: &Shared,
     sampler: &Sampler,
     buf: &mut Vec<u8>,
     dir: Result<&ProcDir, &Reason>,
-    pid: i32,
+    (pid, stat): (i32, Option<Stat>),
     first: bool,
 ) -> Taken {
     let budget = shared.budget;
@@ -52,7 +52,7 @@ fn take_sample(
         Ok(dir) => dir,
         Err(reason) => return absent(Presence::NotFound, reason.clone()),
     };
-    let (sample, left) = sampler.sample(shared, buf, dir, pid, elapsed_ms, first);
+    let (sample, left) = sampler.sample(shared, buf, dir, (pid, stat), elapsed_ms, first);
     // A thread id's first sample names its process, nothing more.
     let thread = first && thread_of(&sample.status, pid).is_some();
     let membership = (sample.presence == Presence::Present && !thread).then(|| CgroupReader::read_membership(dir, buf));
@@ -127,6 +127,7 @@ impl Collector {
             batch,
             dirs,
             threads,
+            prefetched,
             ..
         } = self;
         let Reader {
@@ -156,14 +157,19 @@ impl Collector {
             cgroups,
             round,
         };
-        let open = |pid: i32| match shared.budget.out_of_time() {
+        // The directory, and with one sample the stat, the scan read.
+        let open = |pid: i32| match (shared.budget.out_of_time(), prefetched.take(pid)) {
             // Past the budget the sample is skipped: not even its directory is opened.
-            true => Err(shared.budget.spent()),
-            false => (shared.root.open_dir(&pid.to_string())).map_err(|e| absent_reason(pid, &e, shared.hidepid)),
+            (true, _) => (Err(shared.budget.spent()), None),
+            (false, Some((dir, stat))) => (Ok(dir), sampler.single_round.then_some(stat)),
+            (false, None) => (
+                (shared.root.open_dir(&pid.to_string())).map_err(|e| absent_reason(pid, &e, shared.hidepid)),
+                None,
+            ),
         };
         let first = |buf: &mut Vec<u8>, pid: i32| {
-            let dir = open(pid);
-            let taken = take_sample(&shared, sampler, buf, dir.as_ref(), pid, true);
+            let (dir, stat) = open(pid);
+            let taken = take_sample(&shared, sampler, buf, dir.as_ref(), (pid, stat), true);
             (dir, taken)
         };
         pool::ordered(
@@ -263,7 +269,7 @@ impl Collector {
                 if !wait.is_zero() {
                     std::thread::sleep(wait);
                 }
-                take_sample(&shared, sampler, buf, dir.as_ref().copied(), *pid, false)
+                take_sample(&shared, sampler, buf, dir.as_ref().copied(), (*pid, None), false)
             },
             |at, taken| {
                 let record = &mut snapshot.processes[at];

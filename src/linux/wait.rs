@@ -208,7 +208,7 @@ pub fn wchan_wait(wchan: &str) -> Option<Wait> {
         | "fcntl_setlk64"
         | "__do_sys_flock" => Wait::Lock,
         "hrtimer_nanosleep" | "do_nanosleep" | "common_nsleep" => Wait::Sleep,
-        "do_sys_pause" | "sigsuspend" | "do_sigtimedwait" => Wait::Signal,
+        "do_sys_pause" | "__do_sys_pause" | "sigsuspend" | "do_sigtimedwait" => Wait::Signal,
         _ => return None,
     })
 }
@@ -337,6 +337,7 @@ mod tests {
             ("inet_csk_accept", Wait::Accept),
             ("sock_alloc_send_pskb", Wait::Write),
             ("do_sys_pause", Wait::Signal),
+            ("__do_sys_pause", Wait::Signal),
             ("locks_lock_inode_wait", Wait::Lock),
             ("flock_lock_inode_wait", Wait::Lock),
             ("fcntl_setlk", Wait::Lock),

@@ -273,6 +273,7 @@ fn diagnose_now(watch: &Watch, pids: &[i32]) -> anyhow::Result<Snapshot> {
         pids,
         tree: true,
         related: &related_pids,
+        prefetched: None,
     };
     let options = collect::Options {
         helper: helper_config(watch),
