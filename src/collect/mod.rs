@@ -26,7 +26,8 @@
 //!   round per distinct cgroup, what can matter of them: frozen, the CPU
 //!   quota and its throttling, memory and pressure;
 //! - `reason.rs`: why a fact is unavailable (I/O errors, absent or hidden
-//!   processes, the spent budget);
+//!   processes, the spent budget); `backstop.rs`: a run that outlives its
+//!   budget by seconds ends whystuck rather than hang its caller;
 //! - [`select`] chooses processes by what they are, [`pulse`] reads the
 //!   few counters `watch` polls, [`parse`] parses what is read.
 //!
@@ -36,6 +37,7 @@
 //! are read in depth (any syscall's argument 0 here, a superset of
 //! classify's `ThreadView` fd).
 
+mod backstop;
 mod batch;
 pub mod cgroup;
 mod clock;
@@ -115,6 +117,8 @@ const MAX_RELATED: usize = 64;
 /// Sample every process (twice, each second sample at least `interval`
 /// after the first, unless the interval is zero), then find the holders of
 /// the other ends of their pipes and sockets.
+/// A run that outlives its timeout by [`backstop::GRACE`] ends whystuck.
 pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot> {
+    let _backstop = backstop::Backstop::for_run(options.timeout);
     run::run(request, options)
 }

@@ -144,7 +144,7 @@ impl Sampler {
         let direct = first && self.direct_cmdlines && memory_readable_directly(&threads);
         left.cmdline = first && !direct;
         let cmdline = match direct {
-            true => match dir.read("cmdline", buf) {
+            true => match super::backstop::reading_cmdline(pid, || dir.read("cmdline", buf)) {
                 Ok(()) => Fact::Ok(parse::cmdline(buf)),
                 Err(e) => Fact::Unavailable(reason_for(&e)),
             },
