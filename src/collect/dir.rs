@@ -94,6 +94,7 @@ impl ProcDir {
             // `buf.len()` bytes into `buf`.
             unsafe { libc::readlinkat(self.fd.as_raw_fd(), path, buf.as_mut_ptr().cast(), buf.len()) }
         })?;
+        super::backstop::read_returned();
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -153,6 +154,7 @@ fn numeric_names(dir_fd: &OwnedFd) -> io::Result<Vec<i32>> {
             }
             n
         });
+        super::backstop::read_returned();
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -177,6 +179,12 @@ thread_local! {
 /// Read all of an open file into `buf` (cleared first), reusing its
 /// allocation.
 fn read_whole(file: &OwnedFd, rel: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+    let result = read_into(file, rel, buf);
+    super::backstop::read_returned();
+    result
+}
+
+fn read_into(file: &OwnedFd, rel: &str, buf: &mut Vec<u8>) -> io::Result<()> {
     buf.clear();
     loop {
         if buf.len() as u64 >= MAX_FILE_BYTES {

@@ -26,8 +26,8 @@
 //!   round per distinct cgroup, what can matter of them: frozen, the CPU
 //!   quota and its throttling, memory and pressure;
 //! - `reason.rs`: why a fact is unavailable (I/O errors, absent or hidden
-//!   processes, the spent budget); `backstop.rs`: a run that outlives its
-//!   budget by seconds ends whystuck rather than hang its caller;
+//!   processes, the spent budget); `backstop.rs`: a run past its budget
+//!   whose reads stop returning ends whystuck rather than hang its caller;
 //! - [`select`] chooses processes by what they are, [`pulse`] reads the
 //!   few counters `watch` polls, [`parse`] parses what is read.
 //!
@@ -93,6 +93,11 @@ pub struct Options {
 /// collected".
 pub const LAZY_FDS: usize = 256;
 
+/// A process with more threads than this has a kernel stack read only for
+/// the threads whose wait neither the syscall nor the wchan tells (a JVM's
+/// or a thread pool's thousands of parked threads say theirs).
+pub const LAZY_THREADS: usize = 256;
+
 /// A selection of more processes than this is read lazily (see
 /// [`Options::many`]): every process's fds in depth only where it matters.
 pub const MANY_PROCESSES: usize = 32;
@@ -117,7 +122,8 @@ const MAX_RELATED: usize = 64;
 /// Sample every process (twice, each second sample at least `interval`
 /// after the first, unless the interval is zero), then find the holders of
 /// the other ends of their pipes and sockets.
-/// A run that outlives its timeout by [`backstop::GRACE`] ends whystuck.
+/// A run past its timeout whose reads stop returning for
+/// [`backstop::GRACE`] ends whystuck.
 pub fn collect(request: &Request, options: &Options) -> anyhow::Result<Snapshot> {
     let _backstop = backstop::Backstop::for_run(options.timeout);
     run::run(request, options)

@@ -222,6 +222,9 @@ impl Sampler {
             }
         };
         let mut threads = Vec::with_capacity(tids.len());
+        // Every waiting thread's kernel stack, but in a large selection or
+        // a process with many threads: there only where it can decide.
+        let every_stack = !self.many && tids.len() <= super::LAZY_THREADS;
         // Stacks are root's: once refused, not asked again for this process.
         let mut stack_refused: Option<Reason> = None;
         let mut path = String::new();
@@ -268,12 +271,12 @@ impl Sampler {
                 ));
                 // The stack tells apart waits that share a wchan (a tty and a
                 // TCP read both sleep in wait_woken), and what a D sleep is.
-                // One of a large selection: only where neither the syscall
-                // nor the wchan says what the wait is.
+                // Where reads are lazy: only where neither the syscall nor
+                // the wchan says what the wait is.
                 let said = super::depth::syscall_decides(&syscall)
                     .or_else(|| wchan.ok().and_then(|w| crate::linux::wait::wchan_wait(w)));
                 let unclear = state == 'D' || said.is_none();
-                if self.kernel_stacks && matches!(state, 'S' | 'D') && (unclear || !self.many) {
+                if self.kernel_stacks && matches!(state, 'S' | 'D') && (unclear || every_stack) {
                     kernel_stack = Some(match &stack_refused {
                         Some(reason) => Fact::Unavailable(reason.clone()),
                         None => {

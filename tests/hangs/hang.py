@@ -387,6 +387,21 @@ def abba():
     return {"target": T.pid, "tids": tids(T.pid)}
 
 
+def threads_parked(count):
+    """A process whose `count` threads (the main one among them) all wait on
+    one Event: a futex each, a thread pool at rest."""
+    T = Py(f"""
+        import threading
+        threading.stack_size(64 * 1024)
+        ready = threading.Event()
+        for _ in range({count} - 1):
+            threading.Thread(target=ready.wait, daemon=True).start()
+        ready.wait()
+    """)
+    wait_for(all_threads_blocked(T.pid, count, FUTEX, FUTEX))
+    return {"target": T.pid}
+
+
 def epoll_idle():
     T = stdin_pipe_child("""
         import select, threading
@@ -1054,6 +1069,8 @@ SCENARIOS = {
     "pipe-full": pipe_full,
     "parent-waits-undrained": parent_waits_undrained,
     "abba": abba,
+    "threads-parked-8": lambda: threads_parked(8),
+    "threads-parked-300": lambda: threads_parked(300),
     "epoll-idle": epoll_idle,
     "asyncio-idle": asyncio_idle,
     "wakeup-socketpair-full": lambda: wakeup_full("socketpair"),

@@ -61,6 +61,29 @@ fn a_pipe_writers_kernel_stack_shows_the_pipe_write() {
     );
 }
 
+/// Every waiting thread's kernel stack, but past 256 threads only where the
+/// syscall and the wchan do not say the wait: a pool of 300 threads parked
+/// on a futex has none read, a pool of 8 has all eight.
+#[test]
+fn a_process_with_many_threads_has_kernel_stacks_only_where_they_decide() {
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(
+            std::env::var_os("WHYSTUCK_REQUIRE_TOOLS").is_none(),
+            "kernel stacks need root, and CI runs as root"
+        );
+        eprintln!("SKIPPED: kernel stacks need root");
+        return;
+    }
+    for (scenario, threads, with_stacks) in [("threads-parked-8", 8, 8), ("threads-parked-300", 300, 0)] {
+        let s = Scenario::start(scenario);
+        let p = diagnose(s.num("target"), "0");
+        let listed = p["threads"].as_array().unwrap_or_else(|| panic!("{p:#}"));
+        assert_eq!(listed.len(), threads, "{scenario}");
+        let stacks = listed.iter().filter(|t| t["kernel_stack"].is_array()).count();
+        assert_eq!(stacks, with_stacks, "{scenario}");
+    }
+}
+
 #[test]
 fn a_popen_deadlock_says_what_to_do_next() {
     let s = Scenario::start("parent-waits-undrained");
