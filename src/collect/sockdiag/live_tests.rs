@@ -123,6 +123,18 @@ fn live_unix_queries_answer_as_the_dump() {
     }
     assert_eq!(asked[0].rqueue, Some(6), "the bytes b wrote wait in a");
     assert_eq!(asked[0].peer_inode, Some(bi));
+
+    // Enough questions to be shared among threads: every answer, in the
+    // order asked.
+    let pairs: Vec<_> = (0..9).map(|_| UnixStream::pair().unwrap()).collect();
+    let inodes: Vec<u64> = pairs.iter().flat_map(|(a, b)| [inode_of(a), inode_of(b)]).collect();
+    let mut answered = Vec::new();
+    query_unix(T, &inodes, &mut |s| answered.push((s.inode, s.peer_inode))).unwrap();
+    let expected: Vec<(u64, Option<u64>)> = inodes
+        .chunks(2)
+        .flat_map(|p| [(p[0], Some(p[1])), (p[1], Some(p[0]))])
+        .collect();
+    assert_eq!(answered, expected);
 }
 
 /// One request for both families finds what one request per family does.

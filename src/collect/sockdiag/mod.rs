@@ -227,7 +227,42 @@ pub fn dump_unix(timeout: Duration, each: &mut dyn FnMut(UnixDiag)) -> io::Resul
 /// all out as a dump does), each handed to `each`; an inode that is no
 /// unix socket's is left out. As [`dump_unix`] for what each holds and
 /// for `timeout`, which covers every question.
+///
+/// Each question has the kernel walk its table of unix sockets until it
+/// finds the one asked for: a few questions are shared out among up to as
+/// many threads as the run samples on, each with its own netlink socket and
+/// deadline; the answers come in the order asked.
 pub fn query_unix(timeout: Duration, inodes: &[u64], each: &mut dyn FnMut(UnixDiag)) -> io::Result<()> {
+    const PER_THREAD: usize = 4;
+    let threads = super::pool::threads().min(inodes.len().div_ceil(PER_THREAD)).max(1);
+    let share = inodes.len().div_ceil(threads).max(1);
+    let answers: Vec<io::Result<Vec<UnixDiag>>> = std::thread::scope(|scope| {
+        let mut shares = inodes.chunks(share);
+        let own = shares.next().unwrap_or_default();
+        let others: Vec<_> = shares
+            .map(|asked| scope.spawn(move || ask_unix(timeout, asked)))
+            .collect();
+        let mut answers = vec![ask_unix(timeout, own)];
+        let joined = others.into_iter().map(|thread| {
+            thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a sock_diag thread panicked")))
+        });
+        answers.extend(joined);
+        answers
+    });
+    for answer in answers {
+        answer?.into_iter().for_each(&mut *each);
+    }
+    Ok(())
+}
+
+/// [`query_unix`] on one netlink socket, on this thread.
+fn ask_unix(timeout: Duration, inodes: &[u64]) -> io::Result<Vec<UnixDiag>> {
+    let mut found = Vec::new();
+    if inodes.is_empty() {
+        return Ok(found);
+    }
     let mut conn = DiagSocket::open(timeout)?;
     for (seq, &inode) in (1..).zip(inodes) {
         // Socket inodes are 32-bit; a wider one is nobody's socket.
@@ -235,14 +270,13 @@ pub fn query_unix(timeout: Duration, inodes: &[u64], each: &mut dyn FnMut(UnixDi
         conn.send(&unix_query_request(inode, seq))?;
         let n = conn.recv()?;
         let datagram = conn.buf.get(..n).ok_or_else(|| invalid("netlink reply too long"))?;
-        let mut found = Vec::new();
         match parse_unix_messages(datagram, &mut found) {
-            Ok(_) => found.into_iter().for_each(&mut *each),
+            Ok(_) => {}
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 // ---------------------------------------------------------------------------
