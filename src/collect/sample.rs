@@ -310,7 +310,7 @@ impl Sampler {
         &self,
         dir: &ProcDir,
         buf: &mut Vec<u8>,
-        links: Vec<(i32, Vec<u8>)>,
+        links: Links,
         threads: &Fact<Vec<Thread>>,
     ) -> (Vec<Fd>, Option<FdTotals>) {
         let mut pipe_fill: HashMap<u64, Fact<PipeFill>> = HashMap::new();
@@ -538,9 +538,12 @@ pub(super) fn read_fdinfo(dir: &ProcDir, buf: &mut Vec<u8>, fd: i32) -> Option<F
     }
 }
 
+/// fd numbers and the targets of their links.
+type Links = Vec<(i32, Vec<u8>)>;
+
 /// Every fd and its link text (readlink only: the target is never
 /// followed).
-fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Vec<(i32, Vec<u8>)>> {
+fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Links> {
     // Each link is read relative to the fd directory: `N`, not `fd/N`.
     let (fd_dir, numbers) = match dir.open_listing("fd") {
         Ok(listing) => listing,
@@ -549,19 +552,48 @@ fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Vec<(i32, Vec<u8>)>> {
             return Fact::Unavailable(reason_for(&e));
         }
     };
+    let read = |numbers: &[i32]| -> io::Result<Links> {
+        let mut links = Vec::with_capacity(numbers.len());
+        let mut path = String::new();
+        for &fd in numbers {
+            path.clear();
+            let _ = write!(path, "{fd}");
+            match fd_dir.readlink(&path) {
+                Ok(target) => links.push((fd, target)),
+                Err(e) if is_vanished(&e) => continue, // closed after the listing
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(links)
+    };
+    // Thousands of links: shared out among the pool's number of threads.
+    let threads = match numbers.len() > SPLIT_LINKS {
+        true => super::pool::threads(),
+        false => 1,
+    };
+    let share = numbers.len().div_ceil(threads).max(1);
+    let shares: Vec<io::Result<Links>> = std::thread::scope(|scope| {
+        let mut shares = numbers.chunks(share);
+        let own = shares.next().unwrap_or_default();
+        let others: Vec<_> = shares.map(|share| scope.spawn(move || read(share))).collect();
+        let mut read_all = vec![read(own)];
+        let panicked = || Err(io::Error::other("a thread reading fd links panicked"));
+        read_all.extend(others.into_iter().map(|t| t.join().unwrap_or_else(|_| panicked())));
+        read_all
+    });
     let mut links = Vec::with_capacity(numbers.len());
-    let mut path = String::new();
-    for fd in numbers {
-        path.clear();
-        let _ = write!(path, "{fd}");
-        match fd_dir.readlink(&path) {
-            Ok(target) => links.push((fd, target)),
-            Err(e) if is_vanished(&e) => continue, // closed after the listing
+    for share in shares {
+        match share {
+            Ok(share) => links.extend(share),
             Err(e) => return Fact::Unavailable(reason_for(&e)),
         }
     }
     Fact::Ok(links)
 }
+
+/// A process with more fds than this has its fd links read on as many
+/// threads as the run samples on.
+const SPLIT_LINKS: usize = 2048;
 
 /// The process's sockets, all joined with the rest of its batch (see
 /// [`super::batch`]) from the tables of its namespace, left in `left` with

@@ -432,8 +432,13 @@ def wakeup_full(kind):
     T = stdin_pipe_child("""
         import os, select, signal, socket, sys
         if sys.argv[1] == "socketpair-many-fds":
-            # past whystuck's LAZY_FDS (256): only the fds that matter are read in depth
-            spare = [os.open("/dev/null", os.O_RDONLY) for _ in range(300)]
+            # past whystuck's LAZY_FDS (256): only the fds that matter are
+            # read in depth; past its SPLIT_LINKS (2,048): links read on
+            # its threads
+            import resource
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+            spare = [os.open("/dev/null", os.O_RDONLY) for _ in range(2500)]
         if sys.argv[1].startswith("socketpair"):
             r, w = socket.socketpair()
             r.setblocking(False)

@@ -129,14 +129,21 @@ fn full_wakeup_socketpair_is_wakeup_fd_eagain() {
     assert_eq!(finding(&p, "idle-in-epoll")["severity"], "info");
 }
 
-/// A process with hundreds of fds is read lazily: only the fds its threads
-/// wait on (the epoll fd and what it watches) are read in depth. Its full
-/// wakeup socketpair is found when the unix sockets are joined after the
-/// round, and both ends read in depth then.
+/// A process with thousands of fds is read lazily: only the fds its
+/// threads wait on (the epoll fd and what it watches) are read in depth.
+/// Its full wakeup socketpair is found when the unix sockets are joined
+/// after the round, and both ends read in depth then. Its links, read on
+/// several threads, are all there.
 #[test]
 fn full_wakeup_socketpair_is_found_among_many_fds() {
     let s = Scenario::start("wakeup-socketpair-full-many-fds");
     let p = diagnose(s.num("target"), "300ms");
+    let open = std::fs::read_dir(format!("/proc/{}/fd", s.num("target")))
+        .unwrap()
+        .count();
+    assert!(open > 2500, "{open} fds");
+    assert_eq!(p["fds"]["count"], open as u64, "{p:#}");
+    assert!(p["fds"]["by_type"]["device"].as_u64() >= Some(2500), "{p:#}");
     assert_eq!(p["verdict"], "wakeup-fd-eagain", "{p:#}");
     let (w, r) = (s.num("wakeup_fd"), s.num("read_fd"));
     assert!(
