@@ -16,8 +16,10 @@
 //! [`crate::privilege`], whose lowering is per thread), no read that can
 //! block for good (a command line is read in-process only where nothing
 //! can hold its lock, see [`super::reason::memory_readable_directly`]), and
-//! no socket read (netlink dumps, with their deadlines, stay with the
-//! collecting thread). Each checks the run's budget before each item.
+//! no socket read (netlink dumps and questions, with their deadlines, are
+//! the collecting thread's, which shares questions out among threads of its
+//! own). Each checks the run's budget before each item. A process with
+//! thousands of fds has its links read on threads of its own as well.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
