@@ -80,6 +80,9 @@ pub struct World<'a> {
     /// that could not be searched, or hidden by /proc. `None`: all known.
     pub unseen: Option<Unseen>,
     edges: BTreeMap<i32, Vec<Edge>>,
+    /// For each pid, the edges that wait on it, as (from, index in its
+    /// edges): found once, not by a walk of every edge for each process.
+    waiters: BTreeMap<i32, Vec<(i32, usize)>>,
     /// Threads (pid, tid) whose every waker is one of their edges or their
     /// own process: an event loop on pipes and its own wakeup fds.
     closed_waits: BTreeSet<(i32, i32)>,
@@ -120,6 +123,7 @@ impl<'a> World<'a> {
             unsearchable: &snapshot.unsearchable,
             unseen,
             edges: BTreeMap::new(),
+            waiters: BTreeMap::new(),
             closed_waits: BTreeSet::new(),
             live: BTreeSet::new(),
         };
@@ -127,6 +131,16 @@ impl<'a> World<'a> {
             let (edges, closed) = world.compute_edges(pid);
             world.edges.insert(pid, edges);
             world.closed_waits.extend(closed.into_iter().map(|tid| (pid, tid)));
+        }
+        for (&from, edges) in &world.edges {
+            for (at, edge) in edges.iter().enumerate() {
+                let mut to = edge.to.clone();
+                to.sort_unstable();
+                to.dedup();
+                for pid in to {
+                    world.waiters.entry(pid).or_default().push((from, at));
+                }
+            }
         }
         world.live = world.compute_live();
         world
@@ -228,11 +242,11 @@ impl<'a> World<'a> {
 
     /// The edges of other processes that wait on `pid`.
     pub fn edges_to(&self, pid: i32) -> impl Iterator<Item = &Edge> {
-        self.edges
+        let waiters = self.waiters.get(&pid).map(Vec::as_slice).unwrap_or_default();
+        waiters
             .iter()
-            .filter(move |(&from, _)| from != pid)
-            .flat_map(|(_, edges)| edges.iter())
-            .filter(move |e| e.to.contains(&pid))
+            .filter(move |&&(from, _)| from != pid)
+            .map(|&(from, at)| &self.edges[&from][at])
     }
 
     pub fn edges(&self, pid: i32) -> &[Edge] {
