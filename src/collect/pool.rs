@@ -67,7 +67,9 @@ pub(super) fn ordered<T, R, S>(
         }
         return;
     }
-    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    // Boxed: a slot is a pointer until its result comes (a sample is a
+    // kilobyte, and a scan has thousands of slots).
+    let slots: Vec<Mutex<Option<Box<R>>>> = items.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     // Take chunks until none is left.
     let run = |state: &mut S, after_chunk: &mut dyn FnMut()| loop {
@@ -77,7 +79,7 @@ pub(super) fn ordered<T, R, S>(
         }
         for at in start..(start + CHUNK).min(items.len()) {
             let result = work(state, &items[at]);
-            *slots[at].lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+            *slots[at].lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(result));
         }
         after_chunk();
     };
@@ -86,7 +88,7 @@ pub(super) fn ordered<T, R, S>(
         while merged < upto {
             let result = slots[merged].lock().unwrap_or_else(PoisonError::into_inner).take();
             let Some(result) = result else { return };
-            merge(merged, result);
+            merge(merged, *result);
             merged += 1;
         }
     };
