@@ -102,6 +102,37 @@ impl Settler<'_> {
     }
 }
 
+impl Reader {
+    /// What the pool threads share, what the collecting thread settles
+    /// samples of `round` with, and its scratch buffer.
+    fn split(&mut self, round: Round) -> (Shared<'_>, Settler<'_>, &mut Vec<u8>) {
+        let Reader {
+            root,
+            hidepid,
+            budget,
+            net,
+            ends,
+            clocks,
+            cgroups,
+            buf,
+        } = self;
+        let shared = Shared {
+            root,
+            hidepid: *hidepid,
+            budget: *budget,
+            clocks,
+        };
+        let settler = Settler {
+            root,
+            net,
+            ends,
+            cgroups,
+            round,
+        };
+        (shared, settler, buf)
+    }
+}
+
 impl Collector {
     /// Open `pid`'s directory and take its first sample, unless it is
     /// already in the snapshot. Whether it was added (see
@@ -130,33 +161,11 @@ impl Collector {
             prefetched,
             ..
         } = self;
-        let Reader {
-            root,
-            hidepid,
-            budget,
-            net,
-            ends,
-            clocks,
-            cgroups,
-            buf,
-        } = reader;
-        let shared = Shared {
-            root,
-            hidepid: *hidepid,
-            budget: *budget,
-            clocks,
-        };
         let round = Round {
             last: sampler.single_round,
             two_samples: !sampler.single_round,
         };
-        let mut settler = Settler {
-            root,
-            net,
-            ends,
-            cgroups,
-            round,
-        };
+        let (shared, mut settler, buf) = reader.split(round);
         // The directory, and with one sample the stat, the scan read.
         let open = |pid: i32| match (shared.budget.out_of_time(), prefetched.take(pid)) {
             // Past the budget the sample is skipped: not even its directory is opened.
@@ -233,32 +242,11 @@ impl Collector {
                 (record.pid, due, dir)
             })
             .collect();
-        let Reader {
-            root,
-            hidepid,
-            budget,
-            net,
-            ends,
-            clocks,
-            cgroups,
-            ..
-        } = &mut self.reader;
-        let shared = Shared {
-            root,
-            hidepid: *hidepid,
-            budget: *budget,
-            clocks,
+        let round = Round {
+            last: true,
+            two_samples: true,
         };
-        let mut settler = Settler {
-            root,
-            net,
-            ends,
-            cgroups,
-            round: Round {
-                last: true,
-                two_samples: true,
-            },
-        };
+        let (shared, mut settler, _) = self.reader.split(round);
         let (sampler, batch) = (&self.sampler, &mut self.batch);
         pool::ordered(
             &plan,

@@ -39,15 +39,24 @@ fn a_busy_process_is_not_stuck_for_any_time() {
     assert!(p["stuck_for_seconds"].is_null(), "{p:#}");
 }
 
-/// Root reads kernel stacks: a pipe writer's shows the pipe write.
-#[test]
-fn a_pipe_writers_kernel_stack_shows_the_pipe_write() {
+/// Whether this run reads kernel stacks (root's); a visible skip
+/// otherwise, a failure in CI, which runs as root.
+fn reads_kernel_stacks() -> bool {
     if unsafe { libc::geteuid() } != 0 {
         assert!(
             std::env::var_os("WHYSTUCK_REQUIRE_TOOLS").is_none(),
             "kernel stacks need root, and CI runs as root"
         );
         eprintln!("SKIPPED: kernel stacks need root");
+        return false;
+    }
+    true
+}
+
+/// Root reads kernel stacks: a pipe writer's shows the pipe write.
+#[test]
+fn a_pipe_writers_kernel_stack_shows_the_pipe_write() {
+    if !reads_kernel_stacks() {
         return;
     }
     let s = Scenario::start("pipe-full");
@@ -66,12 +75,7 @@ fn a_pipe_writers_kernel_stack_shows_the_pipe_write() {
 /// on a futex has none read, a pool of 8 has all eight.
 #[test]
 fn a_process_with_many_threads_has_kernel_stacks_only_where_they_decide() {
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(
-            std::env::var_os("WHYSTUCK_REQUIRE_TOOLS").is_none(),
-            "kernel stacks need root, and CI runs as root"
-        );
-        eprintln!("SKIPPED: kernel stacks need root");
+    if !reads_kernel_stacks() {
         return;
     }
     for (scenario, threads, with_stacks) in [("threads-parked-8", 8, 8), ("threads-parked-300", 300, 0)] {
