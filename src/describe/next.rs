@@ -68,7 +68,7 @@ pub fn next_step(finding: &Finding, pid: i32) -> Option<String> {
         Claim::Frozen(f) => super::cgroup::next_frozen(f),
         Claim::Throttled(t) => super::cgroup::next_throttled(t),
         Claim::MemoryPressure(m) => super::cgroup::next_memory(m),
-        Claim::Busy(_) => format!("see where it spends its time: perf top -p {pid}, or py-spy top --pid {pid}"),
+        Claim::Busy(_) => format!("see where it spends its time: perf top -p {pid} (a Python program: py-spy top --pid {pid})"),
         Claim::Waiting { wait, .. } => return waiting(wait, pid),
         _ => return None,
     })
@@ -170,9 +170,11 @@ fn deadlock(evidence: &[Evidence], own: &[Edge], cycle: &[Edge], pid: i32) -> Op
             let behind = own.first().map(|e| e.from).filter(|&f| f == pid && !cycle.iter().any(|e| e.from == pid));
             let members: Vec<String> = cycle.iter().map(|e| named(e.from)).collect();
             let victim = cycle.first().map(|e| e.from)?;
-            Some(match behind {
-                Some(_) => format!("it waits behind a deadlock of {}: break that cycle (kill {victim})", members.join(", ")),
-                None => format!("nothing in the cycle of {} can move: kill one of them (kill {victim})", members.join(", ")),
+            let alone = cycle.iter().all(|e| e.from == victim);
+            Some(match (behind, alone) {
+                (Some(_), _) => format!("it waits behind a deadlock of {}: break that cycle (kill {victim})", members.join(", ")),
+                (None, true) => format!("{} waits on itself: nothing else can move it; restart it (kill {victim})", members[0]),
+                (None, false) => format!("nothing in the cycle of {} can move: kill one of them (kill {victim})", members.join(", ")),
             })
         }
     }

@@ -387,6 +387,19 @@ def abba():
     return {"target": T.pid, "tids": tids(T.pid)}
 
 
+def reads_own_pipe():
+    """A process reading a pipe whose only write end it holds itself."""
+    T = Py("""
+        import os
+        r, w = os.pipe()
+        report(read_fd=r)
+        os.read(r, 1)
+    """, report=True)
+    fd = T.report()["read_fd"]
+    wait_for(blocked_in(T.pid, READ, fd=fd))
+    return {"target": T.pid, "read_fd": fd}
+
+
 def threads_parked(count):
     """A process whose `count` threads (the main one among them) all wait on
     one Event: a futex each, a thread pool at rest."""
@@ -1074,6 +1087,7 @@ SCENARIOS = {
     "pipe-full": pipe_full,
     "parent-waits-undrained": parent_waits_undrained,
     "abba": abba,
+    "reads-own-pipe": reads_own_pipe,
     "threads-parked-8": lambda: threads_parked(8),
     "threads-parked-300": lambda: threads_parked(300),
     "epoll-idle": epoll_idle,

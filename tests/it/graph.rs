@@ -21,6 +21,22 @@ fn cycle(p: &Value) -> Vec<i64> {
         .collect()
 }
 
+/// A process reading a pipe only it could write is a deadlock of one: the
+/// next step says it waits on itself.
+#[test]
+fn a_process_reading_its_own_pipe_waits_on_itself() {
+    let s = Scenario::start("reads-own-pipe");
+    let pid = s.num("target");
+    let p = diagnose(pid, "300ms");
+    assert_eq!(p["verdict"], "deadlock", "{p:#}");
+    assert_eq!(cycle(&p), [pid]);
+    let next = finding(&p, "deadlock")["next_step"].as_str().unwrap_or_default();
+    assert!(
+        next.contains("waits on itself") && next.ends_with(&format!("(kill {pid})")),
+        "{next}"
+    );
+}
+
 /// The classic: the parent `wait()`s for a child that is blocked writing a
 /// full stdout pipe only the parent could drain.
 #[test]
