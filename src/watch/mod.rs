@@ -42,6 +42,10 @@ const ZOMBIE_GRACE: Duration = Duration::from_secs(10);
 /// The budget of one diagnosis within a tick.
 const RUN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The interval of a process's first diagnosis (at most `--every`): the
+/// default of `whystuck PID`.
+const FIRST_LOOK: Duration = Duration::from_secs(1);
+
 fn helper_config(watch: &Watch) -> HelperConfig {
     HelperConfig::new(watch.selection.proc_root.clone())
 }
@@ -127,6 +131,8 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut host_name: Option<String> = None;
     loop {
         let tick = Instant::now();
+        // When the last samples of this tick were taken.
+        let mut sampled = tick;
         let mut due = Vec::new();
         let mut ended = Vec::new();
         for (&pid, t) in tracked.iter_mut() {
@@ -198,7 +204,17 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
             t.moving = moved;
         }
         if !due.is_empty() {
-            let snapshot = diagnose_now(watch, &due)?;
+            // A process seen for the first time is diagnosed as `whystuck
+            // PID` would be, from two samples: one alone cannot tell busy
+            // from running, and the next tick would report that as a change.
+            let first_look = due.iter().any(|pid| !last_records.contains_key(pid));
+            let interval = if first_look {
+                FIRST_LOOK.min(watch.every)
+            } else {
+                Duration::ZERO
+            };
+            let snapshot = diagnose_now(watch, &due, interval)?;
+            sampled += interval;
             host_name = snapshot.host.hostname.clone();
             let paired = pair(&snapshot, &mut last_records);
             let mut families: HashMap<i32, Vec<i32>> = due.iter().map(|&pid| (pid, family(&paired, pid))).collect();
@@ -263,12 +279,13 @@ pub fn run(watch: &Watch, out: &mut dyn Write) -> anyhow::Result<()> {
         if tracked.is_empty() {
             return Ok(());
         }
-        std::thread::sleep(watch.every.saturating_sub(tick.elapsed()));
+        std::thread::sleep(watch.every.saturating_sub(sampled.elapsed()));
     }
 }
 
-/// One sample of `pids` and their descendants (and whatever they wait on).
-fn diagnose_now(watch: &Watch, pids: &[i32]) -> anyhow::Result<Snapshot> {
+/// A sample of `pids` and their descendants (and whatever they wait on),
+/// or two `interval` apart.
+fn diagnose_now(watch: &Watch, pids: &[i32], interval: Duration) -> anyhow::Result<Snapshot> {
     let request = Request {
         pids,
         tree: true,
@@ -277,8 +294,8 @@ fn diagnose_now(watch: &Watch, pids: &[i32]) -> anyhow::Result<Snapshot> {
     };
     let options = collect::Options {
         helper: helper_config(watch),
-        interval: Duration::ZERO,
-        timeout: RUN_TIMEOUT,
+        interval,
+        timeout: RUN_TIMEOUT + interval,
         deep_fds: collect::LAZY_FDS,
         thread_status: true,
         many: watch.selection.all,
@@ -294,22 +311,25 @@ fn diagnose_now(watch: &Watch, pids: &[i32]) -> anyhow::Result<Snapshot> {
     Ok(snapshot)
 }
 
-/// The fresh snapshot, each record preceded by the last sample taken of the
-/// same process, so the diagnosis measures progress since then.
+/// The fresh snapshot, each record of one sample preceded by the last
+/// sample taken of the same process, so the diagnosis measures progress
+/// since then.
 fn pair(snapshot: &Snapshot, last: &mut HashMap<i32, (ProcessRecord, u64)>) -> Snapshot {
-    let now_ms = snapshot.host.captured_at_unix_ms;
+    // When a sample was taken (ms since the epoch).
+    let taken_at = |sample: &crate::snapshot::Sample| snapshot.host.captured_at_unix_ms + sample.elapsed_ms;
     let mut paired = snapshot.clone();
     for record in &mut paired.processes {
         let fresh = record.clone();
-        if let Some((before, then_ms)) = last.get(&record.pid) {
+        if let (Some((before, then_ms)), 1) = (last.get(&record.pid), record.samples.len()) {
             if let (Some(old), Some(new)) = (before.samples.last(), record.samples.last_mut()) {
                 let mut old = old.clone();
                 old.elapsed_ms = 0;
-                new.elapsed_ms = now_ms.saturating_sub(*then_ms);
+                new.elapsed_ms = taken_at(new).saturating_sub(*then_ms);
                 record.samples.insert(0, old);
             }
         }
-        last.insert(fresh.pid, (fresh, now_ms));
+        let then_ms = fresh.samples.last().map_or(snapshot.host.captured_at_unix_ms, taken_at);
+        last.insert(fresh.pid, (fresh, then_ms));
     }
     paired
 }
