@@ -23,7 +23,9 @@
 //!   that opens, which is what it should affect. whystuck opens these paths
 //!   from its main thread; the threads that sample processes beside it (see
 //!   `collect/pool.rs`) read only /proc, through directories held open, and
-//!   are started after any [`give_up`], whose sets they inherit.
+//!   are started after any [`give_up`], whose sets they inherit; the
+//!   collection's backstop thread (`collect/backstop.rs`), started before
+//!   it, opens nothing.
 //! - Lowering that fails fails the open (never opened with the
 //!   capabilities instead); raising again cannot be refused by the kernel
 //!   (it stays within the permitted set), and if it ever were, the run

@@ -31,8 +31,9 @@ impl HolderSearch {
     /// Add the holders of every end the snapshot's processes hold that has
     /// not been looked up yet. `skipped` tells the pids not to read: those
     /// in the snapshot (read already), and whystuck's own process and read
-    /// helpers (thousands of held /proc directories and the helpers' pipes,
-    /// never the other end of a target's pipe or socket).
+    /// helpers (thousands of held /proc directories and the helpers' pipes);
+    /// whystuck's own stdin, stdout and stderr are indexed, as they can be a
+    /// target's other end (`whystuck --all | less`).
     pub fn update(&mut self, reader: &mut Reader, skipped: &dyn Fn(i32) -> bool, snapshot: &mut Snapshot) {
         let wanted: BTreeSet<u64> = snapshot
             .processes
@@ -205,6 +206,11 @@ fn index_unsampled(
             );
         },
     );
+    let own = std::process::id() as i32;
+    let stdio: Vec<Link> = (0..3)
+        .filter_map(|fd| Some((fd, reader.root.readlink(&format!("{own}/fd/{fd}")).ok()?)))
+        .collect();
+    reader.ends.add_links(own, &stdio);
 }
 
 /// An fd and its link text.

@@ -13,13 +13,15 @@
 //! The pool threads only read /proc through directories already held open
 //! (or opened relative to the held /proc root): no path a user names, no
 //! cgroup file, nothing opened with the caller's rights (see
-//! [`crate::privilege`], whose lowering is per thread), no read that can
-//! block for good (a command line is read in-process only where nothing
-//! can hold its lock, see [`super::reason::memory_readable_directly`]), and
-//! no socket read (netlink dumps and questions, with their deadlines, are
-//! the collecting thread's, which shares questions out among threads of its
-//! own). Each checks the run's budget before each item. A process with
-//! thousands of fds has its links read on threads of its own as well.
+//! [`crate::privilege`], whose lowering is per thread), and no socket read
+//! (netlink dumps and questions, with their deadlines, are the collecting
+//! thread's, which shares questions out among threads of its own). A
+//! command line is read in-process only where no thread seen can hold its
+//! lock ([`super::reason::memory_readable_directly`]); should one take it
+//! in between, [`super::backstop`] ends the run. Each thread checks the
+//! run's budget before each item, and waits for a second sample no later
+//! than the budget's end. Outside a scan, a process with thousands of fds
+//! has its links read on threads of its own (see [`shared_out`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -94,13 +96,42 @@ pub(super) fn ordered<T, R, S>(
     };
     std::thread::scope(|scope| {
         for _ in 1..threads {
-            scope.spawn(|| run(&mut scratch(), &mut || {}));
+            // A host out of threads (its pids limit): fewer of them, or
+            // this one alone, take every chunk.
+            let _ = std::thread::Builder::new().spawn_scoped(scope, || run(&mut scratch(), &mut || {}));
         }
         let mut state = scratch();
         run(&mut state, &mut || merge_ready(items.len()));
     });
     // Every thread has finished: the rest, in order.
     merge_ready(items.len());
+}
+
+/// `work` on `items` cut into up to `threads` contiguous shares, the first
+/// on this thread, the others each on a thread of its own (or here, when no
+/// thread can be made); the results in the order of the shares.
+pub(super) fn shared_out<T: Sync, R: Send>(items: &[T], threads: usize, work: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
+    let share = items.len().div_ceil(threads.max(1)).max(1);
+    let mut shares = items.chunks(share);
+    let own = shares.next().unwrap_or_default();
+    let work = &work;
+    std::thread::scope(|scope| {
+        let others: Vec<_> = shares
+            .map(|share| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || work(share))
+                    .map_err(|_| share)
+            })
+            .collect();
+        let mut results = vec![work(own)];
+        for other in others {
+            results.push(match other {
+                Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(share) => work(share),
+            });
+        }
+        results
+    })
 }
 
 #[cfg(test)]
@@ -129,6 +160,17 @@ mod tests {
             let expected: Vec<(usize, u64)> = items.iter().map(|&i| (i as usize, i * 2)).collect();
             assert_eq!(seen, expected, "{threads} threads");
         }
+    }
+
+    #[test]
+    fn shares_come_back_in_order() {
+        let items: Vec<u32> = (0..10).collect();
+        for threads in [0, 1, 2, 3, 4, 20] {
+            let sums = shared_out(&items, threads, |share| share.to_vec());
+            assert_eq!(sums.concat(), items, "{threads} threads");
+            assert!(sums.len() <= threads.max(1), "{threads} threads");
+        }
+        assert_eq!(shared_out(&[] as &[u32], 4, |share| share.len()), [0]);
     }
 
     #[test]

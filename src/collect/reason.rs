@@ -78,7 +78,8 @@ pub(super) fn stuck_on_file_server(sample: &Sample) -> Option<Reason> {
 /// one queued to take it for writing waits in D: a read would wait behind
 /// both), and none waits on a FUSE or NFS server (a fault there sleeps
 /// interruptibly first). A thread whose state or wchan is unknown counts
-/// as one that could.
+/// as one that could. Another process sharing the memory (`clone(CLONE_VM)`
+/// without a thread group) is not seen here: `backstop` is the guard then.
 pub(super) fn memory_readable_directly(threads: &Fact<Vec<Thread>>) -> bool {
     threads.ok().is_some_and(|threads| {
         threads.iter().all(|t| {

@@ -98,7 +98,8 @@ pub(super) enum ChildrenLeft {
 impl Sampler {
     /// A sample of `pid` through its held directory `dir`, taken
     /// `elapsed_ms` into the run; its stat is `read_stat` when the
-    /// selection's scan read it through that directory moments ago. A first
+    /// selection's scan read it through that directory moments ago (at
+    /// most `select::FRESH`). A first
     /// sample of a thread id stops at its status, which names its process
     /// (see [`thread_of`]): nothing else of it is read, and its fds are not
     /// indexed as a holder of their own.
@@ -166,7 +167,8 @@ impl Sampler {
                 })
                 .collect()
         });
-        let links = fd_links(dir, &mut gone);
+        // A scan's processes are already shared among the pool's threads.
+        let links = fd_links(dir, &mut gone, !self.many);
         let sockets = match &links {
             Fact::Ok(links) => sockets(dir, links, &mut left),
             Fact::Unavailable(reason) => Fact::Unavailable(reason.clone()),
@@ -543,7 +545,7 @@ type Links = Vec<(i32, Vec<u8>)>;
 
 /// Every fd and its link text (readlink only: the target is never
 /// followed).
-fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Links> {
+fn fd_links(dir: &ProcDir, gone: &mut bool, may_split: bool) -> Fact<Links> {
     // Each link is read relative to the fd directory: `N`, not `fd/N`.
     let (fd_dir, numbers) = match dir.open_listing("fd") {
         Ok(listing) => listing,
@@ -567,22 +569,12 @@ fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Links> {
         Ok(links)
     };
     // Thousands of links: shared out among the pool's number of threads.
-    let threads = match numbers.len() > SPLIT_LINKS {
+    let threads = match may_split && numbers.len() > SPLIT_LINKS {
         true => super::pool::threads(),
         false => 1,
     };
-    let share = numbers.len().div_ceil(threads).max(1);
-    let shares: Vec<io::Result<Links>> = std::thread::scope(|scope| {
-        let mut shares = numbers.chunks(share);
-        let own = shares.next().unwrap_or_default();
-        let others: Vec<_> = shares.map(|share| scope.spawn(move || read(share))).collect();
-        let mut read_all = vec![read(own)];
-        let panicked = || Err(io::Error::other("a thread reading fd links panicked"));
-        read_all.extend(others.into_iter().map(|t| t.join().unwrap_or_else(|_| panicked())));
-        read_all
-    });
     let mut links = Vec::with_capacity(numbers.len());
-    for share in shares {
+    for share in super::pool::shared_out(&numbers, threads, read) {
         match share {
             Ok(share) => links.extend(share),
             Err(e) => return Fact::Unavailable(reason_for(&e)),
@@ -591,8 +583,8 @@ fn fd_links(dir: &ProcDir, gone: &mut bool) -> Fact<Links> {
     Fact::Ok(links)
 }
 
-/// A process with more fds than this has its fd links read on as many
-/// threads as the run samples on.
+/// A process with more fds than this, outside a scan, has its fd links read
+/// on as many threads as the run samples on.
 const SPLIT_LINKS: usize = 2048;
 
 /// The process's sockets, all joined with the rest of its batch (see

@@ -16,15 +16,22 @@ use std::time::Instant;
 
 /// The directories a scan opened and the stat it read through each, of the
 /// processes it chose. A collection taking one sample uses both for the
-/// first sample; one taking two uses the directories only (a CPU rate needs
-/// the first stat read when its sample is taken).
+/// first sample, the stat while it is fresh ([`FRESH`]); one taking two
+/// uses the directories only (a CPU rate needs the first stat read when its
+/// sample is taken).
 #[derive(Default)]
-pub struct Prefetched(Mutex<HashMap<i32, (ProcDir, Stat)>>);
+pub struct Prefetched(Mutex<HashMap<i32, (ProcDir, Stat, Instant)>>);
+
+/// How old a scan's stat may be and still stand for a sample's: a scan of
+/// thousands of processes and their sampling take a few hundred ms; a
+/// `--name` scan that waited for command lines reads the stat again.
+const FRESH: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Prefetched {
-    /// `pid`'s directory and stat, handed over once.
-    pub(super) fn take(&self, pid: i32) -> Option<(ProcDir, Stat)> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(&pid)
+    /// `pid`'s directory, handed over once, and its stat when still fresh.
+    pub(super) fn take(&self, pid: i32) -> Option<(ProcDir, Option<Stat>)> {
+        let (dir, stat, read_at) = self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(&pid)?;
+        Some((dir, (read_at.elapsed() <= FRESH).then_some(stat)))
     }
 
     /// Everything, moved out of `self`.
@@ -69,6 +76,21 @@ fn is_our_helper(root: &ProcDir, pid: i32, stat: &Stat) -> bool {
     }
 }
 
+/// fds left free while a scan holds directories: the collection reads each
+/// process's files through them (a task directory and a file at a time, on
+/// each thread), and opens netlink sockets and the read helper's pipes.
+const FREE_FDS: u64 = 64;
+
+/// How many directories a scan may hold: what the fd limit leaves once
+/// the fds open now and [`FREE_FDS`] are set aside.
+fn fds_to_hold(root: &ProcDir) -> usize {
+    let limit =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
+    // Under a fake tree there is no `self`: a guess of a few.
+    let open = root.numeric_entries("self/fd").map_or(16, |fds| fds.len() as u64);
+    usize::try_from(limit.saturating_sub(open + FREE_FDS)).unwrap_or(usize::MAX)
+}
+
 /// whystuck's parent, its parent, and so on up.
 fn own_ancestors(root: &ProcDir, own: i32) -> std::collections::HashSet<i32> {
     let mut found = std::collections::HashSet::new();
@@ -98,21 +120,30 @@ pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow
     // Only a --name match looks at command lines, which ancestors share.
     let ancestors = filter.name.map(|_| own_ancestors(&root, own)).unwrap_or_default();
     let mut opened = HashMap::new();
+    let holdable = fds_to_hold(&root);
     for pid in root.numeric_entries(".")? {
-        // Through the directory the collection will hold; out of fds, by path.
-        let (dir, read) = match root.open_dir(&pid.to_string()) {
-            Ok(dir) => {
-                let read = dir.read("stat", &mut buf);
-                (Some(dir), read)
-            }
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                (None, root.read(&format!("{pid}/stat"), &mut buf))
-            }
-            Err(e) => (None, Err(e)),
+        // Through the directory the collection will hold, while fds are to
+        // spare; else by path, and the collection opens it.
+        let (dir, read) = match opened.len() < holdable {
+            true => match root.open_dir(&pid.to_string()) {
+                Ok(dir) => {
+                    let read = dir.read("stat", &mut buf);
+                    (Some(dir), read)
+                }
+                Err(e) => (None, Err(e)),
+            },
+            false => (None, root.read(&format!("{pid}/stat"), &mut buf)),
         };
         if let Err(e) = read {
-            // Listed but refused: hidepid=noaccess. Anything else: gone.
-            unreadable += u64::from(matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)));
+            match e.raw_os_error() {
+                // Listed but refused: hidepid=noaccess.
+                Some(libc::EPERM | libc::EACCES) => unreadable += 1,
+                // Out of fds: not known to be filtered out, so chosen, and
+                // reported for what could not be read.
+                Some(libc::EMFILE | libc::ENFILE) if filter.name.is_none() && filter.uid.is_none() => chosen.push(pid),
+                // Anything else: gone.
+                _ => {}
+            }
             continue;
         }
         let Ok(stat) = parse::stat(&buf) else { continue };
@@ -143,7 +174,7 @@ pub fn scan(helper: &HelperConfig, filter: &Filter, deadline: Instant) -> anyhow
             _ => chosen.push(pid),
         }
         if let Some(dir) = dir {
-            opened.insert(pid, (dir, stat));
+            opened.insert(pid, (dir, stat, Instant::now()));
         }
     }
     if let Some(name) = filter.name {

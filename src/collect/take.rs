@@ -170,7 +170,7 @@ impl Collector {
         let open = |pid: i32| match (shared.budget.out_of_time(), prefetched.take(pid)) {
             // Past the budget the sample is skipped: not even its directory is opened.
             (true, _) => (Err(shared.budget.spent()), None),
-            (false, Some((dir, stat))) => (Ok(dir), sampler.single_round.then_some(stat)),
+            (false, Some((dir, stat))) => (Ok(dir), stat.filter(|_| sampler.single_round)),
             (false, None) => (
                 (shared.root.open_dir(&pid.to_string())).map_err(|e| absent_reason(pid, &e, shared.hidepid)),
                 None,
@@ -253,7 +253,10 @@ impl Collector {
             self.threads,
             || Vec::with_capacity(4096),
             |buf, (pid, due, dir)| {
-                let wait = due.saturating_duration_since(Instant::now());
+                // Never past the budget: a sample due after it is skipped.
+                let wait = (*due)
+                    .min(shared.budget.deadline)
+                    .saturating_duration_since(Instant::now());
                 if !wait.is_zero() {
                     std::thread::sleep(wait);
                 }

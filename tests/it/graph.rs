@@ -21,6 +21,30 @@ fn cycle(p: &Value) -> Vec<i64> {
         .collect()
 }
 
+/// whystuck's own stdout can be a target's other end (`whystuck PID | cat`,
+/// asked about that `cat`): it is named as the writer, though whystuck's
+/// own fds are otherwise left out of the search.
+#[test]
+fn whystuck_is_named_as_the_writer_of_a_pipe_it_writes() {
+    use std::process::{Command, Stdio};
+    let (read, write) = std::io::pipe().unwrap();
+    let cat = Command::new("cat").stdin(read).stdout(Stdio::piped()).spawn().unwrap();
+    let mut whystuck = Command::new(env!("CARGO_BIN_EXE_whystuck"))
+        .args(["--json", "--interval", "0", "--fail-on", "never", &cat.id().to_string()])
+        .stdout(write)
+        .spawn()
+        .unwrap();
+    let me = i64::from(whystuck.id());
+    let out = cat.wait_with_output().unwrap();
+    assert!(whystuck.wait().unwrap().success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &report["processes"][0];
+    let peers = &p["pipes"][0]["peers"];
+    assert_eq!(peers[0]["pid"], me, "{p:#}");
+    assert_eq!(peers[0]["fd"], 1, "{p:#}");
+    assert_eq!(peers[0]["comm"], "whystuck", "{p:#}");
+}
+
 /// A process reading a pipe only it could write is a deadlock of one: the
 /// next step says it waits on itself.
 #[test]

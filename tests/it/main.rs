@@ -15,6 +15,7 @@ mod fuzz;
 mod golden;
 mod graph;
 mod holders;
+mod limits;
 mod privilege;
 mod proc_root;
 mod reliability;

@@ -234,24 +234,8 @@ pub fn dump_unix(timeout: Duration, each: &mut dyn FnMut(UnixDiag)) -> io::Resul
 /// deadline; the answers come in the order asked.
 pub fn query_unix(timeout: Duration, inodes: &[u64], each: &mut dyn FnMut(UnixDiag)) -> io::Result<()> {
     const PER_THREAD: usize = 4;
-    let threads = super::pool::threads().min(inodes.len().div_ceil(PER_THREAD)).max(1);
-    let share = inodes.len().div_ceil(threads).max(1);
-    let answers: Vec<io::Result<Vec<UnixDiag>>> = std::thread::scope(|scope| {
-        let mut shares = inodes.chunks(share);
-        let own = shares.next().unwrap_or_default();
-        let others: Vec<_> = shares
-            .map(|asked| scope.spawn(move || ask_unix(timeout, asked)))
-            .collect();
-        let mut answers = vec![ask_unix(timeout, own)];
-        let joined = others.into_iter().map(|thread| {
-            thread
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("a sock_diag thread panicked")))
-        });
-        answers.extend(joined);
-        answers
-    });
-    for answer in answers {
+    let threads = super::pool::threads().min(inodes.len().div_ceil(PER_THREAD));
+    for answer in super::pool::shared_out(inodes, threads, |asked| ask_unix(timeout, asked)) {
         answer?.into_iter().for_each(&mut *each);
     }
     Ok(())
