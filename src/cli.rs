@@ -33,25 +33,27 @@ pub fn long_help() -> String {
             crate::describe::meaning(verdict)
         ));
     }
-    text.push_str(
-        "\nSEVERITIES: ok < info < warn < critical. waiting-on-child takes ok when the child works and the \
-child's severity when it is stuck; unknown is info when only the wait is unreadable.\n\
-\nFORMATS (--format):\n\
-  human       the verdict line, the evidence, then thread, fd and socket tables\n\
-  json        one document: {\"schema_version\": 1, \"processes\": [...]}\n\
-  ndjson      one JSON line per process with \"timestamp\" and \"host\", to append from cron\n\
-  prometheus  text exposition for node_exporter's textfile collector; labels: pid, comm,\n\
-              and verdict/severity (container_id/pod_uid in a container) on\n\
-              whystuck_process_verdict_info\n\
-Command-line secrets are redacted in every format but a human report on a terminal (--no-redact).\n\
-\nEXIT CODES:\n\
-  0  no process is at or above --fail-on (default warn)\n\
-  1  at least one process is at or above --fail-on; a pid that does not exist is `dead`\n\
-  2  usage error, unreadable snapshot, or whystuck itself could not run (one line on stderr)\n\
-  3  --all, --name, --user or --pidfile chose no process (0 with --fail-on never; json and\n\
-     prometheus still print an empty report)\n\
-  4  another whystuck holds the --lock file (cron runs do not pile up)\n",
-    );
+    text.push_str(concat!(
+        "\n",
+        "SEVERITIES: ok < info < warn < critical. waiting-on-child takes ok when the child works and the child's severity when it is stuck; unknown is info when only the wait is unreadable.\n",
+        "\n",
+        "FORMATS (--format):\n",
+        "  human       the verdict line, the evidence, then thread, fd and socket tables\n",
+        "  json        one document: {\"schema_version\": 1, \"processes\": [...]}\n",
+        "  ndjson      one JSON line per process with \"timestamp\" and \"host\", to append from cron\n",
+        "  prometheus  text exposition for node_exporter's textfile collector; labels: pid, comm,\n",
+        "              and verdict/severity (container_id/pod_uid in a container) on\n",
+        "              whystuck_process_verdict_info\n",
+        "Command-line secrets are redacted in every format but a human report on a terminal (--no-redact).\n",
+        "\n",
+        "EXIT CODES:\n",
+        "  0  no process is at or above --fail-on (default warn)\n",
+        "  1  at least one process is at or above --fail-on; a pid that does not exist is `dead`\n",
+        "  2  usage error, unreadable snapshot, or whystuck itself could not run (one line on stderr)\n",
+        "  3  --all, --name, --user or --pidfile chose no process (0 with --fail-on never; json and\n",
+        "     prometheus still print an empty report)\n",
+        "  4  another whystuck holds the --lock file (cron runs do not pile up)\n",
+    ));
     text
 }
 
