@@ -173,7 +173,9 @@ impl Sampler {
             Fact::Ok(links) => sockets(dir, links, &mut left),
             Fact::Unavailable(reason) => Fact::Unavailable(reason.clone()),
         };
-        if let Fact::Ok(links) = &links {
+        // Indexed once, from the first sample (the other ends are found
+        // before the second round).
+        if let (true, Fact::Ok(links)) = (first, &links) {
             let end = |(fd, target): &(i32, Vec<u8>)| Some((end_inode(target)?, *fd));
             left.ends = links.iter().filter_map(end).collect();
         }
